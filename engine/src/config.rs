@@ -1,0 +1,284 @@
+//! `odw.config.json`, in ODW's format, plus odw's sandbox limits.
+//!
+//! Lookup order: `--config`, `$ODW_CONFIG`, `./odw.config.json`,
+//! `~/.config/odw/config.json`; the first that exists wins. Unknown keys are
+//! not silently ignored: they produce a warning with a did-you-mean, because
+//! a misspelt `concurency` that does nothing is worse than an error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::sandbox::SandboxLimits;
+
+/// Top-level keys, as ODW defines them plus odw's own limits.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "defaultAdapter",
+    "concurrency",
+    "maxAgents",
+    "workspaceMode",
+    "timeout",
+    "schemaRetries",
+    "runsRoot",
+    "workflowsRoot",
+    "adapters",
+    "scriptCpuSeconds",
+    "scriptMemoryMb",
+];
+const ADAPTER_KEYS: &[&str] = &["command", "stdin", "env", "timeout", "label", "flags"];
+const FLAG_KEYS: &[&str] = &["model"];
+
+/// The configuration of odw.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    pub default_adapter: Option<String>,
+    pub concurrency: Option<usize>,
+    pub max_agents: Option<usize>,
+    pub workspace_mode: Option<String>,
+    /// Per-agent timeout in seconds.
+    pub timeout: Option<f64>,
+    pub schema_retries: Option<u32>,
+    pub runs_root: Option<PathBuf>,
+    pub workflows_root: Option<PathBuf>,
+    #[serde(default)]
+    pub adapters: BTreeMap<String, AdapterConfig>,
+    pub script_cpu_seconds: Option<f64>,
+    pub script_memory_mb: Option<usize>,
+    /// The file this was read from, if any.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+    /// Keys that were not understood, with a suggestion.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// One custom adapter.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdapterConfig {
+    /// argv, with placeholders `{prompt} {prompt_file} {workspace} {source}
+    /// {adapter} {role} {model}`.
+    pub command: Vec<String>,
+    /// Whether (or what, as a template) to write to the agent's stdin.
+    pub stdin: Option<StdinMode>,
+    /// Added to the inherited environment; `null` removes a variable.
+    #[serde(default)]
+    pub env: BTreeMap<String, Option<String>>,
+    /// Per-call timeout in seconds for this adapter.
+    pub timeout: Option<f64>,
+    pub label: Option<String>,
+    #[serde(default)]
+    pub flags: Flags,
+}
+
+/// `stdin: true|false` or `stdin: "template"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum StdinMode {
+    Enabled(bool),
+    Template(String),
+}
+
+/// Per-adapter flags odw adds to the command line.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Flags {
+    /// The flag that selects a model: `"--model"` (followed by the model) or
+    /// a template such as `"--model={model}"`.
+    pub model: Option<String>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Finds and reads the configuration (see the module docs for the order).
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let candidates = [
+            explicit.map(Path::to_path_buf),
+            std::env::var_os("ODW_CONFIG").map(PathBuf::from),
+            Some(PathBuf::from("odw.config.json")),
+            home_dir().map(|h| h.join(".config/odw/config.json")),
+        ];
+        // An explicitly named file must exist; the others are optional.
+        if let Some(path) = explicit {
+            return Config::read(path);
+        }
+        for path in candidates.into_iter().flatten() {
+            if path.is_file() {
+                return Config::read(&path);
+            }
+        }
+        Ok(Config::default())
+    }
+
+    /// Reads one configuration file.
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses configuration text; the error names the key at fault.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let raw: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let Value::Object(top) = &raw else {
+            return Err("the configuration must be a JSON object".into());
+        };
+        let mut warnings = unknown_keys(top.keys(), TOP_LEVEL_KEYS, "");
+        if let Some(Value::Object(adapters)) = top.get("adapters") {
+            for (name, adapter) in adapters {
+                if let Value::Object(fields) = adapter {
+                    let at = format!("adapters.{name}.");
+                    warnings.extend(unknown_keys(fields.keys(), ADAPTER_KEYS, &at));
+                    if let Some(Value::Object(flags)) = fields.get("flags") {
+                        warnings.extend(unknown_keys(flags.keys(), FLAG_KEYS, &format!("{at}flags.")));
+                    }
+                }
+            }
+        }
+        let mut config: Config = serde_path_to_error::deserialize(raw).map_err(|e| {
+            format!("`{}`: {}", e.path(), e.inner())
+        })?;
+        config.warnings = warnings;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.concurrency == Some(0) {
+            return Err("`concurrency` must be at least 1".into());
+        }
+        if self.max_agents == Some(0) {
+            return Err("`maxAgents` must be at least 1".into());
+        }
+        for (key, v) in [("timeout", self.timeout), ("scriptCpuSeconds", self.script_cpu_seconds)] {
+            if v.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+                return Err(format!("`{key}` must be a positive number of seconds"));
+            }
+        }
+        if self.script_memory_mb.is_some_and(|mb| !(16..=4096).contains(&mb)) {
+            return Err("`scriptMemoryMb` must be between 16 and 4096".into());
+        }
+        for (name, adapter) in &self.adapters {
+            if adapter.command.is_empty() {
+                return Err(format!("`adapters.{name}.command` must be a non-empty array of strings"));
+            }
+            if adapter.timeout.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+                return Err(format!("`adapters.{name}.timeout` must be a positive number of seconds"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Agents running at once: `concurrency`, else min(16, cpus − 2), at least 2.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+            cpus.saturating_sub(2).clamp(2, 16)
+        })
+    }
+
+    /// Agent dispatches allowed per run, nested workflows included.
+    pub fn max_agents(&self) -> usize {
+        self.max_agents.unwrap_or(1000)
+    }
+
+    pub fn schema_retries(&self) -> u32 {
+        self.schema_retries.unwrap_or(2)
+    }
+
+    /// The default per-agent timeout.
+    pub fn agent_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout.unwrap_or(1800.0))
+    }
+
+    pub fn sandbox_limits(&self) -> SandboxLimits {
+        let default = SandboxLimits::default();
+        SandboxLimits {
+            cpu: self.script_cpu_seconds.map_or(default.cpu, Duration::from_secs_f64),
+            memory_bytes: self.script_memory_mb.map_or(default.memory_bytes, |mb| mb << 20),
+        }
+    }
+
+    /// Where run directories go: `runsRoot`, else `~/.odw/runs`.
+    pub fn runs_root(&self) -> PathBuf {
+        self.runs_root
+            .clone()
+            .unwrap_or_else(|| home_dir().unwrap_or_else(|| PathBuf::from(".")).join(".odw/runs"))
+    }
+}
+
+fn unknown_keys<'a>(keys: impl Iterator<Item = &'a String>, known: &[&str], at: &str) -> Vec<String> {
+    keys.filter(|k| !known.contains(&k.as_str()))
+        .map(|k| {
+            let best = known
+                .iter()
+                .map(|c| (strsim::jaro_winkler(k, c), *c))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .filter(|(score, _)| *score > 0.8);
+            match best {
+                Some((_, c)) => format!("unknown key `{at}{k}` (ignored); did you mean `{at}{c}`?"),
+                None => format!("unknown key `{at}{k}` (ignored); known keys: {}", known.join(", ")),
+            }
+        })
+        .collect()
+}
+
+/// The user's home directory, from `$HOME`.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_odw_format_and_warns_on_unknown_keys() {
+        let c = Config::parse(
+            r#"{"concurency": 4, "maxAgents": 50, "adapters": {"mine": {"command": ["x", "{prompt}"],
+                "env": {"A": "1", "B": null}, "flags": {"model": "--model"}, "lable": "m"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.max_agents(), 50);
+        assert_eq!(c.adapters["mine"].env["B"], None);
+        assert_eq!(
+            c.warnings,
+            [
+                "unknown key `concurency` (ignored); did you mean `concurrency`?",
+                "unknown key `adapters.mine.lable` (ignored); did you mean `adapters.mine.label`?"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert!(Config::parse(r#"{"maxAgents": 0}"#).unwrap_err().contains("maxAgents"));
+        assert!(Config::parse(r#"{"adapters": {"a": {"command": []}}}"#).unwrap_err().contains("adapters.a.command"));
+        assert!(Config::parse(r#"{"concurrency": "many"}"#).unwrap_err().starts_with("`concurrency`: invalid type"));
+        assert!(Config::parse("[1]").unwrap_err().contains("JSON object"));
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = Config::default();
+        assert!(c.concurrency() >= 2 && c.concurrency() <= 16);
+        assert_eq!(c.max_agents(), 1000);
+        assert_eq!(c.schema_retries(), 2);
+        assert_eq!(c.sandbox_limits(), SandboxLimits::default());
+    }
+}

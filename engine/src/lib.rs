@@ -1,0 +1,38 @@
+//! The odw engine: runs dynamic workflows — JavaScript in Claude Code's
+//! Workflow dialect — sandboxed in QuickJS-in-WebAssembly, with their agent
+//! calls running concurrently as subprocesses.
+//!
+//! Data flows one way: the CLI calls [`run::run_workflow`]; the engine loads
+//! the script ([`loader`]), evaluates it in the [`sandbox`], and serves the
+//! guest's `agent()` calls with the [`scheduler`], which runs [`adapters`]
+//! and checks structured output ([`schema`]). What happens is recorded in
+//! the run directory ([`runs`], [`progress`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use odw_engine::{config::Config, run::{RunOptions, run_workflow}, sandbox::Sandbox};
+//! let sandbox = Sandbox::new(None)?;
+//! let config = Config::default();
+//! let opts = RunOptions {
+//!     script: "examples/hello.js".into(),
+//!     args: serde_json::json!({"name": "world"}),
+//!     adapter: None,
+//!     budget: None,
+//!     runs_root: None,
+//!     workspace: std::env::current_dir()?,
+//! };
+//! let report = run_workflow(&sandbox, &config, opts).await?;
+//! println!("{:?}", report.result);
+//! # Ok(()) }
+//! ```
+
+pub mod adapters;
+pub mod config;
+pub mod loader;
+pub mod progress;
+pub mod protocol;
+pub mod run;
+pub mod runs;
+pub mod sandbox;
+pub mod scheduler;
+pub mod schema;

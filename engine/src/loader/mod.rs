@@ -1,0 +1,239 @@
+//! Turns a workflow file into what the sandbox evaluates.
+//!
+//! A workflow is `export const meta = {…}` followed by the body of an async
+//! function. The loader finds the meta literal with a lexical scan (it never
+//! evaluates it: meta is evaluated inside the sandbox), refuses every other
+//! `import`/`export`, and wraps the body so that top-level `await` and
+//! `return` work. It moves no text: `export` is blanked with spaces and the
+//! async wrapper opens on line 1, so every line and column the script engine
+//! reports is the one in the user's file (line 1 is shifted back by the
+//! prelude using [`Script::line_one_shift`]).
+
+mod scan;
+
+use std::path::{Path, PathBuf};
+
+use scan::Token;
+
+/// Opens the async function the body runs in; placed before line 1.
+const WRAP_OPEN: &str = "(async () => {";
+/// Closes and calls it; placed after the last line.
+const WRAP_CLOSE: &str = "\n})()";
+
+/// A loaded workflow script, ready for the sandbox.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The file the script came from (shown in errors and stack traces).
+    pub path: PathBuf,
+    /// The file's text, unchanged.
+    pub source: String,
+    /// The body wrapped as an immediately called async function.
+    pub body: String,
+    /// The meta object literal, padded so that its positions match the file.
+    pub meta_source: String,
+    /// How many columns the wrapper added in front of line 1.
+    pub line_one_shift: u32,
+    /// blake3 of `source`, hex.
+    pub hash: String,
+}
+
+/// A script the loader refuses, with its position in the file.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Script {
+    /// Reads and loads a workflow file.
+    pub fn read(path: &Path) -> Result<Script, LoadError> {
+        let source = std::fs::read_to_string(path).map_err(|e| LoadError {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the workflow: {e}"),
+        })?;
+        Script::parse(path, source)
+    }
+
+    /// Loads a workflow from its text; `path` names it in errors.
+    pub fn parse(path: &Path, source: String) -> Result<Script, LoadError> {
+        let at = |offset: usize, message: String| {
+            let (line, column) = position(&source, offset);
+            LoadError { path: path.to_path_buf(), line, column, message }
+        };
+        let toks = scan::tokens(&source).map_err(|e| at(e.offset, e.message.to_string()))?;
+        let meta = find_meta(&toks).map_err(|(offset, msg)| at(offset, msg))?;
+        reject_modules(&toks, meta.export).map_err(|(offset, msg)| at(offset, msg))?;
+
+        let mut body = String::with_capacity(source.len() + WRAP_OPEN.len() + WRAP_CLOSE.len());
+        body.push_str(WRAP_OPEN);
+        body.push_str(&source[..meta.export]);
+        body.push_str("      ");
+        body.push_str(&source[meta.export + "export".len()..]);
+        body.push_str(WRAP_CLOSE);
+
+        let (line, column) = position(&source, meta.open);
+        let mut meta_source = "\n".repeat(line - 1);
+        meta_source.push_str(&" ".repeat(column.saturating_sub(2)));
+        meta_source.push('(');
+        meta_source.push_str(&source[meta.open..=meta.close]);
+        meta_source.push(')');
+
+        Ok(Script {
+            path: path.to_path_buf(),
+            hash: blake3::hash(source.as_bytes()).to_hex().to_string(),
+            source,
+            body,
+            meta_source,
+            line_one_shift: WRAP_OPEN.chars().count() as u32,
+        })
+    }
+
+    /// The name shown in stack traces: the file name as the user gave it.
+    pub fn display_name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Byte offsets of `export` and of the braces of the meta literal.
+struct MetaSpan {
+    export: usize,
+    open: usize,
+    close: usize,
+}
+
+type Refusal = (usize, String);
+
+fn find_meta(toks: &[Token]) -> Result<MetaSpan, Refusal> {
+    for (i, tok) in toks.iter().enumerate() {
+        let Token::Ident { name, start, depth: 0 } = tok else { continue };
+        if name != "export" {
+            continue;
+        }
+        let shape = toks.get(i + 1).is_some_and(|t| t.is_ident("const"))
+            && toks.get(i + 2).is_some_and(|t| t.is_ident("meta"))
+            && toks.get(i + 3).is_some_and(|t| t.is_punct('='));
+        if !shape {
+            continue;
+        }
+        let Some(Token::Punct { ch: '{', start: open, depth }) = toks.get(i + 4) else {
+            let offset = toks.get(i + 4).map_or(*start, Token::start);
+            return Err((offset, "`export const meta` must be an object literal: `export const meta = { name: '…', description: '…' }`".into()));
+        };
+        let close = toks[i + 5..]
+            .iter()
+            .find_map(|t| match t {
+                Token::Punct { ch: '}', start, depth: d } if d == depth => Some(*start),
+                _ => None,
+            })
+            .ok_or((*open, "the meta object literal is never closed".to_string()))?;
+        return Ok(MetaSpan { export: *start, open: *open, close });
+    }
+    Err((0, "no `export const meta = { name, description }` found: every workflow starts with one".into()))
+}
+
+/// Refuses every `import` and every `export` other than meta's.
+fn reject_modules(toks: &[Token], meta_export: usize) -> Result<(), Refusal> {
+    for (i, tok) in toks.iter().enumerate() {
+        let Token::Ident { name, start, .. } = tok else { continue };
+        let after_dot = i > 0 && toks[i - 1].is_punct('.') && !(i > 1 && toks[i - 2].is_punct('.'));
+        let is_key = toks.get(i + 1).is_some_and(|t| t.is_punct(':'));
+        if after_dot || is_key {
+            continue;
+        }
+        match name.as_str() {
+            "import" if toks.get(i + 1).is_some_and(|t| t.is_punct('(')) => {
+                return Err((*start, "dynamic `import()` is not allowed: workflows run sandboxed and cannot load modules".into()));
+            }
+            "import" => {
+                return Err((*start, "`import` is not allowed: workflows run sandboxed and cannot load modules; use the injected globals (agent, parallel, pipeline, …)".into()));
+            }
+            "export" if *start != meta_export => {
+                return Err((*start, "only `export const meta = {…}` may be exported; the rest of the file is the workflow body (use `return` for its result)".into()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn position(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(src: &str) -> Result<Script, LoadError> {
+        Script::parse(Path::new("wf.js"), src.to_string())
+    }
+
+    #[test]
+    fn wraps_the_body_without_moving_text() {
+        let src = "// hi\nexport const meta = { name: 'x', description: 'y' };\nreturn 1;\n";
+        let s = load(src).unwrap();
+        assert_eq!(
+            s.body,
+            "(async () => {// hi\n       const meta = { name: 'x', description: 'y' };\nreturn 1;\n\n})()"
+        );
+        let body_lines: Vec<_> = s.body.lines().collect();
+        for (i, line) in src.lines().enumerate().skip(1) {
+            assert_eq!(body_lines[i].len(), line.len(), "line {} moved", i + 1);
+        }
+        assert_eq!(s.line_one_shift, 14);
+    }
+
+    #[test]
+    fn meta_source_keeps_positions() {
+        let src = "\n\nexport const meta = {\n  name: 'n',\n  description: 'd' }\nreturn 1";
+        let s = load(src).unwrap();
+        assert_eq!(s.meta_source, "\n\n                  ({\n  name: 'n',\n  description: 'd' })");
+        let open = s.meta_source.find('{').unwrap();
+        assert_eq!(position(&s.meta_source, open), position(src, src.find('{').unwrap()));
+    }
+
+    #[test]
+    fn meta_braces_inside_strings_do_not_end_the_literal() {
+        let s = load("export const meta = { name: '}', description: `${'{'}` }\nreturn 1").unwrap();
+        assert!(s.meta_source.ends_with("description: `${'{'}` })"));
+    }
+
+    #[test]
+    fn missing_meta_is_refused() {
+        let e = load("return 1").unwrap_err();
+        assert!(e.message.contains("export const meta"), "{e}");
+    }
+
+    #[test]
+    fn imports_and_other_exports_are_refused_with_their_line() {
+        let e = load("export const meta = {name:'a',description:''}\n\nimport fs from 'fs'\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 1));
+        assert!(e.message.contains("`import` is not allowed"));
+
+        let e = load("export const meta = {name:'a',description:''}\nconst m = await import('x')").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 17));
+        assert!(e.message.contains("import()"));
+
+        let e = load("export const meta = {name:'a',description:''}\nexport default 1").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(e.to_string(), format!("wf.js:2:1: {}", e.message));
+    }
+
+    #[test]
+    fn import_as_a_property_or_in_text_is_fine() {
+        let src = "export const meta = {name:'a',description:''}\n\
+                   const o = { import: 1 }; o.import; const s = 'import x'; // import y\n\
+                   const r = /import/; return `export ${o.import}`";
+        assert!(load(src).is_ok());
+    }
+}

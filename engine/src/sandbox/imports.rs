@@ -1,0 +1,124 @@
+//! The workflow protocol: every function of module `odw` the guest imports.
+//!
+//! This is the whole surface between a workflow and the host, so each
+//! function says why it is safe. None of them touches files, the network,
+//! the environment, clocks or processes: agent calls leave as messages that
+//! the scheduler decides about.
+//!
+//! | import         | why it is safe                                                     |
+//! |----------------|--------------------------------------------------------------------|
+//! | `activation`   | stages data the host chose to give (script, args, seed, clock)      |
+//! | `take_payload` | copies staged bytes into a guest buffer, bounds-checked             |
+//! | `agent_start`  | sends a request to the scheduler, which validates and rate-limits it |
+//! | `wait_next`    | blocks until a completion the host produced; returns only its length |
+//! | `emit`         | a phase/log notification, validated, written as an event             |
+//! | `finish`       | records the outcome once; the host decides what to do with it        |
+
+use wasmtime::{AsContextMut, Caller, Linker};
+
+use super::{GuestMsg, GuestState};
+use crate::protocol::GuestEvent;
+
+/// The largest message the guest may send (a prompt, a log line, an outcome).
+const MAX_GUEST_MESSAGE: u32 = 64 << 20;
+/// `wait_next` result when no agent call is in flight.
+const NONE_IN_FLIGHT: u32 = u32::MAX;
+
+pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    linker.func_wrap("odw", "activation", |mut c: Caller<'_, GuestState>| -> u32 {
+        let state = c.data_mut();
+        state.payload = std::mem::take(&mut state.activation);
+        state.payload.len() as u32
+    })?;
+
+    linker.func_wrap("odw", "take_payload", |mut c: Caller<'_, GuestState>, ptr: u32| {
+        let payload = std::mem::take(&mut c.data_mut().payload);
+        write_guest(&mut c, ptr, &payload)
+    })?;
+
+    linker.func_wrap(
+        "odw",
+        "agent_start",
+        |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| -> wasmtime::Result<u32> {
+            let bytes = read_guest(&mut c, ptr, len)?;
+            let request = serde_json::from_slice(&bytes).map_err(|e| format!("bad agent request: {e}"));
+            let state = c.data_mut();
+            let id = state.next_id;
+            state.next_id += 1;
+            state.in_flight += 1;
+            // A closed channel means the host is shutting the run down; the
+            // guest will learn it from `wait_next`.
+            let _ = state.to_host.send(GuestMsg::Agent { id, request });
+            Ok(id)
+        },
+    )?;
+
+    // Blocks the guest, not the host: the wasm fiber is parked while tokio
+    // runs the agents, and resumes when one of them completes.
+    linker.func_wrap_async("odw", "wait_next", |mut c: Caller<'_, GuestState>, (): ()| {
+        Box::new(async move {
+            let state = c.data_mut();
+            if state.in_flight == 0 {
+                return Ok(NONE_IN_FLIGHT);
+            }
+            let completion = state.completions.recv().await.ok_or_else(|| {
+                wasmtime::Error::msg("the run was stopped while agents were in flight")
+            })?;
+            state.in_flight -= 1;
+            state.clock_ms = completion.clock;
+            state.payload = serde_json::to_vec(&completion)?;
+            // The CPU limit counts from the last completion.
+            state.cpu_ticks = 0;
+            let len = state.payload.len() as u32;
+            c.as_context_mut().set_epoch_deadline(1);
+            Ok(len)
+        })
+    })?;
+
+    linker.func_wrap("odw", "emit", |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| {
+        let bytes = read_guest(&mut c, ptr, len)?;
+        let event: GuestEvent = serde_json::from_slice(&bytes)
+            .map_err(|e| wasmtime::Error::msg(format!("bad guest event: {e}")))?;
+        let _ = c.data_mut().to_host.send(GuestMsg::Event(event));
+        Ok(())
+    })?;
+
+    linker.func_wrap("odw", "finish", |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| {
+        let bytes = read_guest(&mut c, ptr, len)?;
+        let state = c.data_mut();
+        if state.outcome.is_none() {
+            state.outcome = Some(bytes);
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn memory(c: &mut Caller<'_, GuestState>) -> wasmtime::Result<wasmtime::Memory> {
+    match c.get_export("memory") {
+        Some(wasmtime::Extern::Memory(m)) => Ok(m),
+        _ => Err(wasmtime::Error::msg("the guest exports no memory")),
+    }
+}
+
+/// Copies `len` bytes out of guest memory, bounds-checked.
+pub(super) fn read_guest(c: &mut Caller<'_, GuestState>, ptr: u32, len: u32) -> wasmtime::Result<Vec<u8>> {
+    if len > MAX_GUEST_MESSAGE {
+        return Err(wasmtime::Error::msg(format!(
+            "a guest message of {len} bytes exceeds the {MAX_GUEST_MESSAGE}-byte limit"
+        )));
+    }
+    let mem = memory(c)?;
+    let data = mem.data(&c);
+    let start = ptr as usize;
+    data.get(start..start + len as usize)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| wasmtime::Error::msg("guest pointer out of bounds"))
+}
+
+/// Copies `bytes` into guest memory at `ptr`, bounds-checked.
+pub(super) fn write_guest(c: &mut Caller<'_, GuestState>, ptr: u32, bytes: &[u8]) -> wasmtime::Result<()> {
+    let mem = memory(c)?;
+    mem.write(c, ptr as usize, bytes)
+        .map_err(|_| wasmtime::Error::msg("guest pointer out of bounds"))
+}

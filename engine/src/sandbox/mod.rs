@@ -1,0 +1,188 @@
+//! The sandbox: the QuickJS guest under wasmtime.
+//!
+//! One [`Sandbox`] per process holds the wasmtime `Engine`, the compiled guest
+//! (loaded from a precompiled cache when possible) and the epoch ticker that
+//! bounds CPU time. Each evaluation gets a fresh `Store`: its own memory, its
+//! own limits, nothing shared with other runs.
+//!
+//! The guest reaches the host only through the imports in [`imports`] (the
+//! workflow protocol) and [`wasi`] (deny-by-default stand-ins for the WASI
+//! calls that QuickJS's libc links against). Agent calls leave the sandbox as
+//! [`GuestMsg`]s on a channel and come back as [`Completion`]s on another: the
+//! sandbox itself knows nothing about adapters, journals or run directories.
+
+mod guest;
+mod imports;
+mod limits;
+mod wasi;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, UpdateDeadline};
+
+use crate::protocol::{Activation, AgentRequest, Completion, GuestEvent, Outcome};
+pub use guest::GUEST_WASM;
+pub use limits::{LimitHit, SandboxLimits};
+
+/// How often the epoch ticker advances; the CPU limit is counted in ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// A message from the guest to the host, in the order the guest sent them.
+#[derive(Debug)]
+pub enum GuestMsg {
+    /// `agent()` was called; the host must eventually send a [`Completion`]
+    /// with this id (the dispatch index, counting from 0).
+    Agent { id: u32, request: Result<AgentRequest, String> },
+    /// `phase()` or `log()`.
+    Event(GuestEvent),
+}
+
+/// Why an evaluation did not produce an [`Outcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A resource limit stopped the script.
+    #[error(transparent)]
+    Limit(#[from] LimitHit),
+    /// The guest trapped for a reason that is not a limit.
+    #[error("the script engine stopped: {0}")]
+    Trap(String),
+    /// The guest broke the host protocol (a bug in odw's guest).
+    #[error("guest protocol error: {0}")]
+    Protocol(String),
+    /// wasmtime could not be set up or the guest could not be compiled.
+    #[error("cannot start the sandbox: {0}")]
+    Setup(String),
+}
+
+/// The compiled guest, ready to instantiate.
+pub struct Sandbox {
+    pre: InstancePre<GuestState>,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Everything one evaluation's `Store` holds.
+pub(crate) struct GuestState {
+    activation: Vec<u8>,
+    /// Bytes staged for the guest's next `take_payload`.
+    payload: Vec<u8>,
+    to_host: mpsc::UnboundedSender<GuestMsg>,
+    completions: mpsc::UnboundedReceiver<Completion>,
+    next_id: u32,
+    in_flight: u32,
+    outcome: Option<Vec<u8>>,
+    /// The logical clock in ms, as the WASI clock shows it to libc.
+    clock_ms: f64,
+    /// The PRNG state behind WASI `random_get`.
+    random: u64,
+    limits: SandboxLimits,
+    /// Epoch ticks spent since the guest last waited for an agent.
+    cpu_ticks: u64,
+}
+
+impl Sandbox {
+    /// Compiles the guest, or loads it from `cache_dir` when a precompiled copy
+    /// for this guest, wasmtime version and engine settings is there.
+    pub fn new(cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        // The async fiber that runs the guest needs room for the wasm stack.
+        config.max_wasm_stack(8 << 20);
+        config.async_stack_size(16 << 20);
+        let engine = Engine::new(&config).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let module = guest::load_module(&engine, cache_dir)?;
+        let mut linker = Linker::new(&engine);
+        imports::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        wasi::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
+
+        let ticker = Arc::new(AtomicBool::new(true));
+        let running = ticker.clone();
+        std::thread::Builder::new()
+            .name("odw-epoch".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| SandboxError::Setup(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Sandbox { pre, ticker })
+    }
+
+    /// The guest module's imports as `module::name`: every capability it has.
+    pub fn imports(&self) -> Vec<String> {
+        module_imports(self.pre.module())
+    }
+
+    /// Evaluates `activation` in a fresh store. Agent calls go out on
+    /// `to_host`; their completions must come back on `completions`.
+    pub async fn run(
+        &self,
+        activation: &Activation,
+        limits: SandboxLimits,
+        to_host: mpsc::UnboundedSender<GuestMsg>,
+        completions: mpsc::UnboundedReceiver<Completion>,
+    ) -> Result<Outcome, SandboxError> {
+        let activation_json =
+            serde_json::to_vec(activation).map_err(|e| SandboxError::Protocol(e.to_string()))?;
+        let state = GuestState {
+            activation: activation_json,
+            payload: Vec::new(),
+            to_host,
+            completions,
+            next_id: 0,
+            in_flight: 0,
+            outcome: None,
+            clock_ms: activation.clock,
+            random: u64::from(activation.seed[0]) << 32 | u64::from(activation.seed[1]),
+            limits,
+            cpu_ticks: 0,
+        };
+        let mut store = Store::new(self.pre.module().engine(), state);
+        store.limiter(|s| s);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks * EPOCH_TICK.as_millis() as u64 >= state.limits.cpu.as_millis() as u64 {
+                return Err(LimitHit::Cpu { limit: state.limits.cpu }.into());
+            }
+            // Yield to tokio every tick so a busy script never starves the
+            // tasks that run its agents.
+            Ok(UpdateDeadline::Yield(1))
+        });
+
+        let result = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call_async(&mut store, ()).await
+        }
+        .await;
+        if let Err(e) = result {
+            return Err(limits::classify(e, &store.data().limits));
+        }
+        let outcome = store
+            .data_mut()
+            .outcome
+            .take()
+            .ok_or_else(|| SandboxError::Protocol("the guest exited without an outcome".into()))?;
+        serde_json::from_slice(&outcome).map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
+    }
+}
+
+/// The imports of a wasm module as `module::name`.
+pub fn module_imports(module: &Module) -> Vec<String> {
+    module.imports().map(|i| format!("{}::{}", i.module(), i.name())).collect()
+}

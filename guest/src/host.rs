@@ -1,0 +1,88 @@
+//! The guest's side of the host protocol: the only functions this module
+//! imports from the host (module `odw`). The host lists the same functions,
+//! with why each is safe, in `engine/src/sandbox/imports.rs`.
+//!
+//! Data crosses as UTF-8 JSON. The host never writes into guest memory on its
+//! own: a call that returns data returns its length, and the guest then asks
+//! for the bytes with `take_payload` into a buffer it allocated.
+
+mod raw {
+    #[link(wasm_import_module = "odw")]
+    unsafe extern "C" {
+        /// Stages the activation (JSON) and returns its length.
+        pub fn activation() -> u32;
+        /// Copies the staged payload into `ptr` (exactly the length last returned).
+        pub fn take_payload(ptr: *mut u8);
+        /// Asks the host to start one agent call (JSON request); returns its id.
+        pub fn agent_start(ptr: *const u8, len: u32) -> u32;
+        /// Blocks until any started agent completes; stages the completion (JSON)
+        /// and returns its length, or `u32::MAX` when no agent is in flight.
+        pub fn wait_next() -> u32;
+        /// A fire-and-forget notification (phase, log) as JSON.
+        pub fn emit(ptr: *const u8, len: u32);
+        /// The run's outcome as JSON; called exactly once.
+        pub fn finish(ptr: *const u8, len: u32);
+    }
+}
+
+const NONE_IN_FLIGHT: u32 = u32::MAX;
+
+fn take(len: u32) -> String {
+    let mut buf = vec![0u8; len as usize];
+    // SAFETY: `buf` is exactly `len` bytes, the length the host just staged.
+    unsafe { raw::take_payload(buf.as_mut_ptr()) };
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+pub fn read_activation() -> String {
+    // SAFETY: plain host call without pointers.
+    let len = unsafe { raw::activation() };
+    take(len)
+}
+
+pub fn agent_start(request: &str) -> u32 {
+    // SAFETY: the pointer and length describe a live, initialised str.
+    unsafe { raw::agent_start(request.as_ptr(), request.len() as u32) }
+}
+
+pub fn wait_next() -> Option<String> {
+    // SAFETY: plain host call without pointers.
+    let len = unsafe { raw::wait_next() };
+    (len != NONE_IN_FLIGHT).then(|| take(len))
+}
+
+pub fn emit(event: &str) {
+    // SAFETY: the pointer and length describe a live, initialised str.
+    unsafe { raw::emit(event.as_ptr(), event.len() as u32) }
+}
+
+pub fn finish(outcome: &str) {
+    // SAFETY: the pointer and length describe a live, initialised str.
+    unsafe { raw::finish(outcome.as_ptr(), outcome.len() as u32) }
+}
+
+/// Reports a failure of the guest itself (not of the script).
+pub fn finish_internal(message: &str) {
+    let outcome = format!(
+        "{{\"ok\":false,\"error\":{{\"name\":\"InternalError\",\"message\":{}}}}}",
+        json_string(message)
+    );
+    finish(&outcome);
+}
+
+/// Minimal JSON string encoder, so the guest needs no serde for one message.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

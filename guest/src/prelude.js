@@ -1,0 +1,290 @@
+// The workflow primitives, in JavaScript, on top of the raw host protocol.
+//
+// This file is one function expression: the guest calls it with the raw host
+// functions (`start`, `emit`, `finish`) and the activation, and gets back the
+// control object its event loop drives (`track`, `deliver`, `deadlock`,
+// `fail`). Nothing here can reach the host except through those three raw
+// functions, and they are not reachable from the script.
+//
+// Determinism: everything the script can observe is a function of the
+// activation and of the ordered completions. `Date` is a logical clock that
+// moves only when a completion is delivered; `Math.random` is a PRNG seeded
+// from the activation.
+(function (host, init) {
+  'use strict';
+
+  const global = globalThis;
+  const OriginalDate = Date;
+  const filename = init.filename;
+  const lineOneShift = init.lineOneShift | 0;
+
+  // ---- determinism -------------------------------------------------------
+
+  let clock = Number(init.clock);
+
+  function LogicalDate(...parts) {
+    if (!new.target) return new OriginalDate(clock).toString();
+    return parts.length === 0 ? new OriginalDate(clock) : new OriginalDate(...parts);
+  }
+  LogicalDate.prototype = OriginalDate.prototype;
+  LogicalDate.now = () => clock;
+  LogicalDate.parse = OriginalDate.parse;
+  LogicalDate.UTC = OriginalDate.UTC;
+  Object.defineProperty(OriginalDate.prototype, 'constructor', {
+    value: LogicalDate, writable: true, configurable: true,
+  });
+
+  // sfc32, seeded from the 64-bit run seed (two 32-bit halves).
+  let [a, b, c, d] = [init.seed[0] >>> 0, init.seed[1] >>> 0, 0x9e3779b9, 0x243f6a88];
+  function next32() {
+    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    const t = (a + b) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    d = (d + 1) | 0;
+    const r = (t + d) | 0;
+    c = (c + r) | 0;
+    return r >>> 0;
+  }
+  for (let i = 0; i < 16; i++) next32();
+  const random = () => (next32() * 2097152 + (next32() >>> 11)) / 9007199254740992;
+
+  // ---- errors --------------------------------------------------------------
+
+  class WorkflowError extends Error {
+    constructor(name, message, fatal) {
+      super(message);
+      this.name = name;
+      if (fatal) Object.defineProperty(this, 'fatal', { value: true });
+    }
+  }
+
+  // The first fatal condition (maxAgents, budget, stop, a broken schema). It
+  // ends the run even if the script catches it.
+  let fatal = null;
+  const isFatal = (e) => e !== null && typeof e === 'object' && e.fatal === true;
+  const noteFatal = (e) => { if (isFatal(e) && fatal === null) fatal = e; };
+
+  // Line 1 carries the async wrapper the host opened there; shift columns back
+  // so every position is the one in the user's file.
+  const escaped = filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const lineOne = new RegExp(escaped + ':1:(\\d+)', 'g');
+  const fixPositions = (text) =>
+    lineOneShift === 0 ? text
+      : text.replace(lineOne, (_, col) => `${filename}:1:${Math.max(1, col - lineOneShift)}`);
+
+  function describe(e) {
+    if (e instanceof Error) {
+      const stack = fixPositions(String(e.stack || ''));
+      const out = { name: String(e.name), message: fixPositions(String(e.message)), stack };
+      const at = stack.match(new RegExp(escaped + ':(\\d+):(\\d+)'));
+      if (at) out.location = { line: Number(at[1]), column: Number(at[2]) };
+      if (isFatal(e)) out.fatal = true;
+      if (e.limit) out.limit = e.limit;
+      return out;
+    }
+    let message;
+    try { message = typeof e === 'string' ? e : JSON.stringify(e); } catch (_) { message = String(e); }
+    return { name: 'Error', message: `uncaught non-Error value: ${message}` };
+  }
+
+  let finished = false;
+  function finishWith(outcome) {
+    if (finished) return;
+    finished = true;
+    host.finish(JSON.stringify(outcome));
+  }
+  const fail = (e) => finishWith({ ok: false, error: describe(e) });
+
+  function succeed(value) {
+    if (fatal !== null) return fail(fatal);
+    let json;
+    try {
+      json = JSON.stringify(value === undefined ? null : value);
+    } catch (e) {
+      return fail(new TypeError(`the workflow's return value is not JSON-serialisable: ${e.message}`));
+    }
+    finishWith({ ok: true, value: json === undefined ? null : JSON.parse(json) });
+  }
+
+  // ---- agent ---------------------------------------------------------------
+
+  const AGENT_OPTS = ['label', 'phase', 'schema', 'model', 'effort', 'isolation', 'agentType', 'adapter'];
+  const STRING_OPTS = ['label', 'phase', 'model', 'effort', 'agentType', 'adapter'];
+  const pending = new Map();
+  let currentPhase = null;
+  let spent = 0;
+  const budgetTotal = init.budget === null || init.budget === undefined ? null : Number(init.budget);
+
+  function typeName(v) {
+    return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+  }
+
+  function checkOpts(opts) {
+    if (opts === undefined || opts === null) return {};
+    if (typeof opts !== 'object' || Array.isArray(opts)) {
+      throw new TypeError(`agent(prompt, opts): opts must be an object, got ${typeName(opts)}`);
+    }
+    const clean = {};
+    for (const key of Object.keys(opts)) {
+      const value = opts[key];
+      if (!AGENT_OPTS.includes(key)) {
+        throw new TypeError(`agent(): unknown option \`${key}\`; allowed: ${AGENT_OPTS.join(', ')}`);
+      }
+      if (value === undefined || value === null) continue;
+      if (STRING_OPTS.includes(key) && typeof value !== 'string') {
+        throw new TypeError(`agent(): option \`${key}\` must be a string, got ${typeName(value)}`);
+      }
+      if (key === 'schema' && (typeof value !== 'object' && typeof value !== 'boolean')) {
+        throw new TypeError(`agent(): option \`schema\` must be a JSON Schema object, got ${typeName(value)}`);
+      }
+      if (key === 'isolation' && value !== 'worktree' && value !== 'inplace') {
+        throw new TypeError(`agent(): option \`isolation\` must be 'worktree', got ${JSON.stringify(value)}`);
+      }
+      clean[key] = value;
+    }
+    return clean;
+  }
+
+  function agent(prompt, opts) {
+    return new Promise((resolve, reject) => {
+      if (typeof prompt !== 'string') {
+        throw new TypeError(`agent(prompt): prompt must be a string, got ${typeName(prompt)}`);
+      }
+      const clean = checkOpts(opts);
+      if (fatal !== null) throw fatal;
+      if (budgetTotal !== null && spent >= budgetTotal) {
+        const e = new WorkflowError('BudgetError',
+          `token budget exhausted: ${spent} of ${budgetTotal} tokens spent; raise --budget to continue`, true);
+        noteFatal(e);
+        throw e;
+      }
+      const phase = clean.phase !== undefined ? clean.phase : currentPhase;
+      const id = host.start(JSON.stringify({ prompt, opts: clean, phase }));
+      pending.set(id, { resolve, reject });
+    });
+  }
+
+  function deliver(text) {
+    const completion = JSON.parse(text);
+    if (typeof completion.clock === 'number') clock = completion.clock;
+    if (completion.usage) spent += (completion.usage.input | 0) + (completion.usage.output | 0);
+    const waiter = pending.get(completion.id);
+    if (!waiter) return;
+    pending.delete(completion.id);
+    if (completion.ok) {
+      waiter.resolve(completion.value);
+    } else {
+      const err = completion.error || {};
+      const e = new WorkflowError(err.name || 'AgentError', String(err.message), err.fatal === true);
+      if (err.limit) e.limit = err.limit;
+      noteFatal(e);
+      waiter.reject(e);
+    }
+  }
+
+  // ---- combinators ---------------------------------------------------------
+
+  async function settle(work) {
+    try {
+      return await work();
+    } catch (e) {
+      noteFatal(e);
+      return null;
+    }
+  }
+
+  async function parallel(thunks) {
+    if (thunks === null || typeof thunks !== 'object' || typeof thunks[Symbol.iterator] !== 'function') {
+      throw new TypeError(`parallel(thunks): expected an array of functions, got ${typeName(thunks)}`);
+    }
+    const results = await Promise.all(Array.from(thunks, (t) =>
+      settle(() => (typeof t === 'function' ? t() : t))));
+    if (fatal !== null) throw fatal;
+    return results;
+  }
+
+  async function pipeline(items, ...stages) {
+    if (items === null || typeof items !== 'object' || typeof items[Symbol.iterator] !== 'function') {
+      throw new TypeError(`pipeline(items, ...stages): items must be an array, got ${typeName(items)}`);
+    }
+    if (stages.length === 1 && Array.isArray(stages[0])) stages = stages[0];
+    stages.forEach((s, k) => {
+      if (typeof s !== 'function') {
+        throw new TypeError(`pipeline(): stage ${k + 1} must be a function, got ${typeName(s)}`);
+      }
+    });
+    const list = Array.from(items);
+    if (stages.length === 0) return list;
+    const results = await Promise.all(list.map((item, index) => settle(async () => {
+      let prev = item;
+      for (const stage of stages) prev = await stage(prev, item, index);
+      return prev;
+    })));
+    if (fatal !== null) throw fatal;
+    return results;
+  }
+
+  // ---- phases, logs, budget --------------------------------------------------
+
+  function phase(title) {
+    currentPhase = String(title);
+    host.emit(JSON.stringify({ type: 'phase', title: currentPhase }));
+  }
+
+  function log(message) {
+    host.emit(JSON.stringify({ type: 'log', message: String(message) }));
+  }
+
+  const show = (v) => {
+    if (typeof v === 'string') return v;
+    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (_) { return String(v); }
+  };
+  const consoleLog = (...parts) => log(parts.map(show).join(' '));
+
+  const budget = Object.freeze({
+    total: budgetTotal,
+    spent: () => spent,
+    remaining: () => (budgetTotal === null ? Infinity : Math.max(0, budgetTotal - spent)),
+  });
+
+  function notYet(name) {
+    return () => {
+      throw new Error(`${name}() is not available in this build of odw yet; ` +
+        'it arrives with nested workflows (see `odw --help`)');
+    };
+  }
+
+  // ---- install ---------------------------------------------------------------
+
+  const define = (obj, name, value) =>
+    Object.defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
+
+  define(global, 'Date', LogicalDate);
+  define(Math, 'random', random);
+  define(global, 'agent', agent);
+  define(global, 'parallel', parallel);
+  define(global, 'pipeline', pipeline);
+  define(global, 'phase', phase);
+  define(global, 'log', log);
+  define(global, 'args', init.args === undefined ? null : init.args);
+  define(global, 'budget', budget);
+  define(global, 'workflow', notYet('workflow'));
+  define(global, 'validate', notYet('validate'));
+  define(global, 'console', Object.freeze({
+    log: consoleLog, info: consoleLog, warn: consoleLog, error: consoleLog, debug: consoleLog,
+  }));
+
+  return {
+    track(value) {
+      Promise.resolve(value).then(succeed, fail);
+    },
+    deliver,
+    deadlock() {
+      fail(new Error('the workflow is waiting on a promise that can never settle ' +
+        '(no agent call is in flight)'));
+    },
+    fail,
+  };
+})

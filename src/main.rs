@@ -1,0 +1,21 @@
+//! `odw`: the command line. It parses flags, reads the configuration and
+//! calls the engine; everything else lives in `odw-engine`.
+
+mod cli;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(cli::execute(cli)) {
+        Ok(code) => code,
+        Err(e) => report::fatal(&e),
+    }
+}
