@@ -32,7 +32,11 @@ pub fn usage(message: &str) -> ExitCode {
 
 /// The one-line summary of a finished run, on stderr.
 pub fn summary(report: &RunReport) {
-    let state = if report.result.is_ok() { "done" } else { "failed" };
+    let state = if report.result.is_ok() {
+        "done"
+    } else {
+        "failed"
+    };
     let a = &report.agents;
     eprintln!(
         "odw: run {} {state} in {} ms; agents: {} done, {} failed ({})",
@@ -51,7 +55,9 @@ pub fn script_error(script: &str, e: &ScriptError) {
         None => String::new(),
     };
     eprintln!("odw: error: {at}{}: {}", e.name, e.message);
-    if let Some(stack) = &e.stack {
+    // QuickJS's frame for a syntax error repeats its raw column; the
+    // location above is the refined one.
+    if let Some(stack) = e.stack.as_ref().filter(|_| e.name != "SyntaxError") {
         for frame in stack.lines().filter(|l| l.contains(script)).take(8) {
             eprintln!("    {}", frame.trim());
         }

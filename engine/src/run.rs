@@ -68,11 +68,18 @@ pub enum RunError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 /// Evaluates `meta` in the sandbox and checks its required keys.
-pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> Result<Meta, RunError> {
+pub async fn read_meta(
+    sandbox: &Sandbox,
+    config: &Config,
+    script: &Script,
+) -> Result<Meta, RunError> {
     let path = script.display_name();
     let activation = Activation {
         source: script.meta_source.clone(),
@@ -84,10 +91,19 @@ pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> R
         budget: None,
     };
     let outcome = evaluate_alone(sandbox, config, &activation).await?;
-    let meta_error = |message: String| RunError::Meta { path: path.clone(), message };
+    let meta_error = |message: String| RunError::Meta {
+        path: path.clone(),
+        message,
+    };
     let raw = match outcome {
-        Outcome { ok: true, value: Some(v), .. } => v,
-        Outcome { error: Some(e), .. } => return Err(meta_error(format!("meta: {}", describe(&e)))),
+        Outcome {
+            ok: true,
+            value: Some(v),
+            ..
+        } => v,
+        Outcome { error: Some(e), .. } => {
+            return Err(meta_error(format!("meta: {}", describe(&e))));
+        }
         _ => return Err(meta_error("meta did not evaluate to a value".into())),
     };
     let name = match raw.get("name") {
@@ -99,45 +115,82 @@ pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> R
         _ => return Err(meta_error("`meta.description` must be a string".into())),
     };
     if let Some(phases) = raw.get("phases") {
-        let ok = phases.as_array().is_some_and(|ps| ps.iter().all(|p| p.get("title").is_some_and(Value::is_string)));
+        let ok = phases.as_array().is_some_and(|ps| {
+            ps.iter()
+                .all(|p| p.get("title").is_some_and(Value::is_string))
+        });
         if !ok {
-            return Err(meta_error("`meta.phases` must be an array of `{title, detail?}`".into()));
+            return Err(meta_error(
+                "`meta.phases` must be an array of `{title, detail?}`".into(),
+            ));
         }
     }
-    Ok(Meta { name, description, raw })
+    Ok(Meta {
+        name,
+        description,
+        raw,
+    })
 }
 
 /// Runs an activation that may not call agents (meta, checks).
-async fn evaluate_alone(sandbox: &Sandbox, config: &Config, activation: &Activation) -> Result<Outcome, SandboxError> {
+async fn evaluate_alone(
+    sandbox: &Sandbox,
+    config: &Config,
+    activation: &Activation,
+) -> Result<Outcome, SandboxError> {
     let (to_host, mut from_guest) = mpsc::unbounded_channel();
     let (to_guest, completions) = mpsc::unbounded_channel();
     // Any agent request here is answered with an error at once.
     let refuse = tokio::spawn(async move {
         while let Some(msg) = from_guest.recv().await {
             if let crate::sandbox::GuestMsg::Agent { id, .. } = msg {
-                let error = crate::protocol::CallError::fatal("Error", "agent() cannot be called while evaluating meta", None);
-                let _ = to_guest.send(crate::protocol::Completion { id, ok: false, value: None, error: Some(error), usage: None, clock: 0.0 });
+                let error = crate::protocol::CallError::fatal(
+                    "Error",
+                    "agent() cannot be called while evaluating meta",
+                    None,
+                );
+                let _ = to_guest.send(crate::protocol::Completion {
+                    id,
+                    ok: false,
+                    value: None,
+                    error: Some(error),
+                    usage: None,
+                    clock: 0.0,
+                });
             }
         }
     });
-    let outcome = sandbox.run(activation, config.sandbox_limits(), to_host, completions).await;
+    let outcome = sandbox
+        .run(activation, config.sandbox_limits(), to_host, completions)
+        .await;
     refuse.abort();
     outcome
 }
 
 /// Picks the adapter for calls that name none: `--adapter`, `defaultAdapter`,
 /// the only configured adapter, else the built-in `echo`.
-pub fn default_adapter(config: &Config, flag: Option<&str>) -> Result<String, adapters::UnknownAdapter> {
+pub fn default_adapter(
+    config: &Config,
+    flag: Option<&str>,
+) -> Result<String, adapters::UnknownAdapter> {
     let name = flag
         .map(str::to_string)
         .or_else(|| config.default_adapter.clone())
-        .or_else(|| (config.adapters.len() == 1).then(|| config.adapters.keys().next().cloned()).flatten())
+        .or_else(|| {
+            (config.adapters.len() == 1)
+                .then(|| config.adapters.keys().next().cloned())
+                .flatten()
+        })
         .unwrap_or_else(|| adapters::ECHO.to_string());
     Adapter::resolve(&name, config).map(|(name, _)| name)
 }
 
 /// Runs a workflow to its end.
-pub async fn run_workflow(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Result<RunReport, RunError> {
+pub async fn run_workflow(
+    sandbox: &Sandbox,
+    config: &Config,
+    opts: RunOptions,
+) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let script = Script::read(&opts.script)?;
     let default_adapter = default_adapter(config, opts.adapter.as_deref())?;
@@ -145,7 +198,10 @@ pub async fn run_workflow(sandbox: &Sandbox, config: &Config, opts: RunOptions) 
 
     let root = opts.runs_root.clone().unwrap_or_else(|| config.runs_root());
     let io = |context: String| move |source| RunError::Io { context, source };
-    let run = RunDir::create(&root, &meta.name).map_err(io(format!("cannot create a run directory in {}", root.display())))?;
+    let run = RunDir::create(&root, &meta.name).map_err(io(format!(
+        "cannot create a run directory in {}",
+        root.display()
+    )))?;
     let seed = new_seed();
     let clock = now_ms();
     run.write_json(
@@ -168,7 +224,9 @@ pub async fn run_workflow(sandbox: &Sandbox, config: &Config, opts: RunOptions) 
         }),
     )
     .map_err(io("cannot write meta.json".into()))?;
-    let progress = Arc::new(Progress::new(run.clone(), &meta.name).map_err(io("cannot start the event log".into()))?);
+    let progress = Arc::new(
+        Progress::new(run.clone(), &meta.name).map_err(io("cannot start the event log".into()))?,
+    );
     progress.event(
         "run_started",
         json!({ "runId": run.id, "workflow": meta.name, "args": opts.args, "adapter": default_adapter, "phases": meta.raw.get("phases") }),
@@ -193,13 +251,27 @@ pub async fn run_workflow(sandbox: &Sandbox, config: &Config, opts: RunOptions) 
         clock,
         budget: opts.budget,
     };
-    let outcome = sandbox.run(&activation, config.sandbox_limits(), to_host, completions).await;
+    let outcome = sandbox
+        .run(&activation, config.sandbox_limits(), to_host, completions)
+        .await;
     // The guest is gone; the scheduler cancels what is still running.
     let _ = serving.await;
 
     let result = match outcome {
-        Ok(Outcome { ok: true, value, .. }) => Ok(value.unwrap_or(Value::Null)),
-        Ok(Outcome { error, .. }) => Err(error.unwrap_or_else(|| script_error("Error", "the workflow failed without an error".into()))),
+        Ok(Outcome {
+            ok: true, value, ..
+        }) => Ok(value.unwrap_or(Value::Null)),
+        Ok(Outcome {
+            error: Some(mut error),
+            ..
+        }) => {
+            refine_syntax_location(&script.source, &mut error);
+            Err(error)
+        }
+        Ok(Outcome { error: None, .. }) => Err(script_error(
+            "Error",
+            "the workflow failed without an error".into(),
+        )),
         Err(SandboxError::Limit(hit)) => Err(ScriptError {
             limit: hit.key().map(str::to_string),
             fatal: true,
@@ -213,19 +285,79 @@ pub async fn run_workflow(sandbox: &Sandbox, config: &Config, opts: RunOptions) 
         Ok(value) => {
             run.write_json_durable("result.json", &json!({ "value": value }))
                 .map_err(io("cannot write result.json".into()))?;
-            progress.finish(RunState::Done, "run_finished", json!({ "ms": elapsed_ms, "agents": agents }));
+            progress.finish(
+                RunState::Done,
+                "run_finished",
+                json!({ "ms": elapsed_ms, "agents": agents }),
+            );
         }
         Err(error) => {
             run.write_json_durable("error.json", &json!({ "error": error }))
                 .map_err(io("cannot write error.json".into()))?;
-            progress.finish(RunState::Failed, "run_failed", json!({ "ms": elapsed_ms, "error": error }));
+            progress.finish(
+                RunState::Failed,
+                "run_failed",
+                json!({ "ms": elapsed_ms, "error": error }),
+            );
         }
     }
-    Ok(RunReport { run, result, agents, elapsed_ms })
+    Ok(RunReport {
+        run,
+        result,
+        agents,
+        elapsed_ms,
+    })
+}
+
+/// QuickJS reports the right line for a syntax error but often the column
+/// of an earlier token, and a missing closer past the end of the file (in
+/// the wrapper). Point at the offending token when the message names it,
+/// and never past the last line.
+fn refine_syntax_location(source: &str, error: &mut ScriptError) {
+    let Some(loc) = error.location.as_mut() else {
+        return;
+    };
+    if error.name != "SyntaxError" {
+        return;
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    if loc.line as usize > lines.len() {
+        loc.line = lines.len().max(1) as u32;
+        loc.column = lines.last().map_or(1, |l| l.chars().count() as u32 + 1);
+        error
+            .message
+            .push_str(" (at the end of the file: something is not closed)");
+        return;
+    }
+    let line = lines[loc.line as usize - 1];
+    let token = error
+        .message
+        .rsplit_once(": '")
+        .and_then(|(_, rest)| rest.strip_suffix('\''))
+        .filter(|t| !t.is_empty());
+    let from = (loc.column as usize).saturating_sub(1).min(line.len());
+    let found = token.and_then(|t| {
+        line.get(from..)
+            .and_then(|rest| rest.find(t))
+            .map(|i| from + i)
+            .or_else(|| line.find(t))
+    });
+    let column = match found {
+        Some(byte) => line[..byte].chars().count() as u32 + 1,
+        None => loc.column.min(line.chars().count() as u32 + 1),
+    };
+    loc.column = column.max(1);
 }
 
 fn script_error(name: &str, message: String) -> ScriptError {
-    ScriptError { name: name.into(), message, stack: None, location: None, fatal: false, limit: None }
+    ScriptError {
+        name: name.into(),
+        message,
+        stack: None,
+        location: None,
+        fatal: false,
+        limit: None,
+    }
 }
 
 /// A one-line description of a script error: `Name: message`.
@@ -245,5 +377,58 @@ fn new_seed() -> [u32; 2] {
     hasher.update(&(std::ptr::from_ref(&hasher) as usize).to_le_bytes());
     let bytes = hasher.finalize();
     let b = bytes.as_bytes();
-    [u32::from_le_bytes([b[0], b[1], b[2], b[3]]), u32::from_le_bytes([b[4], b[5], b[6], b[7]])]
+    [
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Location;
+
+    fn syntax(message: &str, line: u32, column: u32) -> ScriptError {
+        ScriptError {
+            location: Some(Location { line, column }),
+            ..script_error("SyntaxError", message.into())
+        }
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_named_token() {
+        let src = "a\nlet b = (a +;\n";
+        let mut e = syntax("unexpected token in expression: ';'", 2, 9);
+        refine_syntax_location(src, &mut e);
+        assert_eq!(
+            e.location,
+            Some(Location {
+                line: 2,
+                column: 13
+            })
+        );
+    }
+
+    #[test]
+    fn syntax_errors_past_the_end_point_at_the_last_line() {
+        let mut e = syntax("expecting '}'", 5, 34);
+        refine_syntax_location("a\nif (x) {\n", &mut e);
+        assert_eq!(
+            e.location,
+            Some(Location {
+                line: 2,
+                column: 11
+            })
+        );
+        assert!(e.message.ends_with("something is not closed)"));
+        let mut far = syntax("unexpected token in expression: ';'", 1, 34);
+        refine_syntax_location("const x = ;", &mut far);
+        assert_eq!(
+            far.location,
+            Some(Location {
+                line: 1,
+                column: 11
+            })
+        );
+    }
 }

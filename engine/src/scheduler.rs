@@ -49,9 +49,22 @@ struct Job {
 }
 
 impl Scheduler {
-    pub fn new(config: Config, default_adapter: String, workspace: PathBuf, run_path: PathBuf, progress: Arc<Progress>) -> Self {
+    pub fn new(
+        config: Config,
+        default_adapter: String,
+        workspace: PathBuf,
+        run_path: PathBuf,
+        progress: Arc<Progress>,
+    ) -> Self {
         let slots = Semaphore::new(config.concurrency());
-        Scheduler { config, default_adapter, workspace, run_path, progress, slots }
+        Scheduler {
+            config,
+            default_adapter,
+            workspace,
+            run_path,
+            progress,
+            slots,
+        }
     }
 
     /// Serves the guest until it ends (its sender is dropped), then cancels
@@ -92,8 +105,12 @@ impl Scheduler {
     /// Checks a request before anything runs: the backstop, the adapter, the
     /// schema. Each refusal is fatal: retrying or `null`-ing it would hide a
     /// bug in the script or the setup.
-    fn prepare(&self, index: u32, request: Result<AgentRequest, String>) -> Result<Job, CallError> {
-        let request = request.map_err(|e| CallError::fatal("ProtocolError", e, None))?;
+    fn prepare(
+        &self,
+        index: u32,
+        request: Result<Box<AgentRequest>, String>,
+    ) -> Result<Job, CallError> {
+        let request = *request.map_err(|e| CallError::fatal("ProtocolError", e, None))?;
         let max = self.config.max_agents();
         if index as usize >= max {
             return Err(CallError::fatal(
@@ -110,7 +127,9 @@ impl Scheduler {
         if let Some(isolation) = opts.isolation.as_deref().filter(|i| *i != "inplace") {
             return Err(CallError::fatal(
                 "UnsupportedError",
-                format!("isolation: '{isolation}' is not supported by this build of odw yet; remove it to run in place"),
+                format!(
+                    "isolation: '{isolation}' is not supported by this build of odw yet; remove it to run in place"
+                ),
                 None,
             ));
         }
@@ -119,7 +138,8 @@ impl Scheduler {
             .map_err(|e| CallError::fatal("ConfigError", e.to_string(), None))?;
         let schema = match &opts.schema {
             Some(source) => Some(
-                Schema::compile(source).map_err(|e| CallError::fatal("SchemaError", e.to_string(), None))?,
+                Schema::compile(source)
+                    .map_err(|e| CallError::fatal("SchemaError", e.to_string(), None))?,
             ),
             None => None,
         };
@@ -130,7 +150,12 @@ impl Scheduler {
         let label = opts
             .label
             .clone()
-            .or_else(|| self.config.adapters.get(&adapter_name).and_then(|a| a.label.clone()))
+            .or_else(|| {
+                self.config
+                    .adapters
+                    .get(&adapter_name)
+                    .and_then(|a| a.label.clone())
+            })
             .unwrap_or_else(|| adapter_name.clone());
         Ok(Job {
             index,
@@ -146,7 +171,9 @@ impl Scheduler {
     }
 
     async fn run(self: Arc<Self>, job: Job, to_guest: mpsc::UnboundedSender<Completion>) {
-        let Ok(_slot) = self.slots.acquire().await else { return };
+        let Ok(_slot) = self.slots.acquire().await else {
+            return;
+        };
         let started = Instant::now();
         self.progress.agent_started(json!({
             "index": job.index,
@@ -159,19 +186,39 @@ impl Scheduler {
         let ms = started.elapsed().as_millis() as u64;
         let completion = match result {
             Ok(value) => {
-                self.progress.agent_finished(&usage, json!({
-                    "index": job.index, "label": job.label, "phase": job.phase,
-                    "ms": ms, "attempts": attempts, "usage": usage,
-                }));
-                Completion { id: job.index, ok: true, value: Some(value), error: None, usage: Some(usage), clock: now_ms() }
+                self.progress.agent_finished(
+                    &usage,
+                    json!({
+                        "index": job.index, "label": job.label, "phase": job.phase,
+                        "ms": ms, "attempts": attempts, "usage": usage,
+                    }),
+                );
+                Completion {
+                    id: job.index,
+                    ok: true,
+                    value: Some(value),
+                    error: None,
+                    usage: Some(usage),
+                    clock: now_ms(),
+                }
             }
             Err(message) => {
-                self.progress.agent_failed(&usage, json!({
-                    "index": job.index, "label": job.label, "phase": job.phase,
-                    "ms": ms, "attempts": attempts, "error": message,
-                }));
+                self.progress.agent_failed(
+                    &usage,
+                    json!({
+                        "index": job.index, "label": job.label, "phase": job.phase,
+                        "ms": ms, "attempts": attempts, "error": message,
+                    }),
+                );
                 let error = CallError::agent(format!("agent `{}` failed: {message}", job.label));
-                Completion { id: job.index, ok: false, value: None, error: Some(error), usage: Some(usage), clock: now_ms() }
+                Completion {
+                    id: job.index,
+                    ok: false,
+                    value: None,
+                    error: Some(error),
+                    usage: Some(usage),
+                    clock: now_ms(),
+                }
             }
         };
         let _ = to_guest.send(completion);
@@ -180,10 +227,17 @@ impl Scheduler {
     /// Runs the call, retrying a reply that does not conform to the schema.
     /// Returns the value, the number of attempts and the summed usage.
     async fn attempt(&self, job: &Job) -> (Result<Value, String>, u32, Usage) {
-        let timeout = job.adapter.timeout().unwrap_or_else(|| self.config.agent_timeout());
+        let timeout = job
+            .adapter
+            .timeout()
+            .unwrap_or_else(|| self.config.agent_timeout());
         let mut usage = Usage::default();
         let mut rejection: Option<Rejection> = None;
-        let retries = if job.schema.is_some() { self.config.schema_retries() } else { 0 };
+        let retries = if job.schema.is_some() {
+            self.config.schema_retries()
+        } else {
+            0
+        };
         for attempt in 1..=retries + 1 {
             let prompt = match (&job.schema, &rejection) {
                 (Some(schema), Some(r)) => schema.retry_prompt(&job.prompt, r),
@@ -196,7 +250,10 @@ impl Scheduler {
                 role: job.role.clone(),
                 workspace: self.workspace.clone(),
                 source: self.workspace.clone(),
-                prompt_file: self.run_path.join("prompts").join(format!("{}-{attempt}.txt", job.index)),
+                prompt_file: self
+                    .run_path
+                    .join("prompts")
+                    .join(format!("{}-{attempt}.txt", job.index)),
                 timeout,
             };
             let reply: AgentReply = match job.adapter.call(&call).await {
@@ -213,12 +270,23 @@ impl Scheduler {
             }
         }
         let why = rejection.map(|r| r.to_string()).unwrap_or_default();
-        (Err(format!("the reply did not conform to the schema after {} attempts (`schemaRetries` = {retries}): {why}", retries + 1)), retries + 1, usage)
+        (
+            Err(format!(
+                "the reply did not conform to the schema after {} attempts (`schemaRetries` = {retries}): {why}",
+                retries + 1
+            )),
+            retries + 1,
+            usage,
+        )
     }
 }
 
 fn add_usage(a: Usage, b: Usage) -> Usage {
-    Usage { input: a.input + b.input, output: a.output + b.output, estimated: a.estimated || b.estimated }
+    Usage {
+        input: a.input + b.input,
+        output: a.output + b.output,
+        estimated: a.estimated || b.estimated,
+    }
 }
 
 /// Wall-clock ms since the Unix epoch: the logical clock of live completions.

@@ -162,7 +162,9 @@
       }
       const phase = clean.phase !== undefined ? clean.phase : currentPhase;
       const id = host.start(JSON.stringify({ prompt, opts: clean, phase }));
-      pending.set(id, { resolve, reject });
+      // Where the call was made, so a failure points at the script's line.
+      const site = String(new Error().stack || '').split('\n').slice(1).join('\n');
+      pending.set(id, { resolve, reject, site });
     });
   }
 
@@ -179,6 +181,7 @@
       const err = completion.error || {};
       const e = new WorkflowError(err.name || 'AgentError', String(err.message), err.fatal === true);
       if (err.limit) e.limit = err.limit;
+      e.stack = `${e.name}: ${e.message}\n${waiter.site}`;
       noteFatal(e);
       waiter.reject(e);
     }

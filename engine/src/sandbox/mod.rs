@@ -36,7 +36,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub enum GuestMsg {
     /// `agent()` was called; the host must eventually send a [`Completion`]
     /// with this id (the dispatch index, counting from 0).
-    Agent { id: u32, request: Result<AgentRequest, String> },
+    Agent {
+        id: u32,
+        request: Result<Box<AgentRequest>, String>,
+    },
     /// `phase()` or `log()`.
     Event(GuestEvent),
 }
@@ -156,8 +159,13 @@ impl Sandbox {
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
             state.cpu_ticks += 1;
-            if state.cpu_ticks * EPOCH_TICK.as_millis() as u64 >= state.limits.cpu.as_millis() as u64 {
-                return Err(LimitHit::Cpu { limit: state.limits.cpu }.into());
+            if state.cpu_ticks * EPOCH_TICK.as_millis() as u64
+                >= state.limits.cpu.as_millis() as u64
+            {
+                return Err(LimitHit::Cpu {
+                    limit: state.limits.cpu,
+                }
+                .into());
             }
             // Yield to tokio every tick so a busy script never starves the
             // tasks that run its agents.
@@ -173,16 +181,74 @@ impl Sandbox {
         if let Err(e) = result {
             return Err(limits::classify(e, &store.data().limits));
         }
-        let outcome = store
-            .data_mut()
-            .outcome
-            .take()
-            .ok_or_else(|| SandboxError::Protocol("the guest exited without an outcome".into()))?;
-        serde_json::from_slice(&outcome).map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
+        let outcome =
+            store.data_mut().outcome.take().ok_or_else(|| {
+                SandboxError::Protocol("the guest exited without an outcome".into())
+            })?;
+        serde_json::from_slice(&outcome)
+            .map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
     }
 }
 
 /// The imports of a wasm module as `module::name`.
 pub fn module_imports(module: &Module) -> Vec<String> {
-    module.imports().map(|i| format!("{}::{}", i.module(), i.name())).collect()
+    module
+        .imports()
+        .map(|i| format!("{}::{}", i.module(), i.name()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The complete list of what the guest can call: changing it widens or
+    /// narrows the sandbox, so it must be a deliberate, reviewed change.
+    #[test]
+    fn the_guest_imports_exactly_the_protocol_and_the_stubbed_wasi_calls() {
+        let engine = Engine::default();
+        let module = Module::new(&engine, GUEST_WASM).unwrap();
+        let mut imports = module_imports(&module);
+        imports.sort();
+        assert_eq!(
+            imports,
+            [
+                "odw::activation",
+                "odw::agent_start",
+                "odw::emit",
+                "odw::finish",
+                "odw::take_payload",
+                "odw::wait_next",
+                "wasi_snapshot_preview1::clock_time_get",
+                "wasi_snapshot_preview1::environ_get",
+                "wasi_snapshot_preview1::environ_sizes_get",
+                "wasi_snapshot_preview1::fd_close",
+                "wasi_snapshot_preview1::fd_fdstat_get",
+                "wasi_snapshot_preview1::fd_read",
+                "wasi_snapshot_preview1::fd_seek",
+                "wasi_snapshot_preview1::fd_write",
+                "wasi_snapshot_preview1::proc_exit",
+                "wasi_snapshot_preview1::random_get",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_sandbox_loads_the_cached_module() {
+        let cache = tempfile::tempdir().unwrap();
+        Sandbox::new(Some(cache.path())).unwrap();
+        let files: Vec<_> = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "one precompiled artifact: {files:?}");
+        let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+        let sandbox = Sandbox::new(Some(cache.path())).unwrap();
+        assert_eq!(
+            std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+            written,
+            "not rewritten"
+        );
+        assert_eq!(sandbox.imports().len(), 16);
+    }
 }
