@@ -75,13 +75,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(v) => v,
         Err(message) => return Ok(report::usage(&message)),
     };
-    let config =
-        Config::discover(args.config.as_deref()).context("cannot read the configuration")?;
+    let config = Config::discover(args.config.as_deref()).context("cannot read the configuration")?;
     for w in &config.warnings {
-        let file = config
-            .path
-            .as_deref()
-            .map_or(String::new(), |p| format!("{}: ", p.display()));
+        let file = config.path.as_deref().map_or(String::new(), |p| format!("{}: ", p.display()));
         report::warn(&format!("{file}{w}"));
     }
     let sandbox = Sandbox::new(cache_dir().as_deref())?;
@@ -158,19 +154,9 @@ mod tests {
         assert_eq!(parse_args(None).unwrap(), json!(null));
         assert_eq!(parse_args(Some(r#"{"q": 1}"#)).unwrap(), json!({"q": 1}));
         assert_eq!(parse_args(Some("42")).unwrap(), json!(42));
-        assert_eq!(
-            parse_args(Some("what is odw?")).unwrap(),
-            json!("what is odw?")
-        );
+        assert_eq!(parse_args(Some("what is odw?")).unwrap(), json!("what is odw?"));
         let e = parse_args(Some(r#"{"q": }"#)).unwrap_err();
-        assert!(
-            e.starts_with("--args is not valid JSON: expected value at line 1 column 7"),
-            "{e}"
-        );
-        assert!(
-            parse_args(Some("@/no/such/file"))
-                .unwrap_err()
-                .starts_with("--args @/no/such/file")
-        );
+        assert!(e.starts_with("--args is not valid JSON: expected value at line 1 column 7"), "{e}");
+        assert!(parse_args(Some("@/no/such/file")).unwrap_err().starts_with("--args @/no/such/file"));
     }
 }

@@ -32,11 +32,7 @@ pub fn usage(message: &str) -> ExitCode {
 
 /// The one-line summary of a finished run, on stderr.
 pub fn summary(report: &RunReport) {
-    let state = if report.result.is_ok() {
-        "done"
-    } else {
-        "failed"
-    };
+    let state = if report.result.is_ok() { "done" } else { "failed" };
     let a = &report.agents;
     eprintln!(
         "odw: run {} {state} in {} ms; agents: {} done, {} failed ({})",

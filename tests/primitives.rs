@@ -9,16 +9,9 @@ use serde_json::json;
 fn hello_example_runs_on_the_builtin_echo_adapter() {
     let env = Env::with_config(json!({ "defaultAdapter": "echo" }));
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello.js");
-    let out = env
-        .run_wait(example.to_str().unwrap(), &["--args", r#"{"name":"Ada"}"#])
-        .json();
+    let out = env.run_wait(example.to_str().unwrap(), &["--args", r#"{"name":"Ada"}"#]).json();
     assert_eq!(out["greetings"][0], "Write a one-line greeting for Ada.");
-    assert!(
-        out["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("Summarise these greetings")
-    );
+    assert!(out["summary"].as_str().unwrap().starts_with("Summarise these greetings"));
 
     let run = env.run_dir();
     for file in ["meta.json", "status.json", "events.jsonl", "result.json"] {
@@ -46,22 +39,10 @@ fn parallel_turns_a_throwing_or_failing_thunk_into_null() {
            async () => 'plain value',
          ]);",
     );
-    assert_eq!(
-        env.run_wait(&wf, &[]).json(),
-        json!(["mock:one", null, null, "plain value"])
-    );
-    let failed: Vec<_> = env
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == "agent_failed")
-        .collect();
+    assert_eq!(env.run_wait(&wf, &[]).json(), json!(["mock:one", null, null, "plain value"]));
+    let failed: Vec<_> = env.events().into_iter().filter(|e| e["type"] == "agent_failed").collect();
     assert_eq!(failed.len(), 1);
-    assert!(
-        failed[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("quota exceeded")
-    );
+    assert!(failed[0]["error"].as_str().unwrap().contains("quota exceeded"));
 }
 
 #[test]
@@ -82,16 +63,9 @@ fn pipeline_has_no_barrier_between_stages() {
     );
     let lines = env.mock_lines();
     let at = |what: &str, prefix: &str| {
-        lines
-            .iter()
-            .find(|l| l.what == what && l.prompt.starts_with(prefix))
-            .map(|l| l.at)
-            .unwrap()
+        lines.iter().find(|l| l.what == what && l.prompt.starts_with(prefix)).map(|l| l.at).unwrap()
     };
-    assert!(
-        at("start", "s2-A") < at("end", "s1-B"),
-        "stage 2 of A waited for stage 1 of B"
-    );
+    assert!(at("start", "s2-A") < at("end", "s1-B"), "stage 2 of A waited for stage 1 of B");
 }
 
 #[test]
@@ -129,17 +103,10 @@ fn phases_and_logs_become_events() {
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"run_started"));
     assert_eq!(kinds.last(), Some(&"run_finished"));
-    let phases: Vec<_> = events
-        .iter()
-        .filter(|e| e["type"] == "phase_started")
-        .map(|e| e["title"].clone())
-        .collect();
+    let phases: Vec<_> =
+        events.iter().filter(|e| e["type"] == "phase_started").map(|e| e["title"].clone()).collect();
     assert_eq!(phases, [json!("Research"), json!("Write")]);
-    let logs: Vec<_> = events
-        .iter()
-        .filter(|e| e["type"] == "log")
-        .map(|e| e["message"].clone())
-        .collect();
+    let logs: Vec<_> = events.iter().filter(|e| e["type"] == "log").map(|e| e["message"].clone()).collect();
     assert_eq!(logs, [json!("starting"), json!("n = 2 {\"k\":1}")]);
     let started: Vec<_> = events
         .iter()
@@ -159,28 +126,15 @@ fn phases_and_logs_become_events() {
 #[test]
 fn args_arrive_verbatim_from_json_file_or_plain_text() {
     let env = Env::new();
-    let wf = env.script(
-        "wf.js",
-        "return { args, q: (args && args.q) || 'default' };",
-    );
+    let wf = env.script("wf.js", "return { args, q: (args && args.q) || 'default' };");
+    assert_eq!(env.run_wait(&wf, &[]).json(), json!({ "args": null, "q": "default" }));
     assert_eq!(
-        env.run_wait(&wf, &[]).json(),
-        json!({ "args": null, "q": "default" })
-    );
-    assert_eq!(
-        env.run_wait(&wf, &["--args", r#"{"q":"why?","n":[1,2]}"#])
-            .json(),
+        env.run_wait(&wf, &["--args", r#"{"q":"why?","n":[1,2]}"#]).json(),
         json!({ "args": { "q": "why?", "n": [1, 2] }, "q": "why?" })
     );
     std::fs::write(env.path().join("args.json"), r#"{"q": "from file"}"#).unwrap();
-    assert_eq!(
-        env.run_wait(&wf, &["--args", "@args.json"]).json()["q"],
-        "from file"
-    );
-    assert_eq!(
-        env.run_wait(&wf, &["--args", "just text"]).json()["args"],
-        "just text"
-    );
+    assert_eq!(env.run_wait(&wf, &["--args", "@args.json"]).json()["q"], "from file");
+    assert_eq!(env.run_wait(&wf, &["--args", "just text"]).json()["args"], "just text");
 }
 
 #[test]
@@ -189,11 +143,7 @@ fn bad_json_args_are_a_usage_error() {
     let wf = env.script("wf.js", "return 1;");
     let run = env.run_wait(&wf, &["--args", r#"{"q": }"#]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("--args is not valid JSON"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("--args is not valid JSON"), "{}", run.stderr);
     assert!(!env.runs().exists(), "no run may start on bad args");
 }
 
@@ -211,23 +161,9 @@ fn schema_output_is_validated_and_retried_after_bad_json() {
         env.run_wait(&wf, &[]).json(),
         json!({ "good": { "answer": 7 }, "retried": { "answer": 42 }, "sum": 49 })
     );
-    assert_eq!(
-        env.mock_invocations(),
-        3,
-        "one call, plus one call with one retry"
-    );
-    let finished: Vec<_> = env
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == "agent_finished")
-        .collect();
-    assert_eq!(
-        finished
-            .iter()
-            .map(|e| e["attempts"].clone())
-            .collect::<Vec<_>>(),
-        [json!(1), json!(2)]
-    );
+    assert_eq!(env.mock_invocations(), 3, "one call, plus one call with one retry");
+    let finished: Vec<_> = env.events().into_iter().filter(|e| e["type"] == "agent_finished").collect();
+    assert_eq!(finished.iter().map(|e| e["attempts"].clone()).collect::<Vec<_>>(), [json!(1), json!(2)]);
 }
 
 #[test]
@@ -237,20 +173,15 @@ fn schema_that_never_conforms_fails_naming_the_path() {
         "wf.js",
         "return await agent('json:{\"answer\": \"seven\"}', { schema: { type: 'object', properties: { answer: { type: 'integer' } } } });",
     );
-    env.run_wait(&wf, &[])
-        .fails_with(&["after 2 attempts", "at /answer", "integer"]);
+    env.run_wait(&wf, &[]).fails_with(&["after 2 attempts", "at /answer", "integer"]);
     assert_eq!(env.mock_invocations(), 2);
 }
 
 #[test]
 fn schema_that_does_not_compile_fails_before_any_agent_runs() {
     let env = Env::new();
-    let wf = env.script(
-        "wf.js",
-        "return await parallel([() => agent('x', { schema: { type: 'nope' } })]);",
-    );
-    env.run_wait(&wf, &[])
-        .fails_with(&["SchemaError", "does not compile", "wf.js:2:"]);
+    let wf = env.script("wf.js", "return await parallel([() => agent('x', { schema: { type: 'nope' } })]);");
+    env.run_wait(&wf, &[]).fails_with(&["SchemaError", "does not compile", "wf.js:2:"]);
     assert_eq!(env.mock_invocations(), 0);
 }
 
@@ -265,12 +196,7 @@ fn agent_failure_outside_parallel_fails_the_run() {
     run.fails_with(&["wf.js:3:", "rate limited", "exit code 3"]);
     let error: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.run_dir().join("error.json")).unwrap()).unwrap();
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("mock agent: rate limited")
-    );
+    assert!(error["error"]["message"].as_str().unwrap().contains("mock agent: rate limited"));
     assert_eq!(error["error"]["location"]["line"], 3);
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.run_dir().join("status.json")).unwrap()).unwrap();
@@ -280,46 +206,27 @@ fn agent_failure_outside_parallel_fails_the_run() {
 #[test]
 fn a_caught_agent_failure_does_not_fail_the_run() {
     let env = Env::new();
-    let wf = env.script(
-        "wf.js",
-        "try { await agent('fail:nope'); } catch (e) { return 'caught: ' + e.message; }",
-    );
+    let wf =
+        env.script("wf.js", "try { await agent('fail:nope'); } catch (e) { return 'caught: ' + e.message; }");
     let out = env.run_wait(&wf, &[]).json();
-    assert!(
-        out.as_str()
-            .unwrap()
-            .starts_with("caught: agent `mock` failed"),
-        "{out}"
-    );
+    assert!(out.as_str().unwrap().starts_with("caught: agent `mock` failed"), "{out}");
 }
 
 #[test]
 fn bad_agent_arguments_are_type_errors_at_the_callers_line() {
     let env = Env::new();
     let wf = env.script("wf.js", "\nreturn await agent(123);");
-    env.run_wait(&wf, &[]).fails_with(&[
-        "wf.js:3:",
-        "TypeError",
-        "prompt must be a string, got number",
-    ]);
+    env.run_wait(&wf, &[]).fails_with(&["wf.js:3:", "TypeError", "prompt must be a string, got number"]);
     let wf = env.script("wf2.js", "return await agent('x', { labl: 'typo' });");
-    env.run_wait(&wf, &[]).fails_with(&[
-        "TypeError",
-        "unknown option `labl`",
-        "label, phase, schema",
-    ]);
+    env.run_wait(&wf, &[]).fails_with(&["TypeError", "unknown option `labl`", "label, phase, schema"]);
     assert_eq!(env.mock_invocations(), 0);
 }
 
 #[test]
 fn max_agents_backstop_fails_the_run_naming_the_key() {
     let env = Env::with_config(json!({ "maxAgents": 3 }));
-    let wf = env.script(
-        "wf.js",
-        "return await parallel([1, 2, 3, 4, 5].map((i) => () => agent(`n${i}`)));",
-    );
-    env.run_wait(&wf, &[])
-        .fails_with(&["maxAgents", "agent #4", "limit is 3"]);
+    let wf = env.script("wf.js", "return await parallel([1, 2, 3, 4, 5].map((i) => () => agent(`n${i}`)));");
+    env.run_wait(&wf, &[]).fails_with(&["maxAgents", "agent #4", "limit is 3"]);
     assert_eq!(env.mock_invocations(), 3);
 }
 
@@ -331,11 +238,8 @@ fn concurrency_caps_the_agents_running_at_once() {
         "return (await parallel([1,2,3,4,5,6].map((i) => () => agent(`n${i} sleep:0.2`)))).length;",
     );
     assert_eq!(env.run_wait(&wf, &[]).json(), json!(6));
-    let mut points: Vec<(f64, i32)> = env
-        .mock_lines()
-        .iter()
-        .map(|l| (l.at, if l.what == "start" { 1 } else { -1 }))
-        .collect();
+    let mut points: Vec<(f64, i32)> =
+        env.mock_lines().iter().map(|l| (l.at, if l.what == "start" { 1 } else { -1 })).collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let (mut now, mut peak) = (0, 0);
     for (_, d) in points {
@@ -359,9 +263,6 @@ fn budget_is_visible_and_enforced() {
     );
     let run = env.run_wait(&wf, &["--budget", "5"]);
     run.fails_with(&["BudgetError", "token budget exhausted", "--budget"]);
-    let wf = env.script(
-        "wf2.js",
-        "return [budget.total, budget.remaining() === Infinity];",
-    );
+    let wf = env.script("wf2.js", "return [budget.total, budget.remaining() === Infinity];");
     assert_eq!(env.run_wait(&wf, &[]).json(), json!([null, true]));
 }

@@ -59,8 +59,7 @@ fn clock_and_random_are_deterministic_values() {
 fn an_infinite_loop_is_stopped_by_the_cpu_limit() {
     let env = Env::with_config(json!({ "scriptCpuSeconds": 0.3 }));
     let wf = env.script("wf.js", "await agent('first');\nwhile (true) {}");
-    env.run_wait(&wf, &[])
-        .fails_with(&["CPU limit", "scriptCpuSeconds"]);
+    env.run_wait(&wf, &[]).fails_with(&["CPU limit", "scriptCpuSeconds"]);
     let error: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.run_dir().join("error.json")).unwrap()).unwrap();
     assert_eq!(error["error"]["limit"], "scriptCpuSeconds");
@@ -69,23 +68,15 @@ fn an_infinite_loop_is_stopped_by_the_cpu_limit() {
 #[test]
 fn a_memory_bomb_is_stopped_by_the_memory_limit() {
     let env = Env::with_config(json!({ "scriptMemoryMb": 64 }));
-    let wf = env.script(
-        "wf.js",
-        "const a = []; while (true) a.push('x'.repeat(4096) + a.length);",
-    );
-    env.run_wait(&wf, &[])
-        .fails_with(&["memory limit", "64 MiB", "scriptMemoryMb"]);
+    let wf = env.script("wf.js", "const a = []; while (true) a.push('x'.repeat(4096) + a.length);");
+    env.run_wait(&wf, &[]).fails_with(&["memory limit", "64 MiB", "scriptMemoryMb"]);
 }
 
 #[test]
 fn unbounded_recursion_is_stopped() {
     let env = Env::new();
-    let wf = env.script(
-        "wf.js",
-        "function f(n) { return f(n + 1) + 1; }\nreturn f(0);",
-    );
-    env.run_wait(&wf, &[])
-        .fails_with(&["stack overflow", "recursed too deeply"]);
+    let wf = env.script("wf.js", "function f(n) { return f(n + 1) + 1; }\nreturn f(0);");
+    env.run_wait(&wf, &[]).fails_with(&["stack overflow", "recursed too deeply"]);
 }
 
 #[test]
@@ -98,20 +89,15 @@ fn a_promise_that_never_settles_is_reported_not_hung() {
 #[test]
 fn syntax_errors_point_at_the_line_and_column_in_the_file() {
     let env = Env::new();
-    let wf = env.script(
-        "wf.js",
-        "const ok = 1;\n\nconst broken = (ok +;\nreturn ok;",
-    );
-    env.run_wait(&wf, &[])
-        .fails_with(&["wf.js:4:21: SyntaxError"]);
+    let wf = env.script("wf.js", "const ok = 1;\n\nconst broken = (ok +;\nreturn ok;");
+    env.run_wait(&wf, &[]).fails_with(&["wf.js:4:21: SyntaxError"]);
 }
 
 #[test]
 fn runtime_errors_point_at_the_line_and_column_in_the_file() {
     let env = Env::new();
     let wf = env.script("wf.js", "await agent('x');\n  null.boom();");
-    env.run_wait(&wf, &[])
-        .fails_with(&["wf.js:3:", "TypeError", "null"]);
+    env.run_wait(&wf, &[]).fails_with(&["wf.js:3:", "TypeError", "null"]);
 }
 
 #[test]
@@ -122,22 +108,18 @@ fn errors_on_the_first_line_are_not_shifted_by_the_wrapper() {
         "export const meta = { name: 'x', description: '' }; missing();\n",
     )
     .unwrap();
-    env.run_wait("one.js", &[])
-        .fails_with(&["one.js:1:53: ReferenceError"]);
+    env.run_wait("one.js", &[]).fails_with(&["one.js:1:53: ReferenceError"]);
 }
 
 #[test]
 fn import_and_other_exports_are_refused_with_their_line() {
     let env = Env::new();
     let wf = env.script("wf.js", "\nimport fs from 'fs';\nreturn 1;");
-    env.run_wait(&wf, &[])
-        .fails_with(&["wf.js:3:1:", "`import` is not allowed"]);
+    env.run_wait(&wf, &[]).fails_with(&["wf.js:3:1:", "`import` is not allowed"]);
     let wf = env.script("wf2.js", "const m = await import('fs');");
-    env.run_wait(&wf, &[])
-        .fails_with(&["wf2.js:2:17:", "import()"]);
+    env.run_wait(&wf, &[]).fails_with(&["wf2.js:2:17:", "import()"]);
     let wf = env.script("wf3.js", "export default 1;");
-    env.run_wait(&wf, &[])
-        .fails_with(&["wf3.js:2:1:", "only `export const meta"]);
+    env.run_wait(&wf, &[]).fails_with(&["wf3.js:2:1:", "only `export const meta"]);
     assert!(!env.runs().exists(), "refused scripts start no run");
 }
 
@@ -145,22 +127,15 @@ fn import_and_other_exports_are_refused_with_their_line() {
 fn meta_is_required_and_checked() {
     let env = Env::new();
     std::fs::write(env.path().join("nometa.js"), "return 1;\n").unwrap();
-    env.run_wait("nometa.js", &[])
-        .fails_with(&["nometa.js:1:1:", "export const meta"]);
+    env.run_wait("nometa.js", &[]).fails_with(&["nometa.js:1:1:", "export const meta"]);
     std::fs::write(
         env.path().join("noname.js"),
         "export const meta = { name: '', description: 'd' };\nreturn 1;\n",
     )
     .unwrap();
-    env.run_wait("noname.js", &[])
-        .fails_with(&["noname.js", "meta.name", "non-empty string"]);
-    std::fs::write(
-        env.path().join("nodesc.js"),
-        "export const meta = { name: 'n' };\nreturn 1;\n",
-    )
-    .unwrap();
-    env.run_wait("nodesc.js", &[])
-        .fails_with(&["meta.description"]);
+    env.run_wait("noname.js", &[]).fails_with(&["noname.js", "meta.name", "non-empty string"]);
+    std::fs::write(env.path().join("nodesc.js"), "export const meta = { name: 'n' };\nreturn 1;\n").unwrap();
+    env.run_wait("nodesc.js", &[]).fails_with(&["meta.description"]);
     // meta is evaluated in the sandbox, with its limits.
     std::fs::write(
         env.path().join("spin.js"),
@@ -176,16 +151,11 @@ fn meta_is_required_and_checked() {
 fn bad_config_names_the_file_and_key() {
     let env = Env::with_config(json!({ "concurrency": "lots" }));
     let wf = env.script("wf.js", "return 1;");
-    env.run_wait(&wf, &[])
-        .fails_with(&["odw.config.json", "`concurrency`"]);
+    env.run_wait(&wf, &[]).fails_with(&["odw.config.json", "`concurrency`"]);
 
     let env = Env::with_config(json!({ "concurency": 3 }));
     let wf = env.script("wf.js", "return 1;");
     let run = env.run_wait(&wf, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("did you mean `concurrency`?"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("did you mean `concurrency`?"), "{}", run.stderr);
 }

@@ -94,10 +94,7 @@ pub struct Flags {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
 }
@@ -125,14 +122,10 @@ impl Config {
 
     /// Reads one configuration file.
     pub fn read(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Config::parse(&text)
+            .map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         config.path = Some(path.to_path_buf());
         Ok(config)
     }
@@ -150,17 +143,13 @@ impl Config {
                     let at = format!("adapters.{name}.");
                     warnings.extend(unknown_keys(fields.keys(), ADAPTER_KEYS, &at));
                     if let Some(Value::Object(flags)) = fields.get("flags") {
-                        warnings.extend(unknown_keys(
-                            flags.keys(),
-                            FLAG_KEYS,
-                            &format!("{at}flags."),
-                        ));
+                        warnings.extend(unknown_keys(flags.keys(), FLAG_KEYS, &format!("{at}flags.")));
                     }
                 }
             }
         }
-        let mut config: Config = serde_path_to_error::deserialize(raw)
-            .map_err(|e| format!("`{}`: {}", e.path(), e.inner()))?;
+        let mut config: Config =
+            serde_path_to_error::deserialize(raw).map_err(|e| format!("`{}`: {}", e.path(), e.inner()))?;
         config.warnings = warnings;
         config.check()?;
         Ok(config)
@@ -173,30 +162,20 @@ impl Config {
         if self.max_agents == Some(0) {
             return Err("`maxAgents` must be at least 1".into());
         }
-        for (key, v) in [
-            ("timeout", self.timeout),
-            ("scriptCpuSeconds", self.script_cpu_seconds),
-        ] {
+        for (key, v) in [("timeout", self.timeout), ("scriptCpuSeconds", self.script_cpu_seconds)] {
             if v.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
                 return Err(format!("`{key}` must be a positive number of seconds"));
             }
         }
-        if self
-            .script_memory_mb
-            .is_some_and(|mb| !(16..=4096).contains(&mb))
-        {
+        if self.script_memory_mb.is_some_and(|mb| !(16..=4096).contains(&mb)) {
             return Err("`scriptMemoryMb` must be between 16 and 4096".into());
         }
         for (name, adapter) in &self.adapters {
             if adapter.command.is_empty() {
-                return Err(format!(
-                    "`adapters.{name}.command` must be a non-empty array of strings"
-                ));
+                return Err(format!("`adapters.{name}.command` must be a non-empty array of strings"));
             }
             if adapter.timeout.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
-                return Err(format!(
-                    "`adapters.{name}.timeout` must be a positive number of seconds"
-                ));
+                return Err(format!("`adapters.{name}.timeout` must be a positive number of seconds"));
             }
         }
         Ok(())
@@ -227,30 +206,20 @@ impl Config {
     pub fn sandbox_limits(&self) -> SandboxLimits {
         let default = SandboxLimits::default();
         SandboxLimits {
-            cpu: self
-                .script_cpu_seconds
-                .map_or(default.cpu, Duration::from_secs_f64),
-            memory_bytes: self
-                .script_memory_mb
-                .map_or(default.memory_bytes, |mb| mb << 20),
+            cpu: self.script_cpu_seconds.map_or(default.cpu, Duration::from_secs_f64),
+            memory_bytes: self.script_memory_mb.map_or(default.memory_bytes, |mb| mb << 20),
         }
     }
 
     /// Where run directories go: `runsRoot`, else `~/.odw/runs`.
     pub fn runs_root(&self) -> PathBuf {
-        self.runs_root.clone().unwrap_or_else(|| {
-            home_dir()
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".odw/runs")
-        })
+        self.runs_root
+            .clone()
+            .unwrap_or_else(|| home_dir().unwrap_or_else(|| PathBuf::from(".")).join(".odw/runs"))
     }
 }
 
-fn unknown_keys<'a>(
-    keys: impl Iterator<Item = &'a String>,
-    known: &[&str],
-    at: &str,
-) -> Vec<String> {
+fn unknown_keys<'a>(keys: impl Iterator<Item = &'a String>, known: &[&str], at: &str) -> Vec<String> {
     keys.filter(|k| !known.contains(&k.as_str()))
         .map(|k| {
             let best = known
@@ -260,10 +229,7 @@ fn unknown_keys<'a>(
                 .filter(|(score, _)| *score > 0.8);
             match best {
                 Some((_, c)) => format!("unknown key `{at}{k}` (ignored); did you mean `{at}{c}`?"),
-                None => format!(
-                    "unknown key `{at}{k}` (ignored); known keys: {}",
-                    known.join(", ")
-                ),
+                None => format!("unknown key `{at}{k}` (ignored); known keys: {}", known.join(", ")),
             }
         })
         .collect()
@@ -271,9 +237,7 @@ fn unknown_keys<'a>(
 
 /// The user's home directory, from `$HOME`.
 pub fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 #[cfg(test)]
@@ -300,11 +264,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        assert!(
-            Config::parse(r#"{"maxAgents": 0}"#)
-                .unwrap_err()
-                .contains("maxAgents")
-        );
+        assert!(Config::parse(r#"{"maxAgents": 0}"#).unwrap_err().contains("maxAgents"));
         assert!(
             Config::parse(r#"{"adapters": {"a": {"command": []}}}"#)
                 .unwrap_err()

@@ -33,11 +33,7 @@ impl Progress {
             updated_at: now,
             pid: std::process::id(),
         };
-        let progress = Progress {
-            run,
-            events,
-            status: Mutex::new(status),
-        };
+        let progress = Progress { run, events, status: Mutex::new(status) };
         progress.update(|_| {});
         Ok(progress)
     }
@@ -52,8 +48,7 @@ impl Progress {
     }
 
     pub fn phase(&self, title: &str) {
-        self.events
-            .append("phase_started", json!({ "title": title }));
+        self.events.append("phase_started", json!({ "title": title }));
         self.update(|s| s.phase = Some(title.to_string()));
     }
 
@@ -93,10 +88,7 @@ impl Progress {
     }
 
     pub fn status(&self) -> Status {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn update(&self, change: impl FnOnce(&mut Status)) {
@@ -104,10 +96,7 @@ impl Progress {
         change(&mut status);
         status.updated_at = timestamp();
         if let Err(e) = self.run.write_json("status.json", &*status) {
-            eprintln!(
-                "odw: cannot write {}: {e}",
-                self.run.path.join("status.json").display()
-            );
+            eprintln!("odw: cannot write {}: {e}", self.run.path.join("status.json").display());
         }
     }
 }

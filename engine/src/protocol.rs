@@ -101,12 +101,7 @@ pub struct CallError {
 
 impl CallError {
     pub fn agent(message: impl Into<String>) -> Self {
-        CallError {
-            name: "AgentError".into(),
-            message: message.into(),
-            fatal: false,
-            limit: None,
-        }
+        CallError { name: "AgentError".into(), message: message.into(), fatal: false, limit: None }
     }
 
     pub fn fatal(name: &str, message: impl Into<String>, limit: Option<&str>) -> Self {

@@ -68,18 +68,11 @@ pub enum RunError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
 }
 
 /// Evaluates `meta` in the sandbox and checks its required keys.
-pub async fn read_meta(
-    sandbox: &Sandbox,
-    config: &Config,
-    script: &Script,
-) -> Result<Meta, RunError> {
+pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> Result<Meta, RunError> {
     let path = script.display_name();
     let activation = Activation {
         source: script.meta_source.clone(),
@@ -91,16 +84,9 @@ pub async fn read_meta(
         budget: None,
     };
     let outcome = evaluate_alone(sandbox, config, &activation).await?;
-    let meta_error = |message: String| RunError::Meta {
-        path: path.clone(),
-        message,
-    };
+    let meta_error = |message: String| RunError::Meta { path: path.clone(), message };
     let raw = match outcome {
-        Outcome {
-            ok: true,
-            value: Some(v),
-            ..
-        } => v,
+        Outcome { ok: true, value: Some(v), .. } => v,
         Outcome { error: Some(e), .. } => {
             return Err(meta_error(format!("meta: {}", describe(&e))));
         }
@@ -115,21 +101,14 @@ pub async fn read_meta(
         _ => return Err(meta_error("`meta.description` must be a string".into())),
     };
     if let Some(phases) = raw.get("phases") {
-        let ok = phases.as_array().is_some_and(|ps| {
-            ps.iter()
-                .all(|p| p.get("title").is_some_and(Value::is_string))
-        });
+        let ok = phases
+            .as_array()
+            .is_some_and(|ps| ps.iter().all(|p| p.get("title").is_some_and(Value::is_string)));
         if !ok {
-            return Err(meta_error(
-                "`meta.phases` must be an array of `{title, detail?}`".into(),
-            ));
+            return Err(meta_error("`meta.phases` must be an array of `{title, detail?}`".into()));
         }
     }
-    Ok(Meta {
-        name,
-        description,
-        raw,
-    })
+    Ok(Meta { name, description, raw })
 }
 
 /// Runs an activation that may not call agents (meta, checks).
@@ -160,27 +139,18 @@ async fn evaluate_alone(
             }
         }
     });
-    let outcome = sandbox
-        .run(activation, config.sandbox_limits(), to_host, completions)
-        .await;
+    let outcome = sandbox.run(activation, config.sandbox_limits(), to_host, completions).await;
     refuse.abort();
     outcome
 }
 
 /// Picks the adapter for calls that name none: `--adapter`, `defaultAdapter`,
 /// the only configured adapter, else the built-in `echo`.
-pub fn default_adapter(
-    config: &Config,
-    flag: Option<&str>,
-) -> Result<String, adapters::UnknownAdapter> {
+pub fn default_adapter(config: &Config, flag: Option<&str>) -> Result<String, adapters::UnknownAdapter> {
     let name = flag
         .map(str::to_string)
         .or_else(|| config.default_adapter.clone())
-        .or_else(|| {
-            (config.adapters.len() == 1)
-                .then(|| config.adapters.keys().next().cloned())
-                .flatten()
-        })
+        .or_else(|| (config.adapters.len() == 1).then(|| config.adapters.keys().next().cloned()).flatten())
         .unwrap_or_else(|| adapters::ECHO.to_string());
     Adapter::resolve(&name, config).map(|(name, _)| name)
 }
@@ -198,10 +168,8 @@ pub async fn run_workflow(
 
     let root = opts.runs_root.clone().unwrap_or_else(|| config.runs_root());
     let io = |context: String| move |source| RunError::Io { context, source };
-    let run = RunDir::create(&root, &meta.name).map_err(io(format!(
-        "cannot create a run directory in {}",
-        root.display()
-    )))?;
+    let run = RunDir::create(&root, &meta.name)
+        .map_err(io(format!("cannot create a run directory in {}", root.display())))?;
     let seed = new_seed();
     let clock = now_ms();
     run.write_json(
@@ -224,9 +192,8 @@ pub async fn run_workflow(
         }),
     )
     .map_err(io("cannot write meta.json".into()))?;
-    let progress = Arc::new(
-        Progress::new(run.clone(), &meta.name).map_err(io("cannot start the event log".into()))?,
-    );
+    let progress =
+        Arc::new(Progress::new(run.clone(), &meta.name).map_err(io("cannot start the event log".into()))?);
     progress.event(
         "run_started",
         json!({ "runId": run.id, "workflow": meta.name, "args": opts.args, "adapter": default_adapter, "phases": meta.raw.get("phases") }),
@@ -251,27 +218,19 @@ pub async fn run_workflow(
         clock,
         budget: opts.budget,
     };
-    let outcome = sandbox
-        .run(&activation, config.sandbox_limits(), to_host, completions)
-        .await;
+    let outcome = sandbox.run(&activation, config.sandbox_limits(), to_host, completions).await;
     // The guest is gone; the scheduler cancels what is still running.
     let _ = serving.await;
 
     let result = match outcome {
-        Ok(Outcome {
-            ok: true, value, ..
-        }) => Ok(value.unwrap_or(Value::Null)),
-        Ok(Outcome {
-            error: Some(mut error),
-            ..
-        }) => {
+        Ok(Outcome { ok: true, value, .. }) => Ok(value.unwrap_or(Value::Null)),
+        Ok(Outcome { error: Some(mut error), .. }) => {
             refine_syntax_location(&script.source, &mut error);
             Err(error)
         }
-        Ok(Outcome { error: None, .. }) => Err(script_error(
-            "Error",
-            "the workflow failed without an error".into(),
-        )),
+        Ok(Outcome { error: None, .. }) => {
+            Err(script_error("Error", "the workflow failed without an error".into()))
+        }
         Err(SandboxError::Limit(hit)) => Err(ScriptError {
             limit: hit.key().map(str::to_string),
             fatal: true,
@@ -285,28 +244,15 @@ pub async fn run_workflow(
         Ok(value) => {
             run.write_json_durable("result.json", &json!({ "value": value }))
                 .map_err(io("cannot write result.json".into()))?;
-            progress.finish(
-                RunState::Done,
-                "run_finished",
-                json!({ "ms": elapsed_ms, "agents": agents }),
-            );
+            progress.finish(RunState::Done, "run_finished", json!({ "ms": elapsed_ms, "agents": agents }));
         }
         Err(error) => {
             run.write_json_durable("error.json", &json!({ "error": error }))
                 .map_err(io("cannot write error.json".into()))?;
-            progress.finish(
-                RunState::Failed,
-                "run_failed",
-                json!({ "ms": elapsed_ms, "error": error }),
-            );
+            progress.finish(RunState::Failed, "run_failed", json!({ "ms": elapsed_ms, "error": error }));
         }
     }
-    Ok(RunReport {
-        run,
-        result,
-        agents,
-        elapsed_ms,
-    })
+    Ok(RunReport { run, result, agents, elapsed_ms })
 }
 
 /// QuickJS reports the right line for a syntax error but often the column
@@ -324,9 +270,7 @@ fn refine_syntax_location(source: &str, error: &mut ScriptError) {
     if loc.line as usize > lines.len() {
         loc.line = lines.len().max(1) as u32;
         loc.column = lines.last().map_or(1, |l| l.chars().count() as u32 + 1);
-        error
-            .message
-            .push_str(" (at the end of the file: something is not closed)");
+        error.message.push_str(" (at the end of the file: something is not closed)");
         return;
     }
     let line = lines[loc.line as usize - 1];
@@ -337,10 +281,7 @@ fn refine_syntax_location(source: &str, error: &mut ScriptError) {
         .filter(|t| !t.is_empty());
     let from = (loc.column as usize).saturating_sub(1).min(line.len());
     let found = token.and_then(|t| {
-        line.get(from..)
-            .and_then(|rest| rest.find(t))
-            .map(|i| from + i)
-            .or_else(|| line.find(t))
+        line.get(from..).and_then(|rest| rest.find(t)).map(|i| from + i).or_else(|| line.find(t))
     });
     let column = match found {
         Some(byte) => line[..byte].chars().count() as u32 + 1,
@@ -350,14 +291,7 @@ fn refine_syntax_location(source: &str, error: &mut ScriptError) {
 }
 
 fn script_error(name: &str, message: String) -> ScriptError {
-    ScriptError {
-        name: name.into(),
-        message,
-        stack: None,
-        location: None,
-        fatal: false,
-        limit: None,
-    }
+    ScriptError { name: name.into(), message, stack: None, location: None, fatal: false, limit: None }
 }
 
 /// A one-line description of a script error: `Name: message`.
@@ -377,10 +311,7 @@ fn new_seed() -> [u32; 2] {
     hasher.update(&(std::ptr::from_ref(&hasher) as usize).to_le_bytes());
     let bytes = hasher.finalize();
     let b = bytes.as_bytes();
-    [
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-    ]
+    [u32::from_le_bytes([b[0], b[1], b[2], b[3]]), u32::from_le_bytes([b[4], b[5], b[6], b[7]])]
 }
 
 #[cfg(test)]
@@ -400,35 +331,17 @@ mod tests {
         let src = "a\nlet b = (a +;\n";
         let mut e = syntax("unexpected token in expression: ';'", 2, 9);
         refine_syntax_location(src, &mut e);
-        assert_eq!(
-            e.location,
-            Some(Location {
-                line: 2,
-                column: 13
-            })
-        );
+        assert_eq!(e.location, Some(Location { line: 2, column: 13 }));
     }
 
     #[test]
     fn syntax_errors_past_the_end_point_at_the_last_line() {
         let mut e = syntax("expecting '}'", 5, 34);
         refine_syntax_location("a\nif (x) {\n", &mut e);
-        assert_eq!(
-            e.location,
-            Some(Location {
-                line: 2,
-                column: 11
-            })
-        );
+        assert_eq!(e.location, Some(Location { line: 2, column: 9 }));
         assert!(e.message.ends_with("something is not closed)"));
         let mut far = syntax("unexpected token in expression: ';'", 1, 34);
         refine_syntax_location("const x = ;", &mut far);
-        assert_eq!(
-            far.location,
-            Some(Location {
-                line: 1,
-                column: 11
-            })
-        );
+        assert_eq!(far.location, Some(Location { line: 1, column: 11 }));
     }
 }

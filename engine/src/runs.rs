@@ -36,10 +36,7 @@ impl RunDir {
     pub fn create(root: &Path, name: &str) -> std::io::Result<RunDir> {
         let id = new_run_id();
         let path = root.join(slug(name)).join(&id);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&path)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
         Ok(RunDir { id, path })
     }
 
@@ -54,12 +51,7 @@ impl RunDir {
         self.write_atomic(name, value, true)
     }
 
-    fn write_atomic(
-        &self,
-        name: &str,
-        value: &impl Serialize,
-        durable: bool,
-    ) -> std::io::Result<()> {
+    fn write_atomic(&self, name: &str, value: &impl Serialize, durable: bool) -> std::io::Result<()> {
         let tmp = self.path.join(format!(".{name}.tmp"));
         let mut file = private_file(&tmp, false)?;
         serde_json::to_writer_pretty(&mut file, value)?;
@@ -72,20 +64,12 @@ impl RunDir {
 
     /// Opens `events.jsonl` for appending.
     pub fn events(&self) -> std::io::Result<EventLog> {
-        Ok(EventLog {
-            file: Mutex::new(private_file(&self.path.join("events.jsonl"), true)?),
-        })
+        Ok(EventLog { file: Mutex::new(private_file(&self.path.join("events.jsonl"), true)?) })
     }
 }
 
 fn private_file(path: &Path, append: bool) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .mode(0o600)
-        .open(path)
+    OpenOptions::new().create(true).write(true).append(append).truncate(!append).mode(0o600).open(path)
 }
 
 /// `events.jsonl`: each event is one line, written with a single `write`.
@@ -106,10 +90,7 @@ impl EventLog {
         }
         let mut text = Value::Object(line).to_string();
         text.push('\n');
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Err(e) = file.write_all(text.as_bytes()) {
             eprintln!("odw: cannot write an event: {e}");
         }
@@ -158,14 +139,9 @@ pub fn timestamp() -> String {
 /// `YYYYMMDD-HHMMSS-<6 hex>`, UTC.
 fn new_run_id() -> String {
     let now = SystemTime::now();
-    let digits: String = humantime::format_rfc3339_seconds(now)
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    let nanos = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let digits: String =
+        humantime::format_rfc3339_seconds(now).to_string().chars().filter(char::is_ascii_digit).collect();
+    let nanos = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut hasher = blake3::Hasher::new();
     hasher.update(&nanos.to_le_bytes());
     hasher.update(&std::process::id().to_le_bytes());
@@ -184,11 +160,7 @@ pub fn slug(name: &str) -> String {
         }
     }
     let out = out.trim_end_matches('-');
-    if out.is_empty() {
-        "workflow".into()
-    } else {
-        out.chars().take(64).collect()
-    }
+    if out.is_empty() { "workflow".into() } else { out.chars().take(64).collect() }
 }
 
 #[cfg(test)]
@@ -207,11 +179,7 @@ mod tests {
     fn run_ids_have_the_documented_shape() {
         let id = new_run_id();
         let parts: Vec<&str> = id.split('-').collect();
-        assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            [8, 6, 6],
-            "{id}"
-        );
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 6, 6], "{id}");
         assert!(parts[2].chars().all(|c| c.is_ascii_hexdigit()));
     }
 
@@ -220,23 +188,14 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let run = RunDir::create(root.path(), "My Flow").unwrap();
         assert!(run.path.starts_with(root.path().join("my-flow")));
-        run.write_json("status.json", &serde_json::json!({"state": "running"}))
-            .unwrap();
-        let mode = std::fs::metadata(run.path.join("status.json"))
-            .unwrap()
-            .permissions()
-            .mode();
+        run.write_json("status.json", &serde_json::json!({"state": "running"})).unwrap();
+        let mode = std::fs::metadata(run.path.join("status.json")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = std::fs::metadata(&run.path).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
-        run.events()
-            .unwrap()
-            .append("log", serde_json::json!({"message": "hi"}));
+        run.events().unwrap().append("log", serde_json::json!({"message": "hi"}));
         let line = std::fs::read_to_string(run.path.join("events.jsonl")).unwrap();
         let event: Value = serde_json::from_str(line.trim()).unwrap();
-        assert_eq!(
-            (event["type"].as_str(), event["message"].as_str()),
-            (Some("log"), Some("hi"))
-        );
+        assert_eq!((event["type"].as_str(), event["message"].as_str()), (Some("log"), Some("hi")));
     }
 }

@@ -57,14 +57,7 @@ impl Scheduler {
         progress: Arc<Progress>,
     ) -> Self {
         let slots = Semaphore::new(config.concurrency());
-        Scheduler {
-            config,
-            default_adapter,
-            workspace,
-            run_path,
-            progress,
-            slots,
-        }
+        Scheduler { config, default_adapter, workspace, run_path, progress, slots }
     }
 
     /// Serves the guest until it ends (its sender is dropped), then cancels
@@ -105,11 +98,7 @@ impl Scheduler {
     /// Checks a request before anything runs: the backstop, the adapter, the
     /// schema. Each refusal is fatal: retrying or `null`-ing it would hide a
     /// bug in the script or the setup.
-    fn prepare(
-        &self,
-        index: u32,
-        request: Result<Box<AgentRequest>, String>,
-    ) -> Result<Job, CallError> {
+    fn prepare(&self, index: u32, request: Result<Box<AgentRequest>, String>) -> Result<Job, CallError> {
         let request = *request.map_err(|e| CallError::fatal("ProtocolError", e, None))?;
         let max = self.config.max_agents();
         if index as usize >= max {
@@ -138,8 +127,7 @@ impl Scheduler {
             .map_err(|e| CallError::fatal("ConfigError", e.to_string(), None))?;
         let schema = match &opts.schema {
             Some(source) => Some(
-                Schema::compile(source)
-                    .map_err(|e| CallError::fatal("SchemaError", e.to_string(), None))?,
+                Schema::compile(source).map_err(|e| CallError::fatal("SchemaError", e.to_string(), None))?,
             ),
             None => None,
         };
@@ -150,12 +138,7 @@ impl Scheduler {
         let label = opts
             .label
             .clone()
-            .or_else(|| {
-                self.config
-                    .adapters
-                    .get(&adapter_name)
-                    .and_then(|a| a.label.clone())
-            })
+            .or_else(|| self.config.adapters.get(&adapter_name).and_then(|a| a.label.clone()))
             .unwrap_or_else(|| adapter_name.clone());
         Ok(Job {
             index,
@@ -227,17 +210,10 @@ impl Scheduler {
     /// Runs the call, retrying a reply that does not conform to the schema.
     /// Returns the value, the number of attempts and the summed usage.
     async fn attempt(&self, job: &Job) -> (Result<Value, String>, u32, Usage) {
-        let timeout = job
-            .adapter
-            .timeout()
-            .unwrap_or_else(|| self.config.agent_timeout());
+        let timeout = job.adapter.timeout().unwrap_or_else(|| self.config.agent_timeout());
         let mut usage = Usage::default();
         let mut rejection: Option<Rejection> = None;
-        let retries = if job.schema.is_some() {
-            self.config.schema_retries()
-        } else {
-            0
-        };
+        let retries = if job.schema.is_some() { self.config.schema_retries() } else { 0 };
         for attempt in 1..=retries + 1 {
             let prompt = match (&job.schema, &rejection) {
                 (Some(schema), Some(r)) => schema.retry_prompt(&job.prompt, r),
@@ -250,10 +226,7 @@ impl Scheduler {
                 role: job.role.clone(),
                 workspace: self.workspace.clone(),
                 source: self.workspace.clone(),
-                prompt_file: self
-                    .run_path
-                    .join("prompts")
-                    .join(format!("{}-{attempt}.txt", job.index)),
+                prompt_file: self.run_path.join("prompts").join(format!("{}-{attempt}.txt", job.index)),
                 timeout,
             };
             let reply: AgentReply = match job.adapter.call(&call).await {
@@ -282,17 +255,10 @@ impl Scheduler {
 }
 
 fn add_usage(a: Usage, b: Usage) -> Usage {
-    Usage {
-        input: a.input + b.input,
-        output: a.output + b.output,
-        estimated: a.estimated || b.estimated,
-    }
+    Usage { input: a.input + b.input, output: a.output + b.output, estimated: a.estimated || b.estimated }
 }
 
 /// Wall-clock ms since the Unix epoch: the logical clock of live completions.
 pub fn now_ms() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as f64
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as f64
 }

@@ -37,12 +37,8 @@ impl std::fmt::Display for Rejection {
 
 impl Schema {
     pub fn compile(source: &Value) -> Result<Schema, SchemaError> {
-        let validator =
-            jsonschema::validator_for(source).map_err(|e| SchemaError(e.to_string()))?;
-        Ok(Schema {
-            source: source.clone(),
-            validator,
-        })
+        let validator = jsonschema::validator_for(source).map_err(|e| SchemaError(e.to_string()))?;
+        Ok(Schema { source: source.clone(), validator })
     }
 
     /// The prompt for the first attempt.
@@ -68,9 +64,7 @@ impl Schema {
     /// Extracts the JSON value from a reply and validates it.
     pub fn accept(&self, reply: &str) -> Result<Value, Rejection> {
         let value = extract(reply).ok_or_else(|| {
-            Rejection(vec![
-                "the reply contains no JSON value (expected a ```json fenced block)".into(),
-            ])
+            Rejection(vec!["the reply contains no JSON value (expected a ```json fenced block)".into()])
         })?;
         let errors: Vec<String> = self
             .validator
@@ -82,11 +76,7 @@ impl Schema {
                 format!("at {at}: {e} (schema path {})", e.schema_path)
             })
             .collect();
-        if errors.is_empty() {
-            Ok(value)
-        } else {
-            Err(Rejection(errors))
-        }
+        if errors.is_empty() { Ok(value) } else { Err(Rejection(errors)) }
     }
 }
 
@@ -166,15 +156,9 @@ mod tests {
 
     #[test]
     fn extracts_from_fence_then_balanced_then_whole() {
-        assert_eq!(
-            extract("x\n```json\n{\"a\": 1}\n```\ny"),
-            Some(json!({"a": 1}))
-        );
+        assert_eq!(extract("x\n```json\n{\"a\": 1}\n```\ny"), Some(json!({"a": 1})));
         assert_eq!(extract("```\n[1,2]\n```"), Some(json!([1, 2])));
-        assert_eq!(
-            extract("Sure! {\"a\": \"}\"} done"),
-            Some(json!({"a": "}"}))
-        );
+        assert_eq!(extract("Sure! {\"a\": \"}\"} done"), Some(json!({"a": "}"})));
         assert_eq!(extract("  42 "), Some(json!(42)));
         assert_eq!(extract("no json here"), None);
     }
@@ -182,16 +166,10 @@ mod tests {
     #[test]
     fn accepts_conforming_and_names_the_failing_path() {
         let s = person();
-        assert_eq!(
-            s.accept("{\"name\":\"a\",\"age\":3}").unwrap(),
-            json!({"name": "a", "age": 3})
-        );
+        assert_eq!(s.accept("{\"name\":\"a\",\"age\":3}").unwrap(), json!({"name": "a", "age": 3}));
         let r = s.accept("{\"name\":\"a\",\"age\":-1}").unwrap_err();
         assert_eq!(r.0.len(), 1);
-        assert!(
-            r.0[0].contains("at /age") && r.0[0].contains("minimum"),
-            "{r}"
-        );
+        assert!(r.0[0].contains("at /age") && r.0[0].contains("minimum"), "{r}");
     }
 
     #[test]
@@ -205,9 +183,7 @@ mod tests {
 
     #[test]
     fn broken_schema_does_not_compile() {
-        let e = Schema::compile(&json!({"type": "no-such-type"}))
-            .err()
-            .unwrap();
+        let e = Schema::compile(&json!({"type": "no-such-type"})).err().unwrap();
         assert!(e.to_string().starts_with("the schema does not compile"));
     }
 }

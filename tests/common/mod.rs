@@ -12,8 +12,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
-pub const HEADER: &str =
-    "export const meta = { name: 'test', description: 'an end-to-end test' };\n";
+pub const HEADER: &str = "export const meta = { name: 'test', description: 'an end-to-end test' };\n";
 
 impl Env {
     /// A directory with `odw.config.json` defining the `mock` adapter as the default.
@@ -70,13 +69,7 @@ impl Env {
     /// `odw run <script> --wait --runs-root <runs>` plus `extra`.
     pub fn run_wait(&self, script: &str, extra: &[&str]) -> Run {
         let runs = self.runs();
-        let mut args = vec![
-            "run",
-            script,
-            "--wait",
-            "--runs-root",
-            runs.to_str().expect("utf-8 path"),
-        ];
+        let mut args = vec!["run", script, "--wait", "--runs-root", runs.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra);
         self.odw(&args)
     }
@@ -99,10 +92,7 @@ impl Env {
 
     /// How many times the mock agent was started.
     pub fn mock_invocations(&self) -> usize {
-        self.mock_lines()
-            .iter()
-            .filter(|l| l.what == "start")
-            .count()
+        self.mock_lines().iter().filter(|l| l.what == "start").count()
     }
 
     /// The only run directory under the runs root.
@@ -164,27 +154,15 @@ impl Run {
 
     /// Asserts exit 1 and that stderr contains every one of `parts`.
     pub fn fails_with(&self, parts: &[&str]) {
-        assert_eq!(
-            self.code, 1,
-            "expected exit 1; stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 1, "expected exit 1; stdout: {}\nstderr: {}", self.stdout, self.stderr);
         for p in parts {
-            assert!(
-                self.stderr.contains(p),
-                "stderr lacks {p:?}:\n{}",
-                self.stderr
-            );
+            assert!(self.stderr.contains(p), "stderr lacks {p:?}:\n{}", self.stderr);
         }
     }
 }
 
 pub fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
 }
 
 /// One precompiled-guest cache for all tests, so only the first compiles.

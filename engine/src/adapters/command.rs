@@ -32,10 +32,7 @@ pub struct CommandAdapter {
 
 impl CommandAdapter {
     pub fn new(name: &str, config: AdapterConfig) -> Self {
-        CommandAdapter {
-            name: name.to_string(),
-            config,
-        }
+        CommandAdapter { name: name.to_string(), config }
     }
 
     pub fn timeout(&self) -> Option<Duration> {
@@ -44,12 +41,7 @@ impl CommandAdapter {
 
     /// The argv this adapter runs for `call`, placeholders filled in.
     pub fn argv(&self, call: &AgentCall) -> Vec<String> {
-        let mut argv: Vec<String> = self
-            .config
-            .command
-            .iter()
-            .map(|a| self.fill(a, call))
-            .collect();
+        let mut argv: Vec<String> = self.config.command.iter().map(|a| self.fill(a, call)).collect();
         if let (Some(model), Some(flag)) = (&call.model, &self.config.flags.model) {
             if flag.contains("{model}") {
                 argv.push(flag.replace("{model}", model));
@@ -85,17 +77,12 @@ impl CommandAdapter {
             Some(StdinMode::Template(t)) => Some(self.fill(t, call)),
             // By default the prompt goes to stdin unless the command line
             // already carries it.
-            None => {
-                (!self.uses("{prompt}") && !self.uses("{prompt_file}")).then(|| call.prompt.clone())
-            }
+            None => (!self.uses("{prompt}") && !self.uses("{prompt_file}")).then(|| call.prompt.clone()),
         }
     }
 
     pub async fn call(&self, call: &AgentCall) -> Result<AgentReply, AdapterError> {
-        let io_err = |reason: String| AdapterError::Io {
-            adapter: self.name.clone(),
-            reason,
-        };
+        let io_err = |reason: String| AdapterError::Io { adapter: self.name.clone(), reason };
         if self.uses("{prompt_file}") {
             write_prompt_file(&call.prompt_file, &call.prompt)
                 .map_err(|e| io_err(format!("cannot write {}: {e}", call.prompt_file.display())))?;
@@ -109,11 +96,7 @@ impl CommandAdapter {
         cmd.args(rest)
             .current_dir(&call.workspace)
             .process_group(0)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -178,10 +161,7 @@ impl CommandAdapter {
             });
         }
         let text = String::from_utf8_lossy(&out).trim_end().to_string();
-        Ok(AgentReply {
-            usage: estimate_usage(&call.prompt, &text),
-            text,
-        })
+        Ok(AgentReply { usage: estimate_usage(&call.prompt, &text), text })
     }
 }
 
@@ -277,9 +257,7 @@ mod tests {
             "mine",
             AdapterConfig {
                 command: command.iter().map(|s| s.to_string()).collect(),
-                flags: Flags {
-                    model: model_flag.map(str::to_string),
-                },
+                flags: Flags { model: model_flag.map(str::to_string) },
                 ..AdapterConfig::default()
             },
         )
@@ -288,31 +266,13 @@ mod tests {
     #[test]
     fn fills_placeholders_and_appends_the_model_flag() {
         let a = adapter(
-            &[
-                "agent",
-                "--cd",
-                "{workspace}",
-                "--from",
-                "{source}",
-                "-f",
-                "{prompt_file}",
-            ],
+            &["agent", "--cd", "{workspace}", "--from", "{source}", "-f", "{prompt_file}"],
             Some("--model"),
         );
         let tmp = std::env::temp_dir().display().to_string();
         assert_eq!(
             a.argv(&call("p")),
-            [
-                "agent",
-                "--cd",
-                &tmp,
-                "--from",
-                "/src",
-                "-f",
-                "/run/prompts/0.txt",
-                "--model",
-                "m1"
-            ]
+            ["agent", "--cd", &tmp, "--from", "/src", "-f", "/run/prompts/0.txt", "--model", "m1"]
         );
         assert_eq!(a.stdin(&call("p")), None);
         let b = adapter(&["agent"], Some("--model={model}"));
@@ -323,10 +283,7 @@ mod tests {
     #[test]
     fn a_prompt_with_placeholder_text_is_passed_verbatim() {
         let a = adapter(&["agent", "{prompt}"], None);
-        assert_eq!(
-            a.argv(&call("use {workspace}")),
-            ["agent", "use {workspace}"]
-        );
+        assert_eq!(a.argv(&call("use {workspace}")), ["agent", "use {workspace}"]);
     }
 
     #[tokio::test]
@@ -339,10 +296,7 @@ mod tests {
         assert_eq!(e.to_string(), "`mine` exited with exit code 3: one\ntwo");
 
         let missing = adapter(&["/no/such/agent"], None);
-        assert!(matches!(
-            missing.call(&call("x")).await,
-            Err(AdapterError::Spawn { .. })
-        ));
+        assert!(matches!(missing.call(&call("x")).await, Err(AdapterError::Spawn { .. })));
     }
 
     #[tokio::test]

@@ -18,10 +18,7 @@ pub(super) fn reply(prompt: &str) -> AgentReply {
         Some(schema) => format!("```json\n{}\n```", instance(&schema, 0)),
         None => prompt.to_string(),
     };
-    AgentReply {
-        usage: estimate_usage(prompt, &text),
-        text,
-    }
+    AgentReply { usage: estimate_usage(prompt, &text), text }
 }
 
 /// A small value that satisfies the common keywords of `schema`.
@@ -35,39 +32,25 @@ fn instance(schema: &Value, depth: usize) -> Value {
     if let Some(v) = s.get("const") {
         return v.clone();
     }
-    if let Some(v) = s
-        .get("enum")
-        .and_then(|e| e.as_array())
-        .and_then(|e| e.first())
-    {
+    if let Some(v) = s.get("enum").and_then(|e| e.as_array()).and_then(|e| e.first()) {
         return v.clone();
     }
     if let Some(v) = s.get("default") {
         return v.clone();
     }
-    if let Some(v) = s
-        .get("examples")
-        .and_then(|e| e.as_array())
-        .and_then(|e| e.first())
-    {
+    if let Some(v) = s.get("examples").and_then(|e| e.as_array()).and_then(|e| e.first()) {
         return v.clone();
     }
     for key in ["oneOf", "anyOf", "allOf"] {
-        if let Some(first) = s
-            .get(key)
-            .and_then(|v| v.as_array())
-            .and_then(|v| v.first())
-        {
+        if let Some(first) = s.get(key).and_then(|v| v.as_array()).and_then(|v| v.first()) {
             return instance(first, depth + 1);
         }
     }
     let ty = match s.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null"),
+        Some(Value::Array(ts)) => {
+            ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null")
+        }
         _ if s.contains_key("properties") => "object",
         _ if s.contains_key("items") => "array",
         _ => "null",
@@ -83,19 +66,9 @@ fn instance(schema: &Value, depth: usize) -> Value {
             Value::Object(out)
         }
         "array" => {
-            let min = s
-                .get("minItems")
-                .and_then(Value::as_u64)
-                .unwrap_or(1)
-                .max(1) as usize;
-            let min = min.min(
-                s.get("maxItems")
-                    .and_then(Value::as_u64)
-                    .map_or(min, |m| m as usize),
-            );
-            let item = s
-                .get("items")
-                .map_or(Value::Null, |i| instance(i, depth + 1));
+            let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
+            let min = min.min(s.get("maxItems").and_then(Value::as_u64).map_or(min, |m| m as usize));
+            let item = s.get("items").map_or(Value::Null, |i| instance(i, depth + 1));
             Value::Array(vec![item; min])
         }
         "string" => {
@@ -110,11 +83,7 @@ fn instance(schema: &Value, depth: usize) -> Value {
             let low = s
                 .get("minimum")
                 .and_then(Value::as_f64)
-                .or_else(|| {
-                    s.get("exclusiveMinimum")
-                        .and_then(Value::as_f64)
-                        .map(|m| m.floor() + 1.0)
-                })
+                .or_else(|| s.get("exclusiveMinimum").and_then(Value::as_f64).map(|m| m.floor() + 1.0))
                 .unwrap_or(0.0)
                 .max(0.0);
             let high = s.get("maximum").and_then(Value::as_f64).unwrap_or(f64::MAX);

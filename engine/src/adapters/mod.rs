@@ -54,21 +54,13 @@ pub struct AgentReply {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AdapterError {
     #[error("`{adapter}` could not start `{program}`: {reason}")]
-    Spawn {
-        adapter: String,
-        program: String,
-        reason: String,
-    },
+    Spawn { adapter: String, program: String, reason: String },
     #[error(
         "`{adapter}` timed out after {secs}s and was killed with its process group (raise `timeout` in odw.config.json)"
     )]
     Timeout { adapter: String, secs: f64 },
     #[error("`{adapter}` exited with {status}{}", tail_suffix(.stderr_tail))]
-    Exit {
-        adapter: String,
-        status: String,
-        stderr_tail: String,
-    },
+    Exit { adapter: String, status: String, stderr_tail: String },
     #[error("`{adapter}` replied with more than {limit_mb} MiB (the per-result limit)")]
     TooLarge { adapter: String, limit_mb: usize },
     #[error("`{adapter}`: {reason}")]
@@ -76,11 +68,7 @@ pub enum AdapterError {
 }
 
 fn tail_suffix(tail: &str) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!(": {tail}")
-    }
+    if tail.is_empty() { String::new() } else { format!(": {tail}") }
 }
 
 /// Why no adapter could be chosen.
@@ -103,10 +91,7 @@ impl Adapter {
         }
         let mut known: Vec<String> = config.adapters.keys().cloned().collect();
         known.push(ECHO.into());
-        Err(UnknownAdapter {
-            name: name.to_string(),
-            known,
-        })
+        Err(UnknownAdapter { name: name.to_string(), known })
     }
 
     fn from_config(name: &str, cfg: &AdapterConfig) -> Adapter {
@@ -133,9 +118,5 @@ impl Adapter {
 /// Token usage estimated from text (chars / 4), for adapters that report none.
 pub fn estimate_usage(prompt: &str, reply: &str) -> Usage {
     let tokens = |s: &str| (s.chars().count() as u64).div_ceil(4);
-    Usage {
-        input: tokens(prompt),
-        output: tokens(reply),
-        estimated: true,
-    }
+    Usage { input: tokens(prompt), output: tokens(reply), estimated: true }
 }

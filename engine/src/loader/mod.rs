@@ -64,12 +64,7 @@ impl Script {
     pub fn parse(path: &Path, source: String) -> Result<Script, LoadError> {
         let at = |offset: usize, message: String| {
             let (line, column) = position(&source, offset);
-            LoadError {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message,
-            }
+            LoadError { path: path.to_path_buf(), line, column, message }
         };
         let toks = scan::tokens(&source).map_err(|e| at(e.offset, e.message.to_string()))?;
         let meta = find_meta(&toks).map_err(|(offset, msg)| at(offset, msg))?;
@@ -118,12 +113,7 @@ type Refusal = (usize, String);
 
 fn find_meta(toks: &[Token]) -> Result<MetaSpan, Refusal> {
     for (i, tok) in toks.iter().enumerate() {
-        let Token::Ident {
-            name,
-            start,
-            depth: 0,
-        } = tok
-        else {
+        let Token::Ident { name, start, depth: 0 } = tok else {
             continue;
         };
         if name != "export" {
@@ -135,37 +125,20 @@ fn find_meta(toks: &[Token]) -> Result<MetaSpan, Refusal> {
         if !shape {
             continue;
         }
-        let Some(Token::Punct {
-            ch: '{',
-            start: open,
-            depth,
-        }) = toks.get(i + 4)
-        else {
+        let Some(Token::Punct { ch: '{', start: open, depth }) = toks.get(i + 4) else {
             let offset = toks.get(i + 4).map_or(*start, Token::start);
             return Err((offset, "`export const meta` must be an object literal: `export const meta = { name: '…', description: '…' }`".into()));
         };
         let close = toks[i + 5..]
             .iter()
             .find_map(|t| match t {
-                Token::Punct {
-                    ch: '}',
-                    start,
-                    depth: d,
-                } if d == depth => Some(*start),
+                Token::Punct { ch: '}', start, depth: d } if d == depth => Some(*start),
                 _ => None,
             })
             .ok_or((*open, "the meta object literal is never closed".to_string()))?;
-        return Ok(MetaSpan {
-            export: *start,
-            open: *open,
-            close,
-        });
+        return Ok(MetaSpan { export: *start, open: *open, close });
     }
-    Err((
-        0,
-        "no `export const meta = { name, description }` found: every workflow starts with one"
-            .into(),
-    ))
+    Err((0, "no `export const meta = { name, description }` found: every workflow starts with one".into()))
 }
 
 /// Refuses every `import` and every `export` other than meta's.
@@ -181,7 +154,11 @@ fn reject_modules(toks: &[Token], meta_export: usize) -> Result<(), Refusal> {
         }
         match name.as_str() {
             "import" if toks.get(i + 1).is_some_and(|t| t.is_punct('(')) => {
-                return Err((*start, "dynamic `import()` is not allowed: workflows run sandboxed and cannot load modules".into()));
+                return Err((
+                    *start,
+                    "dynamic `import()` is not allowed: workflows run sandboxed and cannot load modules"
+                        .into(),
+                ));
             }
             "import" => {
                 return Err((*start, "`import` is not allowed: workflows run sandboxed and cannot load modules; use the injected globals (agent, parallel, pipeline, …)".into()));
@@ -231,15 +208,9 @@ mod tests {
     fn meta_source_keeps_positions() {
         let src = "\n\nexport const meta = {\n  name: 'n',\n  description: 'd' }\nreturn 1";
         let s = load(src).unwrap();
-        assert_eq!(
-            s.meta_source,
-            "\n\n                   ({\n  name: 'n',\n  description: 'd' })"
-        );
+        assert_eq!(s.meta_source, "\n\n                   ({\n  name: 'n',\n  description: 'd' })");
         let open = s.meta_source.find('{').unwrap();
-        assert_eq!(
-            position(&s.meta_source, open),
-            position(src, src.find('{').unwrap())
-        );
+        assert_eq!(position(&s.meta_source, open), position(src, src.find('{').unwrap()));
     }
 
     #[test]
@@ -256,18 +227,16 @@ mod tests {
 
     #[test]
     fn imports_and_other_exports_are_refused_with_their_line() {
-        let e = load("export const meta = {name:'a',description:''}\n\nimport fs from 'fs'\n")
-            .unwrap_err();
+        let e = load("export const meta = {name:'a',description:''}\n\nimport fs from 'fs'\n").unwrap_err();
         assert_eq!((e.line, e.column), (3, 1));
         assert!(e.message.contains("`import` is not allowed"));
 
-        let e = load("export const meta = {name:'a',description:''}\nconst m = await import('x')")
-            .unwrap_err();
+        let e =
+            load("export const meta = {name:'a',description:''}\nconst m = await import('x')").unwrap_err();
         assert_eq!((e.line, e.column), (2, 17));
         assert!(e.message.contains("import()"));
 
-        let e =
-            load("export const meta = {name:'a',description:''}\nexport default 1").unwrap_err();
+        let e = load("export const meta = {name:'a',description:''}\nexport default 1").unwrap_err();
         assert_eq!(e.line, 2);
         assert_eq!(e.to_string(), format!("wf.js:2:1: {}", e.message));
     }

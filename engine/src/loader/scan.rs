@@ -7,17 +7,9 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
     /// An identifier or keyword.
-    Ident {
-        name: String,
-        start: usize,
-        depth: usize,
-    },
+    Ident { name: String, start: usize, depth: usize },
     /// One punctuation character.
-    Punct {
-        ch: char,
-        start: usize,
-        depth: usize,
-    },
+    Punct { ch: char, start: usize, depth: usize },
     /// A string, template, number or regex literal (contents skipped).
     Literal { start: usize },
 }
@@ -25,9 +17,7 @@ pub enum Token {
 impl Token {
     pub fn start(&self) -> usize {
         match self {
-            Token::Ident { start, .. } | Token::Punct { start, .. } | Token::Literal { start } => {
-                *start
-            }
+            Token::Ident { start, .. } | Token::Punct { start, .. } | Token::Literal { start } => *start,
         }
     }
 
@@ -67,14 +57,7 @@ const REGEX_AFTER_KEYWORD: &[&str] = &[
 
 /// Tokenises `src`; offsets are byte offsets into it.
 pub fn tokens(src: &str) -> Result<Vec<Token>, ScanError> {
-    Scanner {
-        src: src.as_bytes(),
-        pos: 0,
-        depth: 0,
-        templates: Vec::new(),
-        out: Vec::new(),
-    }
-    .run()
+    Scanner { src: src.as_bytes(), pos: 0, depth: 0, templates: Vec::new(), out: Vec::new() }.run()
 }
 
 struct Scanner<'a> {
@@ -129,20 +112,14 @@ impl Scanner<'_> {
                     }
                 }
                 b'0'..=b'9' => {
-                    while self
-                        .peek(0)
-                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_')
-                    {
+                    while self.peek(0).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_') {
                         self.pos += 1;
                     }
                     self.out.push(Token::Literal { start });
                 }
                 b'.' if self.peek(1).is_some_and(|c| c.is_ascii_digit()) => {
                     self.pos += 1;
-                    while self
-                        .peek(0)
-                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
-                    {
+                    while self.peek(0).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
                         self.pos += 1;
                     }
                     self.out.push(Token::Literal { start });
@@ -152,20 +129,13 @@ impl Scanner<'_> {
                         self.pos += 1;
                     }
                     let name = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
-                    self.out.push(Token::Ident {
-                        name,
-                        start,
-                        depth: self.depth,
-                    });
+                    self.out.push(Token::Ident { name, start, depth: self.depth });
                 }
                 c => self.punct(c),
             }
         }
         if !self.templates.is_empty() {
-            return Err(ScanError {
-                offset: self.pos,
-                message: "unterminated template literal",
-            });
+            return Err(ScanError { offset: self.pos, message: "unterminated template literal" });
         }
         Ok(self.out)
     }
@@ -173,11 +143,7 @@ impl Scanner<'_> {
     fn punct(&mut self, c: u8) {
         let start = self.pos;
         self.pos += 1;
-        self.out.push(Token::Punct {
-            ch: c as char,
-            start,
-            depth: self.depth,
-        });
+        self.out.push(Token::Punct { ch: c as char, start, depth: self.depth });
     }
 
     fn regex_allowed(&self) -> bool {
@@ -205,10 +171,7 @@ impl Scanner<'_> {
             }
             self.pos += 1;
         }
-        Err(ScanError {
-            offset: start,
-            message: "unterminated comment",
-        })
+        Err(ScanError { offset: start, message: "unterminated comment" })
     }
 
     fn skip_string(&mut self, quote: u8) -> Result<(), ScanError> {
@@ -223,10 +186,7 @@ impl Scanner<'_> {
                 _ => {}
             }
         }
-        Err(ScanError {
-            offset: start,
-            message: "unterminated string literal",
-        })
+        Err(ScanError { offset: start, message: "unterminated string literal" })
     }
 
     /// Skips template text up to the closing backtick or an opening `${`.
@@ -247,10 +207,7 @@ impl Scanner<'_> {
                 _ => self.pos += 1,
             }
         }
-        Err(ScanError {
-            offset: start.saturating_sub(1),
-            message: "unterminated template literal",
-        })
+        Err(ScanError { offset: start.saturating_sub(1), message: "unterminated template literal" })
     }
 
     fn skip_regex(&mut self) -> Result<(), ScanError> {
@@ -273,10 +230,7 @@ impl Scanner<'_> {
                 _ => {}
             }
         }
-        Err(ScanError {
-            offset: start,
-            message: "unterminated regular expression",
-        })
+        Err(ScanError { offset: start, message: "unterminated regular expression" })
     }
 }
 
@@ -308,12 +262,7 @@ mod tests {
             const r = /import\/[a-z/]+/g.test(s);
             x = a / b / c;
         "#;
-        assert_eq!(
-            idents(src),
-            [
-                "const", "a", "const", "b", "const", "r", "test", "s", "x", "a", "b", "c"
-            ]
-        );
+        assert_eq!(idents(src), ["const", "a", "const", "b", "const", "r", "test", "s", "x", "a", "b", "c"]);
     }
 
     #[test]
@@ -331,17 +280,8 @@ mod tests {
 
     #[test]
     fn reports_unterminated_literals() {
-        assert_eq!(
-            tokens("x = 'abc").unwrap_err().message,
-            "unterminated string literal"
-        );
-        assert_eq!(
-            tokens("x = `abc").unwrap_err().message,
-            "unterminated template literal"
-        );
-        assert_eq!(
-            tokens("/* abc").unwrap_err().message,
-            "unterminated comment"
-        );
+        assert_eq!(tokens("x = 'abc").unwrap_err().message, "unterminated string literal");
+        assert_eq!(tokens("x = `abc").unwrap_err().message, "unterminated template literal");
+        assert_eq!(tokens("/* abc").unwrap_err().message, "unterminated comment");
     }
 }

@@ -19,12 +19,7 @@ fn cache_key(engine: &Engine) -> String {
     let mut settings = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut settings);
     let guest = blake3::hash(GUEST_WASM).to_hex();
-    format!(
-        "guest-{}-wasmtime{}-{:016x}.cwasm",
-        &guest[..16],
-        wasmtime_version(),
-        settings.finish()
-    )
+    format!("guest-{}-wasmtime{}-{:016x}.cwasm", &guest[..16], wasmtime_version(), settings.finish())
 }
 
 fn wasmtime_version() -> &'static str {
@@ -32,10 +27,7 @@ fn wasmtime_version() -> &'static str {
     "48.0.8"
 }
 
-pub(super) fn load_module(
-    engine: &Engine,
-    cache_dir: Option<&Path>,
-) -> Result<Module, SandboxError> {
+pub(super) fn load_module(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module, SandboxError> {
     let cached = cache_dir.map(|dir| dir.join(cache_key(engine)));
     if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
         // SAFETY: the file is one odw wrote into its own cache directory
@@ -66,10 +58,7 @@ fn store_artifact(module: &Module, path: &Path) -> std::io::Result<()> {
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 #[cfg(test)]
@@ -80,11 +69,7 @@ mod tests {
     fn cache_key_names_the_wasmtime_version() {
         let manifest = include_str!("../../../Cargo.toml");
         let pinned = format!("version = \"{}\"", wasmtime_version());
-        assert!(
-            manifest
-                .lines()
-                .any(|l| l.starts_with("wasmtime =") && l.contains(&pinned))
-        );
+        assert!(manifest.lines().any(|l| l.starts_with("wasmtime =") && l.contains(&pinned)));
     }
 
     /// The committed guest must be built from the committed sources: the same
@@ -93,16 +78,10 @@ mod tests {
     fn committed_guest_matches_its_sources() {
         use sha2::{Digest, Sha256};
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest");
-        let mut files: Vec<String> = vec![
-            "Cargo.toml".into(),
-            "Cargo.lock".into(),
-            ".cargo/config.toml".into(),
-        ];
+        let mut files: Vec<String> =
+            vec!["Cargo.toml".into(), "Cargo.lock".into(), ".cargo/config.toml".into()];
         for entry in std::fs::read_dir(root.join("src")).unwrap() {
-            files.push(format!(
-                "src/{}",
-                entry.unwrap().file_name().to_string_lossy()
-            ));
+            files.push(format!("src/{}", entry.unwrap().file_name().to_string_lossy()));
         }
         files.sort();
         let listing: String = files

@@ -25,32 +25,23 @@ const MAX_GUEST_MESSAGE: u32 = 64 << 20;
 const NONE_IN_FLIGHT: u32 = u32::MAX;
 
 pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        "odw",
-        "activation",
-        |mut c: Caller<'_, GuestState>| -> u32 {
-            let state = c.data_mut();
-            state.payload = std::mem::take(&mut state.activation);
-            state.payload.len() as u32
-        },
-    )?;
+    linker.func_wrap("odw", "activation", |mut c: Caller<'_, GuestState>| -> u32 {
+        let state = c.data_mut();
+        state.payload = std::mem::take(&mut state.activation);
+        state.payload.len() as u32
+    })?;
 
-    linker.func_wrap(
-        "odw",
-        "take_payload",
-        |mut c: Caller<'_, GuestState>, ptr: u32| {
-            let payload = std::mem::take(&mut c.data_mut().payload);
-            write_guest(&mut c, ptr, &payload)
-        },
-    )?;
+    linker.func_wrap("odw", "take_payload", |mut c: Caller<'_, GuestState>, ptr: u32| {
+        let payload = std::mem::take(&mut c.data_mut().payload);
+        write_guest(&mut c, ptr, &payload)
+    })?;
 
     linker.func_wrap(
         "odw",
         "agent_start",
         |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| -> wasmtime::Result<u32> {
             let bytes = read_guest(&mut c, ptr, len)?;
-            let request =
-                serde_json::from_slice(&bytes).map_err(|e| format!("bad agent request: {e}"));
+            let request = serde_json::from_slice(&bytes).map_err(|e| format!("bad agent request: {e}"));
             let state = c.data_mut();
             let id = state.next_id;
             state.next_id += 1;
@@ -64,54 +55,44 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
 
     // Blocks the guest, not the host: the wasm fiber is parked while tokio
     // runs the agents, and resumes when one of them completes.
-    linker.func_wrap_async(
-        "odw",
-        "wait_next",
-        |mut c: Caller<'_, GuestState>, (): ()| {
-            Box::new(async move {
-                let state = c.data_mut();
-                if state.in_flight == 0 {
-                    return Ok(NONE_IN_FLIGHT);
-                }
-                let completion = state.completions.recv().await.ok_or_else(|| {
-                    wasmtime::Error::msg("the run was stopped while agents were in flight")
-                })?;
-                state.in_flight -= 1;
-                state.clock_ms = completion.clock;
-                state.payload = serde_json::to_vec(&completion)?;
-                // The CPU limit counts from the last completion.
-                state.cpu_ticks = 0;
-                let len = state.payload.len() as u32;
-                c.as_context_mut().set_epoch_deadline(1);
-                Ok(len)
-            })
-        },
-    )?;
-
-    linker.func_wrap(
-        "odw",
-        "emit",
-        |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| {
-            let bytes = read_guest(&mut c, ptr, len)?;
-            let event: GuestEvent = serde_json::from_slice(&bytes)
-                .map_err(|e| wasmtime::Error::msg(format!("bad guest event: {e}")))?;
-            let _ = c.data_mut().to_host.send(GuestMsg::Event(event));
-            Ok(())
-        },
-    )?;
-
-    linker.func_wrap(
-        "odw",
-        "finish",
-        |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| {
-            let bytes = read_guest(&mut c, ptr, len)?;
+    linker.func_wrap_async("odw", "wait_next", |mut c: Caller<'_, GuestState>, (): ()| {
+        Box::new(async move {
             let state = c.data_mut();
-            if state.outcome.is_none() {
-                state.outcome = Some(bytes);
+            if state.in_flight == 0 {
+                return Ok(NONE_IN_FLIGHT);
             }
-            Ok(())
-        },
-    )?;
+            let completion = state
+                .completions
+                .recv()
+                .await
+                .ok_or_else(|| wasmtime::Error::msg("the run was stopped while agents were in flight"))?;
+            state.in_flight -= 1;
+            state.clock_ms = completion.clock;
+            state.payload = serde_json::to_vec(&completion)?;
+            // The CPU limit counts from the last completion.
+            state.cpu_ticks = 0;
+            let len = state.payload.len() as u32;
+            c.as_context_mut().set_epoch_deadline(1);
+            Ok(len)
+        })
+    })?;
+
+    linker.func_wrap("odw", "emit", |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| {
+        let bytes = read_guest(&mut c, ptr, len)?;
+        let event: GuestEvent = serde_json::from_slice(&bytes)
+            .map_err(|e| wasmtime::Error::msg(format!("bad guest event: {e}")))?;
+        let _ = c.data_mut().to_host.send(GuestMsg::Event(event));
+        Ok(())
+    })?;
+
+    linker.func_wrap("odw", "finish", |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| {
+        let bytes = read_guest(&mut c, ptr, len)?;
+        let state = c.data_mut();
+        if state.outcome.is_none() {
+            state.outcome = Some(bytes);
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -123,11 +104,7 @@ fn memory(c: &mut Caller<'_, GuestState>) -> wasmtime::Result<wasmtime::Memory> 
 }
 
 /// Copies `len` bytes out of guest memory, bounds-checked.
-pub(super) fn read_guest(
-    c: &mut Caller<'_, GuestState>,
-    ptr: u32,
-    len: u32,
-) -> wasmtime::Result<Vec<u8>> {
+pub(super) fn read_guest(c: &mut Caller<'_, GuestState>, ptr: u32, len: u32) -> wasmtime::Result<Vec<u8>> {
     if len > MAX_GUEST_MESSAGE {
         return Err(wasmtime::Error::msg(format!(
             "a guest message of {len} bytes exceeds the {MAX_GUEST_MESSAGE}-byte limit"
@@ -142,12 +119,7 @@ pub(super) fn read_guest(
 }
 
 /// Copies `bytes` into guest memory at `ptr`, bounds-checked.
-pub(super) fn write_guest(
-    c: &mut Caller<'_, GuestState>,
-    ptr: u32,
-    bytes: &[u8],
-) -> wasmtime::Result<()> {
+pub(super) fn write_guest(c: &mut Caller<'_, GuestState>, ptr: u32, bytes: &[u8]) -> wasmtime::Result<()> {
     let mem = memory(c)?;
-    mem.write(c, ptr as usize, bytes)
-        .map_err(|_| wasmtime::Error::msg("guest pointer out of bounds"))
+    mem.write(c, ptr as usize, bytes).map_err(|_| wasmtime::Error::msg("guest pointer out of bounds"))
 }

@@ -22,10 +22,7 @@ pub struct SandboxLimits {
 
 impl Default for SandboxLimits {
     fn default() -> Self {
-        SandboxLimits {
-            cpu: Duration::from_secs(10),
-            memory_bytes: 512 << 20,
-        }
+        SandboxLimits { cpu: Duration::from_secs(10), memory_bytes: 512 << 20 }
     }
 }
 
@@ -72,10 +69,7 @@ impl ResourceLimiter for GuestState {
         if desired > self.limits.memory_bytes {
             // An error (not `Ok(false)`) so the script cannot catch it as a
             // recoverable out-of-memory and carry on.
-            return Err(LimitHit::Memory {
-                limit_bytes: self.limits.memory_bytes,
-            }
-            .into());
+            return Err(LimitHit::Memory { limit_bytes: self.limits.memory_bytes }.into());
         }
         Ok(true)
     }

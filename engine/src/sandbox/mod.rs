@@ -36,10 +36,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub enum GuestMsg {
     /// `agent()` was called; the host must eventually send a [`Completion`]
     /// with this id (the dispatch index, counting from 0).
-    Agent {
-        id: u32,
-        request: Result<Box<AgentRequest>, String>,
-    },
+    Agent { id: u32, request: Result<Box<AgentRequest>, String> },
     /// `phase()` or `log()`.
     Event(GuestEvent),
 }
@@ -106,9 +103,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
         wasi::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
-        let pre = linker
-            .instantiate_pre(&module)
-            .map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(&module).map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
 
         let ticker = Arc::new(AtomicBool::new(true));
         let running = ticker.clone();
@@ -159,13 +154,8 @@ impl Sandbox {
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
             state.cpu_ticks += 1;
-            if state.cpu_ticks * EPOCH_TICK.as_millis() as u64
-                >= state.limits.cpu.as_millis() as u64
-            {
-                return Err(LimitHit::Cpu {
-                    limit: state.limits.cpu,
-                }
-                .into());
+            if state.cpu_ticks * EPOCH_TICK.as_millis() as u64 >= state.limits.cpu.as_millis() as u64 {
+                return Err(LimitHit::Cpu { limit: state.limits.cpu }.into());
             }
             // Yield to tokio every tick so a busy script never starves the
             // tasks that run its agents.
@@ -181,21 +171,18 @@ impl Sandbox {
         if let Err(e) = result {
             return Err(limits::classify(e, &store.data().limits));
         }
-        let outcome =
-            store.data_mut().outcome.take().ok_or_else(|| {
-                SandboxError::Protocol("the guest exited without an outcome".into())
-            })?;
-        serde_json::from_slice(&outcome)
-            .map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
+        let outcome = store
+            .data_mut()
+            .outcome
+            .take()
+            .ok_or_else(|| SandboxError::Protocol("the guest exited without an outcome".into()))?;
+        serde_json::from_slice(&outcome).map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
     }
 }
 
 /// The imports of a wasm module as `module::name`.
 pub fn module_imports(module: &Module) -> Vec<String> {
-    module
-        .imports()
-        .map(|i| format!("{}::{}", i.module(), i.name()))
-        .collect()
+    module.imports().map(|i| format!("{}::{}", i.module(), i.name())).collect()
 }
 
 #[cfg(test)]
@@ -237,18 +224,11 @@ mod tests {
     fn a_second_sandbox_loads_the_cached_module() {
         let cache = tempfile::tempdir().unwrap();
         Sandbox::new(Some(cache.path())).unwrap();
-        let files: Vec<_> = std::fs::read_dir(cache.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1, "one precompiled artifact: {files:?}");
         let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
         let sandbox = Sandbox::new(Some(cache.path())).unwrap();
-        assert_eq!(
-            std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
-            written,
-            "not rewritten"
-        );
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), written, "not rewritten");
         assert_eq!(sandbox.imports().len(), 16);
     }
 }

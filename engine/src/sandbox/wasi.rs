@@ -63,20 +63,12 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
     linker.func_wrap(
         MODULE,
         "environ_sizes_get",
-        |mut c: Caller<'_, GuestState>, count: i32, size: i32| match put(
-            &mut c,
-            count,
-            &0u32.to_le_bytes(),
-        ) {
+        |mut c: Caller<'_, GuestState>, count: i32, size: i32| match put(&mut c, count, &0u32.to_le_bytes()) {
             SUCCESS => put(&mut c, size, &0u32.to_le_bytes()),
             e => e,
         },
     )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_get",
-        |_: Caller<'_, GuestState>, _environ: i32, _buf: i32| SUCCESS,
-    )?;
+    linker.func_wrap(MODULE, "environ_get", |_: Caller<'_, GuestState>, _environ: i32, _buf: i32| SUCCESS)?;
 
     linker.func_wrap(
         MODULE,
@@ -90,19 +82,15 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
         },
     )?;
 
-    linker.func_wrap(
-        MODULE,
-        "random_get",
-        |mut c: Caller<'_, GuestState>, buf: i32, len: i32| {
-            let mut bytes = Vec::with_capacity(len.max(0) as usize);
-            let state = &mut c.data_mut().random;
-            while bytes.len() < len.max(0) as usize {
-                bytes.extend_from_slice(&next_random(state).to_le_bytes());
-            }
-            bytes.truncate(len.max(0) as usize);
-            put(&mut c, buf, &bytes)
-        },
-    )?;
+    linker.func_wrap(MODULE, "random_get", |mut c: Caller<'_, GuestState>, buf: i32, len: i32| {
+        let mut bytes = Vec::with_capacity(len.max(0) as usize);
+        let state = &mut c.data_mut().random;
+        while bytes.len() < len.max(0) as usize {
+            bytes.extend_from_slice(&next_random(state).to_le_bytes());
+        }
+        bytes.truncate(len.max(0) as usize);
+        put(&mut c, buf, &bytes)
+    })?;
 
     linker.func_wrap(
         MODULE,
@@ -111,11 +99,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
             if fd != 1 && fd != 2 {
                 return EBADF;
             }
-            let Ok(raw) = read_guest(
-                &mut c,
-                iovs as u32,
-                (iovs_len.max(0) as u32).saturating_mul(8),
-            ) else {
+            let Ok(raw) = read_guest(&mut c, iovs as u32, (iovs_len.max(0) as u32).saturating_mul(8)) else {
                 return EFAULT;
             };
             // Each iovec is (ptr: u32, len: u32); the bytes are discarded.
@@ -138,24 +122,16 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
         },
     )?;
 
-    linker.func_wrap(
-        MODULE,
-        "fd_fdstat_get",
-        |mut c: Caller<'_, GuestState>, fd: i32, out: i32| {
-            if !is_stdio(fd) {
-                return EBADF;
-            }
-            let rights = if fd == 0 {
-                RIGHT_FD_READ
-            } else {
-                RIGHT_FD_WRITE
-            };
-            let mut stat = [0u8; 24];
-            stat[0] = FILETYPE_CHARACTER_DEVICE;
-            stat[8..16].copy_from_slice(&rights.to_le_bytes());
-            put(&mut c, out, &stat)
-        },
-    )?;
+    linker.func_wrap(MODULE, "fd_fdstat_get", |mut c: Caller<'_, GuestState>, fd: i32, out: i32| {
+        if !is_stdio(fd) {
+            return EBADF;
+        }
+        let rights = if fd == 0 { RIGHT_FD_READ } else { RIGHT_FD_WRITE };
+        let mut stat = [0u8; 24];
+        stat[0] = FILETYPE_CHARACTER_DEVICE;
+        stat[8..16].copy_from_slice(&rights.to_le_bytes());
+        put(&mut c, out, &stat)
+    })?;
 
     linker.func_wrap(
         MODULE,
@@ -165,16 +141,18 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
         },
     )?;
 
-    linker.func_wrap(MODULE, "fd_close", |_: Caller<'_, GuestState>, fd: i32| {
-        if is_stdio(fd) { SUCCESS } else { EBADF }
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "fd_close",
+        |_: Caller<'_, GuestState>, fd: i32| {
+            if is_stdio(fd) { SUCCESS } else { EBADF }
+        },
+    )?;
 
     linker.func_wrap(
         MODULE,
         "proc_exit",
-        |_: Caller<'_, GuestState>, code: i32| -> wasmtime::Result<()> {
-            Err(GuestExit(code).into())
-        },
+        |_: Caller<'_, GuestState>, code: i32| -> wasmtime::Result<()> { Err(GuestExit(code).into()) },
     )?;
     Ok(())
 }
