@@ -1,9 +1,14 @@
 //! A run's progress as others see it: `events.jsonl` and `status.json`.
 //!
 //! Every change goes through [`Progress`], which appends the event and
-//! rewrites the status in one place, so the two never disagree.
+//! updates the status in one place, so the two never disagree. Events are
+//! appended at once; `status.json` is a snapshot, rewritten at most every
+//! [`STATUS_INTERVAL`] while agents come and go (a 200-agent fan-out would
+//! otherwise spend more time renaming status files than spawning agents)
+//! and always at the end of the run.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -15,7 +20,17 @@ use crate::runs::{AgentCounts, EventLog, RunDir, RunState, Status, timestamp};
 pub struct Progress {
     run: RunDir,
     events: EventLog,
-    status: Mutex<Status>,
+    status: Mutex<Snapshot>,
+}
+
+/// How stale `status.json` may be while a run is busy.
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+struct Snapshot {
+    status: Status,
+    written: Option<Instant>,
+    dirty: bool,
 }
 
 impl Progress {
@@ -33,7 +48,8 @@ impl Progress {
             updated_at: now,
             pid: std::process::id(),
         };
-        let progress = Progress { run, events, status: Mutex::new(status) };
+        let snapshot = Snapshot { status, written: None, dirty: true };
+        let progress = Progress { run, events, status: Mutex::new(snapshot) };
         progress.update(|_| {});
         Ok(progress)
     }
@@ -85,18 +101,36 @@ impl Progress {
             s.state = state;
             s.agents.running = 0;
         });
+        self.flush();
     }
 
     pub fn status(&self) -> Status {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).status.clone()
+    }
+
+    /// Writes `status.json` now if it is behind.
+    pub fn flush(&self) {
+        let mut snap = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if snap.dirty {
+            self.write(&mut snap);
+        }
     }
 
     fn update(&self, change: impl FnOnce(&mut Status)) {
-        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        change(&mut status);
-        status.updated_at = timestamp();
-        if let Err(e) = self.run.write_json("status.json", &*status) {
+        let mut snap = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut snap.status);
+        snap.status.updated_at = timestamp();
+        snap.dirty = true;
+        if snap.written.is_none_or(|at| at.elapsed() >= STATUS_INTERVAL) {
+            self.write(&mut snap);
+        }
+    }
+
+    fn write(&self, snap: &mut Snapshot) {
+        if let Err(e) = self.run.write_json("status.json", &snap.status) {
             eprintln!("odw: cannot write {}: {e}", self.run.path.join("status.json").display());
         }
+        snap.written = Some(Instant::now());
+        snap.dirty = false;
     }
 }

@@ -209,6 +209,16 @@ pub async fn run_workflow(
     let (to_host, from_guest) = mpsc::unbounded_channel();
     let (to_guest, completions) = mpsc::unbounded_channel();
     let serving = tokio::spawn(scheduler.serve(from_guest, to_guest));
+    let flusher = tokio::spawn({
+        let progress = progress.clone();
+        async move {
+            let mut tick = tokio::time::interval(crate::progress::STATUS_INTERVAL);
+            loop {
+                tick.tick().await;
+                progress.flush();
+            }
+        }
+    });
     let activation = Activation {
         source: script.body.clone(),
         filename: script.display_name(),
@@ -221,6 +231,7 @@ pub async fn run_workflow(
     let outcome = sandbox.run(&activation, config.sandbox_limits(), to_host, completions).await;
     // The guest is gone; the scheduler cancels what is still running.
     let _ = serving.await;
+    flusher.abort();
 
     let result = match outcome {
         Ok(Outcome { ok: true, value, .. }) => Ok(value.unwrap_or(Value::Null)),

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Speed figures for the closing notes, as medians and ratios (never as pass/fail
+# timings in tests). Builds the release binary, then measures:
+#   (a) `odw run --wait` of a one-agent workflow, process start to exit (warm cache)
+#   (b) a 200-agent parallel() fan-out vs the same 200 processes started by a
+#       plain shell loop (xargs -P) at the same concurrency
+#   (c) cold start (empty guest cache: compiles the module) vs warm start
+# Usage: benches/bench.sh [runs]   (default 21 runs for (a) and (c), 7 for (b))
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-21}
+cargo build --release --quiet
+ODW=$PWD/target/release/odw
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+C=8
+
+cat > "$work/one.js" <<'JS'
+export const meta = { name: 'bench-one', description: 'one agent' };
+return await agent('hello');
+JS
+cat > "$work/fanout.js" <<'JS'
+export const meta = { name: 'bench-fanout', description: '200 agents in parallel' };
+const out = await parallel(Array.from({ length: 200 }, (_, i) => () => agent(`item ${i}`)));
+return out.length;
+JS
+# The agent both sides run: reads its prompt, answers.
+cat > "$work/agent.sh" <<'SH'
+cat > /dev/null; echo ok
+SH
+cat > "$work/odw.config.json" <<JSON
+{ "concurrency": $C, "adapters": { "sh": { "command": ["sh", "$work/agent.sh"] } } }
+JSON
+
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1e6}'; }
+odw() { (cd "$work" && HOME=$work ODW_CACHE_DIR=$1 "$ODW" run "$2" --wait --runs-root "$work/runs" --adapter "$3" >/dev/null 2>&1); }
+
+# Warm the cache once.
+odw "$work/cache" one.js echo
+
+times() { for _ in $(seq "$1"); do s=$(now); "${@:2}"; e=$(now); echo $((e - s)); done; }
+
+a=$(times "$N" odw "$work/cache" one.js echo | median)
+cold=$(times 5 bash -c "rm -rf '$work/cold'; cd '$work' && HOME='$work' ODW_CACHE_DIR='$work/cold' '$ODW' run one.js --wait --runs-root '$work/runs' >/dev/null 2>&1" | median)
+
+runs_b=$(( N < 7 ? N : 7 ))
+odw_fan=$(times "$runs_b" odw "$work/cache" fanout.js sh | median)
+shell_fan=$(times "$runs_b" bash -c "seq 200 | xargs -P $C -I{} sh -c 'echo item {} | sh $work/agent.sh >/dev/null'" | median)
+
+echo "(a) odw run --wait, one agent, warm:        median ${a} ms   (target < 30 ms)"
+echo "(b) 200-agent fan-out, concurrency $C:       odw ${odw_fan} ms vs shell ${shell_fan} ms   ratio $(awk "BEGIN{printf \"%.3f\", $odw_fan/$shell_fan}")   (target <= 1.10)"
+echo "(c) start, cold (compiles guest) vs warm:   ${cold} ms vs ${a} ms   ratio $(awk "BEGIN{printf \"%.1f\", $cold/$a}")"
