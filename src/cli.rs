@@ -1,162 +1,207 @@
 //! Flags and commands. Each flag is defined once here, with its help text;
-//! `--help` is generated from these definitions.
+//! `--help` and the shell completions are generated from these definitions.
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use serde_json::Value;
-
-use odw_engine::config::{Config, home_dir};
-use odw_engine::run::{RunOptions, run_workflow};
-use odw_engine::sandbox::Sandbox;
-
-use crate::report::{self, exit};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  the workflow finished (its result is printed with --wait)
-  1  the workflow failed, or odw could not run it
-  2  usage error (bad flags or flag values)
+  0    the workflow finished (with --wait its result is printed)
+  1    the workflow failed or was stopped, or odw could not run it
+  2    usage error (bad flags or flag values, bad --args JSON)
+  3    odw replay --check: the script diverged from the journal
+  124  odw run --wait --timeout: the time ran out (the run goes on)
 
 Files:
   config     --config, $ODW_CONFIG, ./odw.config.json, ~/.config/odw/config.json
   runs       <runsRoot>/<workflow>/<runId>/ (default ~/.odw/runs)
+  workflows  .odw/workflows, .claude/workflows, ~/.odw/workflows, ~/.claude/workflows
   cache      $ODW_CACHE_DIR, else $XDG_CACHE_HOME/odw, else ~/.cache/odw";
 
 /// Sandboxed, replayable dynamic workflows for coding-agent CLIs.
 #[derive(Debug, Parser)]
-#[command(name = "odw", version, after_help = AFTER_HELP)]
+#[command(name = "odw", version, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The configuration file (default: $ODW_CONFIG, ./odw.config.json,
+    /// ~/.config/odw/config.json).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Where run directories are (overrides `runsRoot`).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub runs_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run a workflow script.
+pub enum Command {
+    /// Run a workflow: a .js file or the name of a saved workflow.
     Run(RunArgs),
+    /// Show a run's state, agent counts, elapsed time and tokens.
+    Status(RunRef),
+    /// Print a run's events; --follow streams them until the run ends.
+    Logs(LogsArgs),
+    /// Print a run's result as JSON (exit 1 with its error if it failed).
+    Result(RunRef),
+    /// Hold every agent not yet started (queued ones too).
+    Pause(RunRef),
+    /// Release a paused run.
+    Resume(RunRef),
+    /// Stop a run: kill its agents' process groups and end it `stopped`.
+    Stop(RunRef),
+    /// List runs, newest last.
+    List(ListArgs),
+    /// Saved workflows: `list`, or `where NAME`.
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
+    /// Compile-check a workflow without running it (exit 0 ok, 1 errors).
+    Validate(ValidateArgs),
+    /// Replay a recorded run against its journal with no agents.
+    Replay(ReplayArgs),
+    /// Inspect, export or import a run's journal.
+    Journal(JournalArgs),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Run a prepared run directory (started by `odw run`; not for people).
+    #[command(hide = true)]
+    Worker { run_dir: PathBuf },
 }
 
-#[derive(Debug, clap::Args)]
-struct RunArgs {
-    /// The workflow file (.js).
-    script: PathBuf,
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow: a path to a .js file, or a saved workflow's name.
+    pub script: String,
     /// The workflow's `args`: JSON, @file with JSON, or a plain string.
     #[arg(long, value_name = "JSON|@FILE")]
-    args: Option<String>,
+    pub args: Option<String>,
     /// The adapter for calls that name none (overrides `defaultAdapter`).
     #[arg(long, value_name = "NAME")]
-    adapter: Option<String>,
-    /// The configuration file (default: $ODW_CONFIG, ./odw.config.json,
-    /// ~/.config/odw/config.json).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub adapter: Option<String>,
     /// Wait for the run to end and print its result as JSON.
     #[arg(long)]
-    wait: bool,
+    pub wait: bool,
+    /// With --wait: give up waiting after this many seconds (exit 124).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<f64>,
     /// The token budget of the run (`budget.total` in the script).
     #[arg(long, value_name = "TOKENS")]
-    budget: Option<u64>,
-    /// Where run directories go (overrides `runsRoot`).
-    #[arg(long, value_name = "DIR")]
-    runs_root: Option<PathBuf>,
+    pub budget: Option<u64>,
+    /// Reuse the recorded calls of an earlier run: the longest unchanged
+    /// prefix is served from its journal, the rest runs live.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume_from: Option<String>,
+    /// With --resume-from: after the first changed call, also reuse calls
+    /// whose prompt and options are unchanged (`content`).
+    #[arg(long, value_enum, default_value_t = Reuse::Prefix, requires = "resume_from")]
+    pub reuse: Reuse,
+    /// Run in this process, printing the run id when it ends (no worker).
+    #[arg(long, hide = true)]
+    pub foreground: bool,
 }
 
-pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Run(args) => run(args).await,
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Reuse {
+    /// Only the unchanged prefix of calls.
+    Prefix,
+    /// The prefix, then any unchanged call (first in, first out).
+    Content,
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let workflow_args = match parse_args(args.args.as_deref()) {
-        Ok(v) => v,
-        Err(message) => return Ok(report::usage(&message)),
-    };
-    let config = Config::discover(args.config.as_deref()).context("cannot read the configuration")?;
-    for w in &config.warnings {
-        let file = config.path.as_deref().map_or(String::new(), |p| format!("{}: ", p.display()));
-        report::warn(&format!("{file}{w}"));
-    }
-    let sandbox = Sandbox::new(cache_dir().as_deref())?;
-    let opts = RunOptions {
-        script: args.script.clone(),
-        args: workflow_args,
-        adapter: args.adapter,
-        budget: args.budget,
-        runs_root: args.runs_root,
-        workspace: std::env::current_dir().context("cannot read the current directory")?,
-    };
-    let run = run_workflow(&sandbox, &config, opts).await?;
-    report::summary(&run);
-    match &run.result {
-        Ok(value) => {
-            if args.wait {
-                println!("{}", serde_json::to_string_pretty(value)?);
-            } else {
-                println!("{}", run.run.id);
-            }
-            Ok(ExitCode::from(exit::OK))
-        }
-        Err(e) => {
-            report::script_error(&args.script.display().to_string(), e);
-            if !args.wait {
-                println!("{}", run.run.id);
-            }
-            Ok(ExitCode::from(exit::FAILED))
-        }
-    }
+#[derive(Debug, Args)]
+pub struct RunRef {
+    /// The run id (as printed by `odw run`).
+    pub run: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// `--args`: JSON, `@file`, or a plain string. Text that looks like JSON
-/// (starts with `{`, `[` or `"`) must parse, so a typo is an error rather
-/// than a silently different string.
-fn parse_args(raw: Option<&str>) -> Result<Value, String> {
-    let Some(raw) = raw else {
-        return Ok(Value::Null);
-    };
-    let (text, origin) = match raw.strip_prefix('@') {
-        Some(file) => (
-            std::fs::read_to_string(file).map_err(|e| format!("--args @{file}: {e}"))?,
-            format!("--args @{file}"),
-        ),
-        None => (raw.to_string(), "--args".to_string()),
-    };
-    match serde_json::from_str(&text) {
-        Ok(v) => Ok(v),
-        Err(e) if text.trim_start().starts_with(['{', '[', '"']) => {
-            Err(format!("{origin} is not valid JSON: {e}"))
-        }
-        Err(_) => Ok(Value::String(text)),
-    }
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The run id.
+    pub run: String,
+    /// Keep printing new events until the run ends; exit with its state.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Print the raw JSON events.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Where the precompiled guest is cached.
-fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("ODW_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|x| Path::new(x).is_absolute()) {
-        return Some(PathBuf::from(xdg).join("odw"));
-    }
-    home_dir().map(|h| h.join(".cache/odw"))
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only runs of this workflow (its meta.name).
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_args;
-    use serde_json::json;
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// Saved workflows with their description and where they come from.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The file a saved workflow's name resolves to.
+    Where { name: String },
+}
 
-    #[test]
-    fn args_are_json_or_a_plain_string() {
-        assert_eq!(parse_args(None).unwrap(), json!(null));
-        assert_eq!(parse_args(Some(r#"{"q": 1}"#)).unwrap(), json!({"q": 1}));
-        assert_eq!(parse_args(Some("42")).unwrap(), json!(42));
-        assert_eq!(parse_args(Some("what is odw?")).unwrap(), json!("what is odw?"));
-        let e = parse_args(Some(r#"{"q": }"#)).unwrap_err();
-        assert!(e.starts_with("--args is not valid JSON: expected value at line 1 column 7"), "{e}");
-        assert!(parse_args(Some("@/no/such/file")).unwrap_err().starts_with("--args @/no/such/file"));
-    }
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The workflow file.
+    pub script: PathBuf,
+    /// Print JSON: {ok, meta?, errors: [{line, column, message}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded run.
+    pub run: String,
+    /// Check that the script reproduces the run with zero live calls
+    /// (exit 0), or print the first divergence (exit 3).
+    #[arg(long)]
+    pub check: bool,
+    /// The script to check (default: the one the run was started with).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// The args to check with (default: the recorded ones).
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub args: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct JournalArgs {
+    #[command(subcommand)]
+    pub import: Option<JournalCommand>,
+    /// The run whose journal to show.
+    pub run: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the versioned JSONL export (independent of the storage format).
+    #[arg(long, conflicts_with = "json")]
+    pub export: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Recreate a run from a journal export (e.g. one committed for CI).
+    Import { file: PathBuf },
 }

@@ -2,6 +2,7 @@
 //! calls the engine; everything else lives in `odw-engine`.
 
 mod cli;
+mod commands;
 mod report;
 
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(cli::execute(cli)) {
+    match runtime.block_on(commands::execute(cli)) {
         Ok(code) => code,
         Err(e) => report::fatal(&e),
     }

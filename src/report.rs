@@ -45,17 +45,33 @@ pub fn summary(report: &RunReport) {
 }
 
 /// A script's error as `file:line:col: Name: message`, plus its script frames.
-pub fn script_error(script: &str, e: &ScriptError) {
-    let at = match e.location {
-        Some(l) => format!("{script}:{}:{}: ", l.line, l.column),
+pub fn script_error(e: &ScriptError) {
+    let at = match &e.location {
+        Some(l) => format!("{}:{}:{}: ", l.file.as_deref().unwrap_or("workflow"), l.line, l.column),
         None => String::new(),
     };
     eprintln!("odw: error: {at}{}: {}", e.name, e.message);
     // QuickJS's frame for a syntax error repeats its raw column; the
-    // location above is the refined one.
+    // location above is the refined one. Frames of the prelude are odw's.
     if let Some(stack) = e.stack.as_ref().filter(|_| e.name != "SyntaxError") {
-        for frame in stack.lines().filter(|l| l.contains(script)).take(8) {
+        for frame in
+            stack.lines().filter(|l| l.trim_start().starts_with("at ") && !l.contains("odw:prelude")).take(8)
+        {
             eprintln!("    {}", frame.trim());
         }
     }
+}
+
+/// What a resumed run reused.
+pub fn reuse(r: &odw_engine::replay::ReuseSummary, calls: u64) {
+    let first = match &r.first_live {
+        Some((index, label)) => format!("first live call at index {index} (label {label})"),
+        None => "no live calls".to_string(),
+    };
+    let content = if r.by_content > 0 {
+        format!(" ({} by content after the first change)", r.by_content)
+    } else {
+        String::new()
+    };
+    eprintln!("odw: reused {} of {calls} calls{content}, {first}", r.by_prefix + r.by_content);
 }

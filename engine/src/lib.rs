@@ -28,11 +28,14 @@
 
 pub mod adapters;
 pub mod config;
+pub mod library;
 pub mod loader;
 pub mod progress;
 pub mod protocol;
+pub mod replay;
 pub mod run;
 pub mod runs;
 pub mod sandbox;
 pub mod scheduler;
 pub mod schema;
+pub mod validate;

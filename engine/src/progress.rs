@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::protocol::Usage;
-use crate::runs::{AgentCounts, EventLog, RunDir, RunState, Status, timestamp};
+use crate::runs::{EventLog, RunDir, RunState, Status, timestamp};
 
 /// The event log and status of one run.
 #[derive(Debug)]
@@ -36,18 +36,7 @@ struct Snapshot {
 impl Progress {
     pub fn new(run: RunDir, workflow: &str) -> std::io::Result<Progress> {
         let events = run.events()?;
-        let now = timestamp();
-        let status = Status {
-            run_id: run.id.clone(),
-            workflow: workflow.to_string(),
-            state: RunState::Running,
-            phase: None,
-            agents: AgentCounts::default(),
-            tokens: 0,
-            started_at: now.clone(),
-            updated_at: now,
-            pid: std::process::id(),
-        };
+        let status = Status::new(&run.id, workflow, RunState::Running, std::process::id());
         let snapshot = Snapshot { status, written: None, dirty: true };
         let progress = Progress { run, events, status: Mutex::new(snapshot) };
         progress.update(|_| {});
@@ -92,6 +81,13 @@ impl Progress {
             s.agents.failed += 1;
             s.tokens += usage.input + usage.output;
         });
+    }
+
+    /// Records a pause or a resume.
+    pub fn paused(&self, paused: bool) {
+        self.events.append(if paused { "run_paused" } else { "run_resumed" }, json!({}));
+        self.update(|s| s.state = if paused { RunState::Paused } else { RunState::Running });
+        self.flush();
     }
 
     /// Records the end of the run: the final event and state.

@@ -40,6 +40,36 @@ impl RunDir {
         Ok(RunDir { id, path })
     }
 
+    /// Finds run `id` under `root` (in any workflow's folder).
+    pub fn find(root: &Path, id: &str) -> Option<RunDir> {
+        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+            return None;
+        }
+        std::fs::read_dir(root).ok()?.flatten().find_map(|workflow| {
+            let path = workflow.path().join(id);
+            path.join("meta.json").is_file().then(|| RunDir { id: id.to_string(), path })
+        })
+    }
+
+    /// Every run under `root`, oldest first (run ids sort by time).
+    pub fn all(root: &Path) -> Vec<RunDir> {
+        let mut runs: Vec<RunDir> = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|workflow| std::fs::read_dir(workflow.path()).into_iter().flatten().flatten())
+            .filter(|run| run.path().join("meta.json").is_file())
+            .map(|run| RunDir { id: run.file_name().to_string_lossy().into_owned(), path: run.path() })
+            .collect();
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        runs
+    }
+
+    /// Reads one of the run's JSON files.
+    pub fn read_json(&self, name: &str) -> Option<Value> {
+        serde_json::from_slice(&std::fs::read(self.path.join(name)).ok()?).ok()
+    }
+
     /// Writes `name` atomically, readable only by the user.
     pub fn write_json(&self, name: &str, value: &impl Serialize) -> std::io::Result<()> {
         self.write_atomic(name, value, false)
@@ -98,7 +128,7 @@ impl EventLog {
 }
 
 /// The run's state as `status.json` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub run_id: String,
@@ -112,7 +142,25 @@ pub struct Status {
     pub pid: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+impl Status {
+    /// A status with no agents yet, started now.
+    pub fn new(run_id: &str, workflow: &str, state: RunState, pid: u32) -> Status {
+        let now = timestamp();
+        Status {
+            run_id: run_id.to_string(),
+            workflow: workflow.to_string(),
+            state,
+            phase: None,
+            agents: AgentCounts::default(),
+            tokens: 0,
+            started_at: now.clone(),
+            updated_at: now,
+            pid,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     Pending,
@@ -121,9 +169,18 @@ pub enum RunState {
     Done,
     Failed,
     Stopped,
+    /// The worker died without recording an end (killed, machine crashed).
+    Interrupted,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+impl RunState {
+    /// Whether the run has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunState::Done | RunState::Failed | RunState::Stopped | RunState::Interrupted)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AgentCounts {
     pub dispatched: u64,
     pub running: u64,

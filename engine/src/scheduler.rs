@@ -8,17 +8,19 @@
 //! running is cancelled, which kills its process group.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use odw_journal::{CallOutcome, Completed, Issued, Journal};
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::adapters::{Adapter, AgentCall, AgentReply};
 use crate::config::Config;
 use crate::progress::Progress;
 use crate::protocol::{AgentRequest, CallError, Completion, GuestEvent, Usage};
+use crate::replay::{self, Decision, Divergence, Plan, ReuseSummary, Sequencer};
 use crate::sandbox::GuestMsg;
 use crate::schema::{Rejection, Schema};
 
@@ -32,12 +34,39 @@ pub struct Scheduler {
     /// The run directory, for prompt files.
     pub run_path: PathBuf,
     pub progress: Arc<Progress>,
+    /// This run's journal (none for `odw replay --check`).
+    pub journal: Option<Arc<Journal>>,
+    /// Recorded calls to reuse, when resuming or checking.
+    plan: Option<Mutex<Plan>>,
+    sequencer: Mutex<Sequencer<(Completion, Option<Completed>)>>,
+    divergence: Mutex<Option<Divergence>>,
+    control: watch::Receiver<Control>,
     slots: Semaphore,
+}
+
+/// What a scheduler is built from, besides the configuration.
+pub struct Setup {
+    pub default_adapter: String,
+    pub workspace: PathBuf,
+    pub run_path: PathBuf,
+    pub progress: Arc<Progress>,
+    pub journal: Option<Arc<Journal>>,
+    pub plan: Option<Plan>,
+    pub control: watch::Receiver<Control>,
+}
+
+/// What `odw pause|resume|stop` asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Control {
+    /// Agents not yet started (queued ones included) wait.
+    pub paused: bool,
 }
 
 /// One call, checked and ready to run.
 struct Job {
     index: u32,
+    key: String,
+    content_key: String,
     label: String,
     phase: Option<String>,
     adapter_name: String,
@@ -49,15 +78,33 @@ struct Job {
 }
 
 impl Scheduler {
-    pub fn new(
-        config: Config,
-        default_adapter: String,
-        workspace: PathBuf,
-        run_path: PathBuf,
-        progress: Arc<Progress>,
-    ) -> Self {
+    pub fn new(config: Config, setup: Setup) -> Self {
+        let Setup { default_adapter, workspace, run_path, progress, journal, plan, control } = setup;
         let slots = Semaphore::new(config.concurrency());
-        Scheduler { config, default_adapter, workspace, run_path, progress, slots }
+        let order = plan.as_ref().map(|p| p.order().to_vec()).unwrap_or_default();
+        Scheduler {
+            config,
+            default_adapter,
+            workspace,
+            run_path,
+            progress,
+            journal,
+            plan: plan.map(Mutex::new),
+            sequencer: Mutex::new(Sequencer::new(order)),
+            divergence: Mutex::new(None),
+            control,
+            slots,
+        }
+    }
+
+    /// The first call a `replay --check` could not serve, if any.
+    pub fn divergence(&self) -> Option<Divergence> {
+        lock(&self.divergence).clone()
+    }
+
+    /// What was reused from the journal, when resuming.
+    pub fn reuse_summary(&self) -> Option<ReuseSummary> {
+        self.plan.as_ref().map(|p| lock(p).summary())
     }
 
     /// Serves the guest until it ends (its sender is dropped), then cancels
@@ -67,32 +114,146 @@ impl Scheduler {
         mut from_guest: mpsc::UnboundedReceiver<GuestMsg>,
         to_guest: mpsc::UnboundedSender<Completion>,
     ) {
-        let mut calls = JoinSet::new();
-        while let Some(msg) = from_guest.recv().await {
+        let mut calls: JoinSet<(Completion, Completed)> = JoinSet::new();
+        // Completions are journalled and sent here, one at a time, so the
+        // journal's completion order is exactly the order the guest sees.
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let deliver = |items: Vec<(Completion, Option<Completed>)>| {
+            for (completion, record) in items {
+                if let Some(record) = record {
+                    self.record(&record);
+                }
+                let _ = to_guest.send(completion);
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        loop {
+            let msg = tokio::select! {
+                msg = from_guest.recv() => match msg {
+                    Some(msg) => msg,
+                    None => break,
+                },
+                Some(Ok((mut completion, mut record))) = calls.join_next(), if !calls.is_empty() => {
+                    // The logical clock moves when the guest receives a
+                    // completion, so it never runs backwards.
+                    completion.clock = now_ms();
+                    record.clock = completion.clock;
+                    deliver(vec![(completion, Some(record))]);
+                    continue;
+                }
+            };
             match msg {
                 GuestMsg::Event(GuestEvent::Phase { title }) => self.progress.phase(&title),
                 GuestMsg::Event(GuestEvent::Log { message }) => {
                     self.progress.event("log", json!({ "message": message }));
                 }
+                // Blocked with nothing on its way: keeping the recorded order
+                // would wait forever. (An Idle sent before a completion we
+                // have since sent, or while live calls run, is stale.)
+                GuestMsg::Idle { received }
+                    if received == sent.load(std::sync::atomic::Ordering::Relaxed) && calls.is_empty() =>
+                {
+                    deliver(lock(&self.sequencer).idle())
+                }
+                GuestMsg::Idle { .. } => {}
                 GuestMsg::Agent { id, request } => match self.prepare(id, request) {
-                    Ok(job) => {
-                        calls.spawn(self.clone().run(job, to_guest.clone()));
-                    }
-                    Err(error) => {
-                        let _ = to_guest.send(Completion {
-                            id,
-                            ok: false,
-                            value: None,
-                            error: Some(error),
-                            usage: None,
-                            clock: now_ms(),
-                        });
-                    }
+                    Ok(job) => match self.decide(&job) {
+                        Decision::Live => {
+                            let mut sequencer = lock(&self.sequencer);
+                            let mut released = sequencer.skip(job.index);
+                            if self.plan.as_ref().is_some_and(|p| lock(p).diverged()) {
+                                // After the first divergence the recorded order no longer applies.
+                                released.extend(sequencer.release_all());
+                            }
+                            drop(sequencer);
+                            deliver(released);
+                            calls.spawn(self.clone().run(job));
+                        }
+                        Decision::Reuse { completed, from_index, rule } => {
+                            let served = self.reuse(&job, completed, rule);
+                            let released = if rule == "prefix" {
+                                lock(&self.sequencer).offer(from_index, served)
+                            } else {
+                                vec![served]
+                            };
+                            deliver(released);
+                        }
+                        Decision::Diverged(d) => {
+                            let error = CallError::fatal("ReplayDivergence", d.to_string(), None);
+                            lock(&self.divergence).get_or_insert(d);
+                            deliver(vec![(failed(id, error), None)]);
+                        }
+                    },
+                    Err(error) => deliver(vec![(failed(id, error), None)]),
                 },
             }
-            while calls.try_join_next().is_some() {}
         }
         calls.shutdown().await;
+    }
+
+    /// Journals the call and decides whether a recorded completion serves it.
+    fn decide(&self, job: &Job) -> Decision {
+        if let Some(journal) = &self.journal {
+            let issued = Issued {
+                index: job.index,
+                key: job.key.clone(),
+                content_key: job.content_key.clone(),
+                label: job.label.clone(),
+                phase: job.phase.clone(),
+                prompt_head: replay::head(&job.prompt),
+            };
+            if let Err(e) = journal.issue(&issued) {
+                self.progress.event("journal_error", json!({ "index": job.index, "error": e.to_string() }));
+            }
+        }
+        let Some(plan) = &self.plan else { return Decision::Live };
+        lock(plan).decide(job.index, &job.key, &job.content_key, &job.label, &job.prompt)
+    }
+
+    /// Serves a call from a recorded completion: journalled again in this
+    /// run (so this run can be resumed in turn) and shown as cached.
+    fn reuse(&self, job: &Job, completed: Completed, rule: &'static str) -> (Completion, Option<Completed>) {
+        let usage = from_journal_usage(completed.usage);
+        let fields = |extra: Value| {
+            let mut base = json!({
+                "index": job.index, "label": job.label, "phase": job.phase,
+                "adapter": job.adapter_name, "model": job.model, "cached": true, "reuse": rule,
+            });
+            if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
+                b.extend(e);
+            }
+            base
+        };
+        self.progress.agent_started(fields(json!({})));
+        let (ok, value, error) = match &completed.outcome {
+            CallOutcome::Ok { value } => (true, Some(value.clone()), None),
+            CallOutcome::Err { name, message } => (
+                false,
+                None,
+                Some(CallError { name: name.clone(), message: message.clone(), fatal: false, limit: None }),
+            ),
+        };
+        let done = fields(json!({ "ms": 0, "attempts": completed.attempts, "usage": usage }));
+        if ok {
+            self.progress.agent_finished(&usage, done);
+        } else {
+            self.progress.agent_failed(&usage, done);
+        }
+        let record = Completed { index: job.index, key: job.key.clone(), ..completed.clone() };
+        (
+            Completion { id: job.index, ok, value, error, usage: Some(usage), clock: completed.clock },
+            Some(record),
+        )
+    }
+
+    /// Journals a completion; flushed before the guest may see it.
+    fn record(&self, completed: &Completed) {
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.complete(completed) {
+                self.progress
+                    .event("journal_error", json!({ "index": completed.index, "error": e.to_string() }));
+            }
+        }
     }
 
     /// Checks a request before anything runs: the backstop, the adapter, the
@@ -131,6 +292,24 @@ impl Scheduler {
             ),
             None => None,
         };
+        // Everything that changes the answer is part of the key; label and
+        // phase only change how the call is shown.
+        let mut effective = serde_json::Map::new();
+        effective.insert("adapter".into(), json!(adapter_name));
+        for (key, value) in [
+            ("model", opts.model.as_ref().map(|m| json!(m))),
+            ("schema", opts.schema.clone()),
+            ("agentType", opts.agent_type.as_ref().map(|a| json!(a))),
+            ("effort", opts.effort.as_ref().map(|e| json!(e))),
+            ("isolation", opts.isolation.as_ref().map(|i| json!(i))),
+        ] {
+            if let Some(v) = value {
+                effective.insert(key.into(), v);
+            }
+        }
+        let effective = Value::Object(effective);
+        let key = odw_journal::call_key(index, &request.prompt, &effective);
+        let content_key = odw_journal::content_key(&request.prompt, &effective);
         let prompt = match &opts.agent_type {
             Some(role) => format!("You are acting as: {role}.\n\n{}", request.prompt),
             None => request.prompt,
@@ -142,6 +321,8 @@ impl Scheduler {
             .unwrap_or_else(|| adapter_name.clone());
         Ok(Job {
             index,
+            key,
+            content_key,
             label,
             phase: request.phase,
             adapter_name,
@@ -153,10 +334,23 @@ impl Scheduler {
         })
     }
 
-    async fn run(self: Arc<Self>, job: Job, to_guest: mpsc::UnboundedSender<Completion>) {
-        let Ok(_slot) = self.slots.acquire().await else {
-            return;
-        };
+    /// Waits while the run is paused, then for a concurrency slot. A call
+    /// that got its slot while a pause began gives it back and waits again,
+    /// so a pause holds queued calls too.
+    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let mut control = self.control.clone();
+        loop {
+            control.wait_for(|c| !c.paused).await.ok()?;
+            let slot = self.slots.acquire().await.ok()?;
+            if !control.borrow().paused {
+                return Some(slot);
+            }
+        }
+    }
+
+    /// Runs one call; the serve loop journals and delivers what it returns.
+    async fn run(self: Arc<Self>, job: Job) -> (Completion, Completed) {
+        let slot = self.slot().await;
         let started = Instant::now();
         self.progress.agent_started(json!({
             "index": job.index,
@@ -204,7 +398,22 @@ impl Scheduler {
                 }
             }
         };
-        let _ = to_guest.send(completion);
+        let outcome = match (&completion.value, &completion.error) {
+            (Some(value), _) => CallOutcome::Ok { value: value.clone() },
+            (None, Some(e)) => CallOutcome::Err { name: e.name.clone(), message: e.message.clone() },
+            (None, None) => CallOutcome::Ok { value: Value::Null },
+        };
+        drop(slot);
+        let record = Completed {
+            index: job.index,
+            key: job.key.clone(),
+            outcome,
+            attempts,
+            usage: to_journal_usage(usage),
+            clock: completion.clock,
+            ms,
+        };
+        (completion, record)
     }
 
     /// Runs the call, retrying a reply that does not conform to the schema.
@@ -252,6 +461,22 @@ impl Scheduler {
             usage,
         )
     }
+}
+
+fn failed(id: u32, error: CallError) -> Completion {
+    Completion { id, ok: false, value: None, error: Some(error), usage: None, clock: now_ms() }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn to_journal_usage(u: Usage) -> odw_journal::Usage {
+    odw_journal::Usage { input: u.input, output: u.output, estimated: u.estimated }
+}
+
+fn from_journal_usage(u: odw_journal::Usage) -> Usage {
+    Usage { input: u.input, output: u.output, estimated: u.estimated }
 }
 
 fn add_usage(a: Usage, b: Usage) -> Usage {

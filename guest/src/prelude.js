@@ -79,7 +79,7 @@
       const stack = fixPositions(String(e.stack || ''));
       const out = { name: String(e.name), message: fixPositions(String(e.message)), stack };
       const at = stack.match(new RegExp(escaped + ':(\\d+):(\\d+)'));
-      if (at) out.location = { line: Number(at[1]), column: Number(at[2]) };
+      if (at) out.location = { file: filename, line: Number(at[1]), column: Number(at[2]) };
       if (isFatal(e)) out.fatal = true;
       if (e.limit) out.limit = e.limit;
       return out;

@@ -112,9 +112,10 @@ impl Env {
     }
 }
 
+/// The events of a run so far (none before its worker started).
 pub fn read_events(run_dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(run_dir.join("events.jsonl"))
-        .expect("events.jsonl")
+        .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).expect("event is JSON"))
         .collect()

@@ -15,10 +15,14 @@ use std::path::{Path, PathBuf};
 
 use scan::Token;
 
+use crate::protocol::ScriptError;
+
 /// Opens the async function the body runs in; placed before line 1.
 const WRAP_OPEN: &str = "(async () => {";
 /// Closes and calls it; placed after the last line.
 const WRAP_CLOSE: &str = "\n})()";
+/// Closes it without calling it: compiles the body, runs nothing.
+const WRAP_CLOSE_UNCALLED: &str = "\n})";
 
 /// A loaded workflow script, ready for the sandbox.
 #[derive(Debug, Clone)]
@@ -29,6 +33,9 @@ pub struct Script {
     pub source: String,
     /// The body wrapped as an immediately called async function.
     pub body: String,
+    /// The body wrapped as an async function that is never called: what
+    /// `odw validate` evaluates to find syntax errors without running.
+    pub compile_only: String,
     /// The meta object literal, padded so that its positions match the file.
     pub meta_source: String,
     /// What to subtract from a line-1 column QuickJS reports to get the
@@ -75,6 +82,7 @@ impl Script {
         body.push_str(&source[..meta.export]);
         body.push_str("      ");
         body.push_str(&source[meta.export + "export".len()..]);
+        let compile_only = format!("{body}{WRAP_CLOSE_UNCALLED}");
         body.push_str(WRAP_CLOSE);
 
         let (line, column) = position(&source, meta.open);
@@ -89,6 +97,7 @@ impl Script {
             hash: blake3::hash(source.as_bytes()).to_hex().to_string(),
             source,
             body,
+            compile_only,
             meta_source,
             // QuickJS counts columns from 0 on the first line of a source (it
             // has no newline before it) and from 1 elsewhere.
@@ -181,6 +190,41 @@ fn position(src: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// QuickJS reports the right line for a syntax error but often the column
+/// of an earlier token, and a missing closer past the end of the file (in
+/// the wrapper). Point at the offending token when the message names it,
+/// and never past the last line.
+pub fn refine_syntax_location(source: &str, error: &mut ScriptError) {
+    let Some(loc) = error.location.as_mut() else {
+        return;
+    };
+    if error.name != "SyntaxError" {
+        return;
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    if loc.line as usize > lines.len() {
+        loc.line = lines.len().max(1) as u32;
+        loc.column = lines.last().map_or(1, |l| l.chars().count() as u32 + 1);
+        error.message.push_str(" (at the end of the file: something is not closed)");
+        return;
+    }
+    let line = lines[loc.line as usize - 1];
+    let token = error
+        .message
+        .rsplit_once(": '")
+        .and_then(|(_, rest)| rest.strip_suffix('\''))
+        .filter(|t| !t.is_empty());
+    let from = (loc.column as usize).saturating_sub(1).min(line.len());
+    let found = token.and_then(|t| {
+        line.get(from..).and_then(|rest| rest.find(t)).map(|i| from + i).or_else(|| line.find(t))
+    });
+    let column = match found {
+        Some(byte) => line[..byte].chars().count() as u32 + 1,
+        None => loc.column.min(line.chars().count() as u32 + 1),
+    };
+    loc.column = column.max(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +291,37 @@ mod tests {
                    const o = { import: 1 }; o.import; const s = 'import x'; // import y\n\
                    const r = /import/; return `export ${o.import}`";
         assert!(load(src).is_ok());
+    }
+
+    use crate::protocol::Location;
+
+    fn syntax(message: &str, line: u32, column: u32) -> ScriptError {
+        ScriptError {
+            location: Some(Location { file: None, line, column }),
+            name: "SyntaxError".into(),
+            message: message.into(),
+            stack: None,
+            fatal: false,
+            limit: None,
+        }
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_named_token() {
+        let src = "a\nlet b = (a +;\n";
+        let mut e = syntax("unexpected token in expression: ';'", 2, 9);
+        refine_syntax_location(src, &mut e);
+        assert_eq!(e.location, Some(Location { file: None, line: 2, column: 13 }));
+    }
+
+    #[test]
+    fn syntax_errors_past_the_end_point_at_the_last_line() {
+        let mut e = syntax("expecting '}'", 5, 34);
+        refine_syntax_location("a\nif (x) {\n", &mut e);
+        assert_eq!(e.location, Some(Location { file: None, line: 2, column: 9 }));
+        assert!(e.message.ends_with("something is not closed)"));
+        let mut far = syntax("unexpected token in expression: ';'", 1, 34);
+        refine_syntax_location("const x = ;", &mut far);
+        assert_eq!(far.location, Some(Location { file: None, line: 1, column: 11 }));
     }
 }

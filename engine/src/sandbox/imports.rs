@@ -61,12 +61,16 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
             if state.in_flight == 0 {
                 return Ok(NONE_IN_FLIGHT);
             }
+            if state.completions.is_empty() {
+                let _ = state.to_host.send(GuestMsg::Idle { received: state.received });
+            }
             let completion = state
                 .completions
                 .recv()
                 .await
                 .ok_or_else(|| wasmtime::Error::msg("the run was stopped while agents were in flight"))?;
             state.in_flight -= 1;
+            state.received += 1;
             state.clock_ms = completion.clock;
             state.payload = serde_json::to_vec(&completion)?;
             // The CPU limit counts from the last completion.

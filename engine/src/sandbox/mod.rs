@@ -39,6 +39,9 @@ pub enum GuestMsg {
     Agent { id: u32, request: Result<Box<AgentRequest>, String> },
     /// `phase()` or `log()`.
     Event(GuestEvent),
+    /// The guest is blocked until a completion arrives and none is queued;
+    /// it has received `received` completions so far.
+    Idle { received: u64 },
 }
 
 /// Why an evaluation did not produce an [`Outcome`].
@@ -79,6 +82,8 @@ pub(crate) struct GuestState {
     completions: mpsc::UnboundedReceiver<Completion>,
     next_id: u32,
     in_flight: u32,
+    /// Completions the guest has taken so far.
+    received: u64,
     outcome: Option<Vec<u8>>,
     /// The logical clock in ms, as the WASI clock shows it to libc.
     clock_ms: f64,
@@ -142,6 +147,7 @@ impl Sandbox {
             completions,
             next_id: 0,
             in_flight: 0,
+            received: 0,
             outcome: None,
             clock_ms: activation.clock,
             random: u64::from(activation.seed[0]) << 32 | u64::from(activation.seed[1]),

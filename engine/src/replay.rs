@@ -1,0 +1,302 @@
+//! Reusing recorded calls: `--resume-from`, `--reuse content` and
+//! `odw replay --check`.
+//!
+//! A run's guest is a pure function of its activation and of the ordered
+//! completions it receives. So a later run of the same (or an edited) script
+//! can be fed the recorded completions instead of calling agents again, as
+//! long as it asks for the same calls:
+//!
+//! - **prefix rule** (default): call `i` is served from the journal when its
+//!   key — `blake3(i ‖ prompt ‖ effective opts)` — equals the recorded key at
+//!   `i` and no earlier call diverged. The first changed call and every call
+//!   after it run live. A call that was recorded but never completed (the run
+//!   was killed, or the agent failed) runs live without ending the prefix.
+//! - **content rule** (`--reuse content`): after the divergence, a call whose
+//!   prompt and effective opts equal a recorded, not yet used completion is
+//!   still served (first in, first out among identical calls), so an edit in
+//!   one pipeline branch does not re-run its unchanged siblings.
+//! - **check** (`odw replay --check`): every call must be served; the first
+//!   that cannot is a divergence, reported like Temporal's non-determinism
+//!   error.
+//!
+//! Served completions are delivered in the **recorded completion order**
+//! ([`Sequencer`]), so a `parallel` or `pipeline` reproduces the same call
+//! indices however the live run's timing went.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use odw_journal::{CallOutcome, Completed, Issued, Journal, JournalError};
+
+/// How calls after the first divergence are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReuseRule {
+    Prefix,
+    Content,
+}
+
+/// What the run does with recorded calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Resume(ReuseRule),
+    Check,
+}
+
+/// The verdict on one call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Serve this recorded completion (recorded at `from_index`).
+    Reuse { completed: Completed, from_index: u32, rule: &'static str },
+    /// Run the agent.
+    Live,
+    /// `odw replay --check` only: the script asked for a call the journal
+    /// does not have.
+    Diverged(Divergence),
+}
+
+/// What a resumed run took from the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReuseSummary {
+    pub by_prefix: u32,
+    pub by_content: u32,
+    /// The first call that ran live: index and label.
+    pub first_live: Option<(u32, String)>,
+}
+
+/// The first call of a check that the journal cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    pub index: u32,
+    pub expected: Option<Issued>,
+    pub actual_label: String,
+    pub actual_prompt_head: String,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "non-deterministic workflow: call #{} differs from the journal\n  expected: ", self.index)?;
+        match &self.expected {
+            Some(e) => write!(f, "{} {:?}", e.label, e.prompt_head)?,
+            None => write!(f, "no call (the recorded run made only {} calls)", self.index)?,
+        }
+        write!(f, "\n  actual:   {} {:?}", self.actual_label, self.actual_prompt_head)
+    }
+}
+
+/// The recorded calls of an earlier run and what has been used of them.
+#[derive(Debug)]
+pub struct Plan {
+    mode: Mode,
+    issued: HashMap<u32, Issued>,
+    completed: HashMap<u32, Completed>,
+    /// Recorded indices in completion order.
+    order: Vec<u32>,
+    /// `--reuse content`: recorded indices by content key, oldest first.
+    by_content: HashMap<String, VecDeque<u32>>,
+    used: HashSet<u32>,
+    diverged_at: Option<u32>,
+    /// For the summary: how many calls were reused, by which rule.
+    pub reused_prefix: u32,
+    pub reused_content: u32,
+    pub first_live: Option<(u32, String)>,
+}
+
+impl Plan {
+    /// Reads the recorded calls of `journal`.
+    pub fn load(journal: &Journal, mode: Mode) -> Result<Plan, JournalError> {
+        let issued: HashMap<u32, Issued> = journal.issued()?.into_iter().map(|i| (i.index, i)).collect();
+        let mut completed = HashMap::new();
+        let mut order = Vec::new();
+        for (_seq, c) in journal.completions()? {
+            // A failed call is re-run on resume (its cause may be fixed); a
+            // check must reproduce it.
+            let usable = mode == Mode::Check || matches!(c.outcome, CallOutcome::Ok { .. });
+            if usable {
+                order.push(c.index);
+                completed.insert(c.index, c);
+            }
+        }
+        let mut by_content: HashMap<String, VecDeque<u32>> = HashMap::new();
+        for &index in &order {
+            if let Some(i) = issued.get(&index) {
+                by_content.entry(i.content_key.clone()).or_default().push_back(index);
+            }
+        }
+        Ok(Plan {
+            mode,
+            issued,
+            completed,
+            order,
+            by_content,
+            used: HashSet::new(),
+            diverged_at: None,
+            reused_prefix: 0,
+            reused_content: 0,
+            first_live: None,
+        })
+    }
+
+    pub fn summary(&self) -> ReuseSummary {
+        ReuseSummary {
+            by_prefix: self.reused_prefix,
+            by_content: self.reused_content,
+            first_live: self.first_live.clone(),
+        }
+    }
+
+    /// Whether a call has differed from the journal yet.
+    pub fn diverged(&self) -> bool {
+        self.diverged_at.is_some()
+    }
+
+    /// Recorded indices in completion order (for the [`Sequencer`]).
+    pub fn order(&self) -> &[u32] {
+        &self.order
+    }
+
+    /// Decides about call `index` with `key` and `content_key`.
+    pub fn decide(
+        &mut self,
+        index: u32,
+        key: &str,
+        content_key: &str,
+        label: &str,
+        prompt: &str,
+    ) -> Decision {
+        let recorded = self.issued.get(&index);
+        let same_call = recorded.is_some_and(|r| r.key == key);
+        if self.diverged_at.is_none() && same_call {
+            if let Some(c) = self.completed.get(&index) {
+                self.used.insert(index);
+                self.reused_prefix += 1;
+                return Decision::Reuse { completed: c.clone(), from_index: index, rule: "prefix" };
+            }
+            // Recorded but never completed: run it, the prefix goes on.
+        } else if self.diverged_at.is_none() {
+            self.diverged_at = Some(index);
+        }
+        if self.mode == Mode::Check {
+            return Decision::Diverged(Divergence {
+                index,
+                expected: recorded.cloned(),
+                actual_label: label.to_string(),
+                actual_prompt_head: head(prompt),
+            });
+        }
+        if self.diverged_at.is_some() && self.mode == Mode::Resume(ReuseRule::Content) {
+            while let Some(from) = self.by_content.get_mut(content_key).and_then(VecDeque::pop_front) {
+                if self.used.insert(from) {
+                    if let Some(c) = self.completed.get(&from) {
+                        self.reused_content += 1;
+                        return Decision::Reuse { completed: c.clone(), from_index: from, rule: "content" };
+                    }
+                }
+            }
+        }
+        if self.first_live.is_none() {
+            self.first_live = Some((index, label.to_string()));
+        }
+        Decision::Live
+    }
+}
+
+/// The first 200 characters of a prompt, as the journal keeps them.
+pub fn head(prompt: &str) -> String {
+    prompt.chars().take(200).collect()
+}
+
+/// Holds served completions until it is their turn in the recorded order.
+///
+/// `T` is whatever the scheduler delivers; each item is keyed by the index
+/// it was recorded at.
+#[derive(Debug)]
+pub struct Sequencer<T> {
+    order: Vec<u32>,
+    next: usize,
+    waiting: HashMap<u32, T>,
+    skipped: HashSet<u32>,
+    /// Once the order cannot be kept (the script asked for something else),
+    /// everything is delivered as soon as it is ready.
+    free: bool,
+}
+
+impl<T> Sequencer<T> {
+    pub fn new(order: Vec<u32>) -> Self {
+        Sequencer { order, next: 0, waiting: HashMap::new(), skipped: HashSet::new(), free: false }
+    }
+
+    /// A served completion recorded at `index`; returns what may go now.
+    pub fn offer(&mut self, index: u32, item: T) -> Vec<T> {
+        if self.free || !self.order[self.next..].contains(&index) {
+            return vec![item];
+        }
+        self.waiting.insert(index, item);
+        self.release()
+    }
+
+    /// The completion recorded at `index` will not be served (it runs live).
+    pub fn skip(&mut self, index: u32) -> Vec<T> {
+        self.skipped.insert(index);
+        self.release()
+    }
+
+    /// The guest is blocked waiting for a completion: keeping the order
+    /// would wait forever, so let everything go.
+    pub fn idle(&mut self) -> Vec<T> {
+        if self.waiting.is_empty() {
+            return Vec::new();
+        }
+        self.release_all()
+    }
+
+    /// Gives up the recorded order: everything waiting goes now, in order,
+    /// and later offers go at once.
+    pub fn release_all(&mut self) -> Vec<T> {
+        self.free = true;
+        let mut rest: Vec<(usize, T)> = self
+            .waiting
+            .drain()
+            .map(|(i, t)| (self.order.iter().position(|o| *o == i).unwrap_or(usize::MAX), t))
+            .collect();
+        rest.sort_by_key(|(pos, _)| *pos);
+        rest.into_iter().map(|(_, t)| t).collect()
+    }
+
+    fn release(&mut self) -> Vec<T> {
+        let mut out = Vec::new();
+        while let Some(&index) = self.order.get(self.next) {
+            if let Some(item) = self.waiting.remove(&index) {
+                out.push(item);
+            } else if !self.skipped.contains(&index) {
+                break;
+            }
+            self.next += 1;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequencer_delivers_in_recorded_order() {
+        let mut s = Sequencer::new(vec![2, 0, 1]);
+        assert!(s.offer(0, "c0").is_empty());
+        assert!(s.offer(1, "c1").is_empty());
+        assert_eq!(s.offer(2, "c2"), ["c2", "c0", "c1"]);
+    }
+
+    #[test]
+    fn sequencer_skips_calls_that_run_live_and_frees_on_idle() {
+        let mut s = Sequencer::new(vec![3, 1, 2]);
+        assert!(s.offer(2, "c2").is_empty());
+        assert!(s.skip(3).is_empty());
+        assert!(s.offer(1, "c1") == ["c1", "c2"]);
+
+        let mut s = Sequencer::new(vec![5, 4]);
+        assert!(s.offer(4, "c4").is_empty());
+        assert_eq!(s.idle(), ["c4"]);
+        assert_eq!(s.offer(5, "c5"), ["c5"]);
+    }
+}

@@ -1,0 +1,90 @@
+//! `odw replay <runId> --check`: does the script reproduce the recorded run?
+//!
+//! The script runs against the journal with no adapter at all: every
+//! `agent()` call must be served from the journal, in the recorded order, and
+//! the result must equal the recorded one. The first call that cannot be
+//! served is a divergence, reported with its index, what the journal expected
+//! and what the script asked for — Temporal's replayer does the same for
+//! workflow code.
+
+use std::path::PathBuf;
+
+use odw_journal::Journal;
+use serde_json::Value;
+
+use super::{Controls, JOURNAL_DIR, RunError, RunMeta, Session, io};
+use crate::config::Config;
+use crate::loader::Script;
+use crate::replay::{Divergence, Mode, Plan};
+use crate::runs::{RunDir, RunState};
+use crate::sandbox::Sandbox;
+
+/// The verdict of a replay check.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The first call the journal could not serve.
+    pub divergence: Option<Divergence>,
+    /// The recorded result differs from the replayed one (both as JSON).
+    pub result_mismatch: Option<(Value, Value)>,
+    /// Calls served from the journal.
+    pub calls: u64,
+    pub state: RunState,
+}
+
+impl CheckReport {
+    pub fn reproduced(&self) -> bool {
+        self.divergence.is_none() && self.result_mismatch.is_none()
+    }
+}
+
+/// Replays run `id` (under `root`) with `script` (default: the recorded
+/// script) and `args` (default: the recorded args), with zero live calls.
+pub async fn check(
+    sandbox: &Sandbox,
+    config: &Config,
+    root: &std::path::Path,
+    id: &str,
+    script: Option<PathBuf>,
+    args: Option<Value>,
+) -> Result<CheckReport, RunError> {
+    let recorded =
+        RunDir::find(root, id).ok_or_else(|| RunError::UnknownRun { id: id.into(), root: root.into() })?;
+    let meta = RunMeta::read(&recorded)?;
+    let journal = Journal::open(&recorded.path.join(JOURNAL_DIR))?;
+    let plan = Plan::load(&journal, Mode::Check)?;
+    let finished = journal.finished()?;
+    drop(journal);
+
+    let script = Script::read(&script.unwrap_or_else(|| meta.script.clone()))?;
+    let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
+    let run = RunDir::create(scratch.path(), &meta.workflow).map_err(io("cannot make a scratch run"))?;
+    let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };
+    let session = Session { sandbox, config, run, meta, script, journal: None, plan: Some(plan) };
+    let report = session.drive(Controls::default()).await?;
+    let divergence = report.divergence.clone();
+
+    let replayed = match &report.result {
+        Ok(v) => (true, v.clone()),
+        Err(e) => (false, serde_json::to_value(e).unwrap_or(Value::Null)),
+    };
+    let result_mismatch = match finished {
+        Some(f)
+            if divergence.is_none()
+                && (f.ok, comparable(&f.result)) != (replayed.0, comparable(&replayed.1)) =>
+        {
+            Some((f.result, replayed.1))
+        }
+        None if divergence.is_none() => Some((Value::Null, replayed.1)),
+        _ => None,
+    };
+    Ok(CheckReport { divergence, result_mismatch, calls: report.agents.dispatched, state: report.state })
+}
+
+/// A result as compared: an error's stack is not part of it.
+fn comparable(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Value::Object(o) = &mut v {
+        o.remove("stack");
+    }
+    v
+}

@@ -1,0 +1,86 @@
+//! `export const meta = {…}`: evaluated in the sandbox, then checked.
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::RunError;
+use crate::config::Config;
+use crate::loader::Script;
+use crate::protocol::{Activation, CallError, Completion, Outcome};
+use crate::sandbox::{GuestMsg, Sandbox, SandboxError};
+
+/// `meta` as the workflow declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub name: String,
+    pub description: String,
+    /// The whole object, other keys included.
+    pub raw: Value,
+}
+
+/// Evaluates `meta` in the sandbox (never on the host) and checks it.
+pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> Result<Meta, RunError> {
+    let path = script.display_name();
+    let activation = Activation {
+        source: script.meta_source.clone(),
+        filename: path.clone(),
+        line_one_shift: 0,
+        args: Value::Null,
+        seed: [0, 0],
+        clock: 0.0,
+        budget: None,
+    };
+    let outcome = evaluate_alone(sandbox, config, &activation).await?;
+    let meta_error = |message: String| RunError::Meta { path: path.clone(), message };
+    let raw = match outcome {
+        Outcome { ok: true, value: Some(v), .. } => v,
+        Outcome { error: Some(e), .. } => return Err(meta_error(format!("meta: {}: {}", e.name, e.message))),
+        _ => return Err(meta_error("meta did not evaluate to a value".into())),
+    };
+    let name = match raw.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        _ => return Err(meta_error("`meta.name` must be a non-empty string".into())),
+    };
+    let description = match raw.get("description") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(meta_error("`meta.description` must be a string".into())),
+    };
+    if let Some(phases) = raw.get("phases") {
+        let ok = phases
+            .as_array()
+            .is_some_and(|ps| ps.iter().all(|p| p.get("title").is_some_and(Value::is_string)));
+        if !ok {
+            return Err(meta_error("`meta.phases` must be an array of `{title, detail?}`".into()));
+        }
+    }
+    Ok(Meta { name, description, raw })
+}
+
+/// Runs an activation that may not call agents (meta, compile checks).
+pub async fn evaluate_alone(
+    sandbox: &Sandbox,
+    config: &Config,
+    activation: &Activation,
+) -> Result<Outcome, SandboxError> {
+    let (to_host, mut from_guest) = mpsc::unbounded_channel();
+    let (to_guest, completions) = mpsc::unbounded_channel();
+    // Any agent request here is answered with an error at once.
+    let refuse = tokio::spawn(async move {
+        while let Some(msg) = from_guest.recv().await {
+            if let GuestMsg::Agent { id, .. } = msg {
+                let error = CallError::fatal("Error", "agent() cannot be called here", None);
+                let _ = to_guest.send(Completion {
+                    id,
+                    ok: false,
+                    value: None,
+                    error: Some(error),
+                    usage: None,
+                    clock: 0.0,
+                });
+            }
+        }
+    });
+    let outcome = sandbox.run(activation, config.sandbox_limits(), to_host, completions).await;
+    refuse.abort();
+    outcome
+}

@@ -1,0 +1,470 @@
+//! One workflow run, start to end.
+//!
+//! [`prepare`] does what must happen before the command returns: load the
+//! script (a host-side scan; nothing is evaluated on the host), evaluate its
+//! meta in the sandbox, make the run directory and write `meta.json`, which
+//! holds everything needed to run it. [`execute`] then runs it — in the same
+//! process with `--wait`, or in a detached worker that reads `meta.json` back
+//! ([`Prepared::load`]). [`check`] replays a recorded run with no agents.
+
+mod check;
+mod meta;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use odw_journal::{Finished, Journal, Started};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use crate::adapters::{self, Adapter};
+use crate::config::Config;
+use crate::loader::{self, LoadError, Script};
+use crate::progress::Progress;
+use crate::protocol::{Activation, Outcome, ScriptError};
+use crate::replay::{Mode, Plan, ReuseRule, ReuseSummary};
+use crate::runs::{AgentCounts, RunDir, RunState};
+use crate::sandbox::{Sandbox, SandboxError};
+use crate::scheduler::{Control, Scheduler, Setup, now_ms};
+
+pub use check::{CheckReport, check};
+pub use meta::{Meta, evaluate_alone, read_meta};
+
+/// The journal's directory inside a run directory.
+pub const JOURNAL_DIR: &str = "journal";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub script: PathBuf,
+    /// The workflow's `args` (`Value::Null` when none were given).
+    pub args: Value,
+    /// `--adapter`: overrides `defaultAdapter`.
+    pub adapter: Option<String>,
+    /// `--budget`: total tokens, or none.
+    pub budget: Option<u64>,
+    /// `--runs-root`: overrides `runsRoot`.
+    pub runs_root: Option<PathBuf>,
+    /// Where agents work: the current directory.
+    pub workspace: PathBuf,
+    /// `--resume-from`: a run whose recorded calls may be reused.
+    pub resume_from: Option<String>,
+    /// `--reuse`: what may be reused after the first changed call.
+    pub reuse: ReuseRule,
+    /// The configuration file in use, so a worker reads the same one.
+    pub config_path: Option<PathBuf>,
+}
+
+/// `meta.json`: what ran, and everything a worker needs to run it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunMeta {
+    pub run_id: String,
+    pub workflow: String,
+    pub description: String,
+    pub meta: Value,
+    pub script: PathBuf,
+    pub script_hash: String,
+    pub args: Value,
+    /// The adapter for calls that name none.
+    pub adapter: String,
+    pub budget: Option<u64>,
+    pub workspace: PathBuf,
+    pub config: Option<PathBuf>,
+    pub seed: [u32; 2],
+    pub clock: f64,
+    pub resumed_from: Option<String>,
+    pub reuse: String,
+    pub created_at: String,
+    pub odw_version: String,
+}
+
+/// A run whose directory exists and that is ready to execute.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub run: RunDir,
+    pub meta: RunMeta,
+    pub script: Script,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunReport {
+    pub run: RunDir,
+    pub state: RunState,
+    pub result: Result<Value, ScriptError>,
+    pub agents: AgentCounts,
+    pub elapsed_ms: u64,
+    /// When resuming: what was reused.
+    pub reuse: Option<ReuseSummary>,
+    /// When checking: the first call the journal could not serve.
+    pub divergence: Option<crate::replay::Divergence>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{path}: {message}")]
+    Meta { path: String, message: String },
+    #[error(transparent)]
+    Adapter(#[from] adapters::UnknownAdapter),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("{0}")]
+    Journal(#[from] odw_journal::JournalError),
+    #[error("no run `{id}` under {}", root.display())]
+    UnknownRun { id: String, root: PathBuf },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let context = context.into();
+    move |source| RunError::Io { context, source }
+}
+
+/// Picks the adapter for calls that name none: `--adapter`, `defaultAdapter`,
+/// the only configured adapter, else the built-in `echo`.
+pub fn default_adapter(config: &Config, flag: Option<&str>) -> Result<String, adapters::UnknownAdapter> {
+    let name = flag
+        .map(str::to_string)
+        .or_else(|| config.default_adapter.clone())
+        .or_else(|| (config.adapters.len() == 1).then(|| config.adapters.keys().next().cloned()).flatten())
+        .unwrap_or_else(|| adapters::ECHO.to_string());
+    Adapter::resolve(&name, config).map(|(name, _)| name)
+}
+
+/// Loads the script, evaluates meta and makes the run directory.
+pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Result<Prepared, RunError> {
+    let script = Script::read(&opts.script)?;
+    let adapter = default_adapter(config, opts.adapter.as_deref())?;
+    let meta = read_meta(sandbox, config, &script).await?;
+    let root = opts.runs_root.clone().unwrap_or_else(|| config.runs_root());
+
+    // A resumed run replays the recorded clock and seed, so the script sees
+    // the same `Date.now()` and `Math.random()` values.
+    let (seed, clock) = match &opts.resume_from {
+        Some(id) => {
+            let old = RunDir::find(&root, id)
+                .ok_or_else(|| RunError::UnknownRun { id: id.clone(), root: root.clone() })?;
+            let journal = Journal::open(&old.path.join(JOURNAL_DIR))?;
+            (journal.started().seed, journal.started().clock)
+        }
+        None => (new_seed(), now_ms()),
+    };
+    let run = RunDir::create(&root, &meta.name)
+        .map_err(io(format!("cannot create a run directory in {}", root.display())))?;
+    let record = RunMeta {
+        run_id: run.id.clone(),
+        workflow: meta.name.clone(),
+        description: meta.description.clone(),
+        meta: meta.raw.clone(),
+        script: absolute(&opts.script),
+        script_hash: script.hash.clone(),
+        args: opts.args.clone(),
+        adapter,
+        budget: opts.budget,
+        workspace: opts.workspace.clone(),
+        config: opts.config_path.as_deref().map(absolute),
+        seed,
+        clock,
+        resumed_from: opts.resume_from.clone(),
+        reuse: match opts.reuse {
+            ReuseRule::Prefix => "prefix".into(),
+            ReuseRule::Content => "content".into(),
+        },
+        created_at: crate::runs::timestamp(),
+        odw_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    run.write_json("meta.json", &record).map_err(io("cannot write meta.json"))?;
+    let status = crate::runs::Status::new(&run.id, &meta.name, RunState::Pending, 0);
+    run.write_json("status.json", &status).map_err(io("cannot write status.json"))?;
+    Ok(Prepared { run, meta: record, script })
+}
+
+impl RunMeta {
+    /// Reads `meta.json` of a run.
+    pub fn read(run: &RunDir) -> Result<RunMeta, RunError> {
+        let path = run.path.join("meta.json");
+        let text = std::fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
+        serde_json::from_slice(&text).map_err(|e| RunError::Io {
+            context: format!("{} is not the meta.json of this version of odw", path.display()),
+            source: std::io::Error::other(e),
+        })
+    }
+}
+
+impl Prepared {
+    /// Reads a prepared run back from its directory (in the worker).
+    pub fn load(run_path: &Path) -> Result<Prepared, RunError> {
+        let id = run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let run = RunDir { id, path: run_path.to_path_buf() };
+        let meta = RunMeta::read(&run)?;
+        let script = Script::read(&meta.script)?;
+        Ok(Prepared { run, meta, script })
+    }
+}
+
+/// What `execute` needs besides the prepared run.
+pub struct Controls {
+    /// Pause and resume.
+    pub control: watch::Receiver<Control>,
+    /// Resolves when the run must stop.
+    pub stop: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Default for Controls {
+    fn default() -> Self {
+        // Nobody holds the sender: the run is never paused.
+        let (_, control) = watch::channel(Control::default());
+        Controls { control, stop: None }
+    }
+}
+
+/// Runs a prepared workflow to its end.
+pub async fn execute(
+    sandbox: &Sandbox,
+    config: &Config,
+    prepared: Prepared,
+    controls: Controls,
+) -> Result<RunReport, RunError> {
+    let Prepared { run, meta, script } = prepared;
+    let root = run.path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let plan = match &meta.resumed_from {
+        Some(id) => {
+            let old = RunDir::find(&root, id)
+                .ok_or_else(|| RunError::UnknownRun { id: id.clone(), root: root.clone() })?;
+            let rule = if meta.reuse == "content" { ReuseRule::Content } else { ReuseRule::Prefix };
+            Some(Plan::load(&Journal::open(&old.path.join(JOURNAL_DIR))?, Mode::Resume(rule))?)
+        }
+        None => None,
+    };
+    let started = Started {
+        version: odw_journal::FORMAT_VERSION,
+        seed: meta.seed,
+        clock: meta.clock,
+        script_hash: script.hash.clone(),
+        args_hash: blake3::hash(odw_journal::canonical_json(&meta.args).as_bytes()).to_hex().to_string(),
+        resumed_from: meta.resumed_from.clone(),
+        odw_version: env!("CARGO_PKG_VERSION").into(),
+        context: serde_json::to_value(&meta).unwrap_or(Value::Null),
+    };
+    let journal = Arc::new(Journal::create(&run.path.join(JOURNAL_DIR), started)?);
+    let session = Session { sandbox, config, run, meta, script, journal: Some(journal), plan };
+    session.drive(controls).await
+}
+
+/// One evaluation of a workflow body with its scheduler.
+struct Session<'a> {
+    sandbox: &'a Sandbox,
+    config: &'a Config,
+    run: RunDir,
+    meta: RunMeta,
+    script: Script,
+    journal: Option<Arc<Journal>>,
+    plan: Option<Plan>,
+}
+
+impl Session<'_> {
+    async fn drive(self, controls: Controls) -> Result<RunReport, RunError> {
+        let Session { sandbox, config, run, meta, script, journal, plan } = self;
+        let begun = Instant::now();
+        let progress =
+            Arc::new(Progress::new(run.clone(), &meta.workflow).map_err(io("cannot start the event log"))?);
+        progress.event(
+            "run_started",
+            json!({
+                "runId": run.id, "workflow": meta.workflow, "args": meta.args, "adapter": meta.adapter,
+                "phases": meta.meta.get("phases"), "resumedFrom": meta.resumed_from,
+            }),
+        );
+        let resuming = plan.is_some();
+        let pauses = tokio::spawn({
+            let progress = progress.clone();
+            let mut control = controls.control.clone();
+            async move {
+                while control.changed().await.is_ok() {
+                    let paused = control.borrow_and_update().paused;
+                    progress.paused(paused);
+                }
+            }
+        });
+        let scheduler = Arc::new(Scheduler::new(
+            config.clone(),
+            Setup {
+                default_adapter: meta.adapter.clone(),
+                workspace: meta.workspace.clone(),
+                run_path: run.path.clone(),
+                progress: progress.clone(),
+                journal: journal.clone(),
+                plan,
+                control: controls.control,
+            },
+        ));
+        let (to_host, from_guest) = mpsc::unbounded_channel();
+        let (to_guest, completions) = mpsc::unbounded_channel();
+        let serving = tokio::spawn(scheduler.clone().serve(from_guest, to_guest));
+        let flusher = tokio::spawn({
+            let progress = progress.clone();
+            async move {
+                let mut tick = tokio::time::interval(crate::progress::STATUS_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    progress.flush();
+                }
+            }
+        });
+        let activation = Activation {
+            source: script.body.clone(),
+            filename: script.display_name(),
+            line_one_shift: script.line_one_shift,
+            args: meta.args.clone(),
+            seed: meta.seed,
+            clock: meta.clock,
+            budget: meta.budget,
+        };
+        let guest = sandbox.run(&activation, config.sandbox_limits(), to_host, completions);
+        let outcome = match controls.stop {
+            Some(stop) => tokio::select! {
+                outcome = guest => Some(outcome),
+                _ = stop => None,
+            },
+            None => Some(guest.await),
+        };
+        // The guest is gone; the scheduler cancels what is still running
+        // (killing each agent's process group).
+        let _ = serving.await;
+        flusher.abort();
+        pauses.abort();
+
+        let (state, result) = match outcome {
+            None => (RunState::Stopped, Err(script_error("Stopped", "the run was stopped".into()))),
+            Some(outcome) => {
+                let result = conclude(&script, outcome);
+                (if result.is_ok() { RunState::Done } else { RunState::Failed }, result)
+            }
+        };
+        let elapsed_ms = begun.elapsed().as_millis() as u64;
+        let agents = progress.status().agents;
+        if let Some(journal) = &journal {
+            let finished = match &result {
+                Ok(value) => Finished { ok: true, result: value.clone() },
+                Err(e) => Finished { ok: false, result: json!(e) },
+            };
+            journal.finish(&finished)?;
+        }
+        match (&result, state) {
+            (Ok(value), _) => {
+                run.write_json_durable("result.json", &json!({ "value": value }))
+                    .map_err(io("cannot write result.json"))?;
+                progress.finish(state, "run_finished", json!({ "ms": elapsed_ms, "agents": agents }));
+            }
+            (Err(error), RunState::Stopped) => {
+                run.write_json_durable("error.json", &json!({ "error": error }))
+                    .map_err(io("cannot write error.json"))?;
+                progress.finish(state, "run_stopped", json!({ "ms": elapsed_ms, "agents": agents }));
+            }
+            (Err(error), _) => {
+                run.write_json_durable("error.json", &json!({ "error": error }))
+                    .map_err(io("cannot write error.json"))?;
+                progress.finish(state, "run_failed", json!({ "ms": elapsed_ms, "error": error }));
+            }
+        }
+        let reuse = scheduler.reuse_summary().filter(|_| resuming);
+        let divergence = scheduler.divergence();
+        Ok(RunReport { run, state, result, agents, elapsed_ms, reuse, divergence })
+    }
+}
+
+/// The script's value, or the error it ended with, positions in the file.
+#[allow(clippy::result_large_err)] // built once per run, never on a hot path
+fn conclude(script: &Script, outcome: Result<Outcome, SandboxError>) -> Result<Value, ScriptError> {
+    match outcome {
+        Ok(Outcome { ok: true, value, .. }) => Ok(value.unwrap_or(Value::Null)),
+        Ok(Outcome { error: Some(mut error), .. }) => {
+            loader::refine_syntax_location(&script.source, &mut error);
+            Err(error)
+        }
+        Ok(Outcome { error: None, .. }) => {
+            Err(script_error("Error", "the workflow failed without an error".into()))
+        }
+        Err(SandboxError::Limit(hit)) => Err(ScriptError {
+            limit: hit.key().map(str::to_string),
+            fatal: true,
+            ..script_error("LimitError", hit.to_string())
+        }),
+        Err(other) => Err(script_error("InternalError", other.to_string())),
+    }
+}
+
+fn script_error(name: &str, message: String) -> ScriptError {
+    ScriptError { name: name.into(), message, stack: None, location: None, fatal: false, limit: None }
+}
+
+/// Recreates a run directory from a journal export (`odw journal import`):
+/// the journal, and `meta.json` from the run record the journal carries.
+pub fn import(root: &Path, input: impl std::io::BufRead) -> Result<RunDir, RunError> {
+    let scratch = tempfile::tempdir_in(root_parent(root)).map_err(io("cannot make a scratch directory"))?;
+    let staged = scratch.path().join(JOURNAL_DIR);
+    let journal = Journal::import(&staged, input)?;
+    let meta: RunMeta =
+        serde_json::from_value(journal.started().context.clone()).map_err(|e| RunError::Io {
+            context: "the export carries no odw run record".into(),
+            source: std::io::Error::other(e),
+        })?;
+    drop(journal);
+    let run = RunDir::create(root, &meta.workflow)
+        .map_err(io(format!("cannot create a run directory in {}", root.display())))?;
+    std::fs::rename(&staged, run.path.join(JOURNAL_DIR)).map_err(io("cannot move the imported journal"))?;
+    let meta = RunMeta { run_id: run.id.clone(), ..meta };
+    run.write_json("meta.json", &meta).map_err(io("cannot write meta.json"))?;
+    let journal = Journal::open(&run.path.join(JOURNAL_DIR))?;
+    let finished = journal.finished()?;
+    let state = match &finished {
+        Some(f) if f.ok => RunState::Done,
+        Some(_) => RunState::Failed,
+        None => RunState::Interrupted,
+    };
+    let status = crate::runs::Status::new(&run.id, &meta.workflow, state, 0);
+    run.write_json("status.json", &status).map_err(io("cannot write status.json"))?;
+    if let Some(f) = finished.filter(|f| f.ok) {
+        run.write_json("result.json", &json!({ "value": f.result }))
+            .map_err(io("cannot write result.json"))?;
+    }
+    Ok(run)
+}
+
+/// Where scratch space on the same filesystem as `root` can go.
+fn root_parent(root: &Path) -> PathBuf {
+    let _ = std::fs::create_dir_all(root);
+    root.to_path_buf()
+}
+
+/// Runs a workflow to its end in this process (`odw run --wait`).
+pub async fn run_workflow(
+    sandbox: &Sandbox,
+    config: &Config,
+    opts: RunOptions,
+) -> Result<RunReport, RunError> {
+    let prepared = prepare(sandbox, config, opts).await?;
+    execute(sandbox, config, prepared, Controls::default()).await
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A fresh seed for `Math.random`, recorded in `meta.json` and the journal.
+fn new_seed() -> [u32; 2] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&now_ms().to_le_bytes());
+    hasher.update(&std::process::id().to_le_bytes());
+    hasher.update(&(std::ptr::from_ref(&hasher) as usize).to_le_bytes());
+    let bytes = hasher.finalize();
+    let b = bytes.as_bytes();
+    [u32::from_le_bytes([b[0], b[1], b[2], b[3]]), u32::from_le_bytes([b[4], b[5], b[6], b[7]])]
+}

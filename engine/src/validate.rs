@@ -1,0 +1,93 @@
+//! `odw validate` and the script-side `validate(source)`: compile a workflow
+//! without running it.
+//!
+//! Everything `odw run` would refuse before the first agent is reported:
+//! the loader's refusals (`import`, other exports, a missing meta), a meta
+//! without `name`/`description`, and syntax errors in the body — each with
+//! its line and column in the file. Nothing in the body runs: the body is
+//! compiled as an async function that is never called.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::loader::{self, Script};
+use crate::protocol::Activation;
+use crate::run::{RunError, evaluate_alone, read_meta};
+use crate::sandbox::Sandbox;
+
+/// The verdict on a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Validation {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Value>,
+    pub errors: Vec<Problem>,
+}
+
+/// One reason the workflow would not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl Validation {
+    fn failed(line: u32, column: u32, message: String) -> Validation {
+        Validation { ok: false, meta: None, errors: vec![Problem { line, column, message }] }
+    }
+}
+
+/// Validates the workflow in file `path`.
+pub async fn validate_file(sandbox: &Sandbox, config: &Config, path: &Path) -> Validation {
+    match std::fs::read_to_string(path) {
+        Ok(source) => validate_source(sandbox, config, path, source).await,
+        Err(e) => Validation::failed(0, 0, format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Validates workflow text; `path` names it in positions.
+pub async fn validate_source(sandbox: &Sandbox, config: &Config, path: &Path, source: String) -> Validation {
+    let script = match Script::parse(path, source) {
+        Ok(s) => s,
+        Err(e) => return Validation::failed(e.line as u32, e.column as u32, e.message),
+    };
+    let meta = match read_meta(sandbox, config, &script).await {
+        Ok(m) => m,
+        Err(RunError::Meta { message, .. }) => return Validation::failed(1, 1, message),
+        Err(other) => return Validation::failed(0, 0, other.to_string()),
+    };
+    let activation = Activation {
+        source: script.compile_only.clone(),
+        filename: script.display_name(),
+        line_one_shift: script.line_one_shift,
+        args: Value::Null,
+        seed: [0, 0],
+        clock: 0.0,
+        budget: None,
+    };
+    match evaluate_alone(sandbox, config, &activation).await {
+        Ok(outcome) if outcome.ok => Validation { ok: true, meta: Some(meta.raw), errors: Vec::new() },
+        Ok(outcome) => {
+            let mut error = outcome.error.unwrap_or_else(|| crate::protocol::ScriptError {
+                name: "Error".into(),
+                message: "the workflow does not compile".into(),
+                stack: None,
+                location: None,
+                fatal: false,
+                limit: None,
+            });
+            loader::refine_syntax_location(&script.source, &mut error);
+            let (line, column) = error.location.as_ref().map_or((0, 0), |l| (l.line, l.column));
+            Validation {
+                ok: false,
+                meta: Some(meta.raw),
+                errors: vec![Problem { line, column, message: format!("{}: {}", error.name, error.message) }],
+            }
+        }
+        Err(e) => Validation::failed(0, 0, e.to_string()),
+    }
+}

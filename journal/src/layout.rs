@@ -1,0 +1,79 @@
+//! How a journal sits in sled: tree names, key encodings and the database
+//! configuration. Only [`crate::store`] reads or writes these.
+//!
+//! ```text
+//! meta       "version"  -> JSON u32      read first, before anything else is decoded
+//!            "started"  -> JSON Started
+//!            "finished" -> JSON Finished (absent until the run ends)
+//! issued     index (u32 big-endian) -> JSON Issued
+//! completed  index (u32 big-endian) -> JSON Completed
+//! order      seq   (u64 big-endian) -> index (u32 big-endian)
+//! ```
+//!
+//! Integers are big-endian so that sled's byte order is numeric order:
+//! iterating `issued` gives index order and iterating `order` gives
+//! completion order without sorting. Values are JSON so that a damaged
+//! record can be read by eye, and because the records already have a serde
+//! shape for the export.
+
+use std::path::Path;
+
+/// The tree names.
+pub(crate) const META: &str = "meta";
+pub(crate) const ISSUED: &str = "issued";
+pub(crate) const COMPLETED: &str = "completed";
+pub(crate) const ORDER: &str = "order";
+
+/// The keys of the `meta` tree.
+pub(crate) const VERSION_KEY: &[u8] = b"version";
+pub(crate) const STARTED_KEY: &[u8] = b"started";
+pub(crate) const FINISHED_KEY: &[u8] = b"finished";
+
+/// The file sled keeps its log in. Its presence is how `open` tells a
+/// database directory from anything else without creating files there
+/// (opening sled on a directory creates a database in it).
+pub(crate) const DATA_FILE: &str = "db";
+
+/// A journal holds a few hundred small records; sled's default 1 GiB cache
+/// bound is for databases, not run logs, and many runs may be open at once.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+pub(crate) fn config(path: &Path) -> sled::Config {
+    sled::Config::new().path(path).cache_capacity(CACHE_BYTES)
+}
+
+pub(crate) fn index_key(index: u32) -> [u8; 4] {
+    index.to_be_bytes()
+}
+
+pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+pub(crate) fn decode_index(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+pub(crate) fn decode_seq(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_numerically_as_bytes() {
+        assert!(index_key(2) < index_key(10));
+        assert!(index_key(255) < index_key(256));
+        assert!(seq_key(9) < seq_key(1 << 40));
+    }
+
+    #[test]
+    fn keys_round_trip_and_wrong_lengths_are_refused() {
+        assert_eq!(decode_index(&index_key(70_000)), Some(70_000));
+        assert_eq!(decode_seq(&seq_key(u64::MAX - 1)), Some(u64::MAX - 1));
+        assert_eq!(decode_index(b"abc"), None);
+        assert_eq!(decode_seq(&index_key(1)), None);
+    }
+}

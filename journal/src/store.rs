@@ -1,0 +1,362 @@
+//! [`Journal`]: the records of one run, kept in a sled database.
+//!
+//! sled is single-process: the database directory is locked by the process
+//! that opened it, and a second open — from another process or from this one
+//! — fails with [`JournalError::Locked`] (after [`LOCK_WAIT`], because sled
+//! releases the lock of a dropped database a moment late). A `Journal` is
+//! `Send + Sync`; share one handle (e.g. in an `Arc`) between the tasks of a
+//! run.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+
+use crate::layout::{self, COMPLETED, FINISHED_KEY, ISSUED, META, ORDER, STARTED_KEY, VERSION_KEY};
+use crate::{Completed, FORMAT_VERSION, Finished, Issued, JournalError, Started};
+
+type Result<T> = std::result::Result<T, JournalError>;
+
+/// The journal of one run. See the crate docs for what it is for.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    db: sled::Db,
+    meta: sled::Tree,
+    issued: sled::Tree,
+    completed: sled::Tree,
+    order: sled::Tree,
+    started: Started,
+    /// The next completion's seq. A mutex rather than an atomic because it is
+    /// held across the duplicate check and the write: a seq is only consumed
+    /// by a completion that was written, so the stored seqs stay gap-free
+    /// even when a write fails. Completions are rare (one per agent call), so
+    /// serialising their writes costs nothing that matters; the flush happens
+    /// after the lock is released.
+    next_seq: Mutex<u64>,
+}
+
+impl Journal {
+    /// Creates the journal of a new run at `path`, which must not exist or be
+    /// an empty directory, and records `started` durably.
+    pub fn create(path: &Path, started: Started) -> Result<Journal> {
+        if started.version != FORMAT_VERSION {
+            return Err(JournalError::Version {
+                path: path.to_owned(),
+                found: started.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        check_clock(path, "the started record", started.clock)?;
+        ensure_fresh(path)?;
+        // create_new: if a database appeared since the check, fail rather than adopt it.
+        let db = open_db(path, true)?;
+        let meta = open_tree(path, &db, META)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(VERSION_KEY, encode(path, "version", &FORMAT_VERSION)?);
+        batch.insert(STARTED_KEY, encode(path, "started", &started)?);
+        meta.apply_batch(batch).map_err(|e| storage(path, e))?;
+        let journal = Journal::assemble(path, db, meta, started, 0)?;
+        journal.flush()?;
+        Ok(journal)
+    }
+
+    /// Opens an existing journal, checking its format version before
+    /// decoding anything else.
+    pub fn open(path: &Path) -> Result<Journal> {
+        let not_a_journal = || JournalError::NotAJournal { path: path.to_owned() };
+        // Check before opening: sled would create a database in any directory.
+        if !path.join(layout::DATA_FILE).is_file() {
+            return Err(not_a_journal());
+        }
+        let db = open_db(path, false)?;
+        // Opening a tree creates it; do not write into someone else's database.
+        if !db.tree_names().iter().any(|name| name == META.as_bytes()) {
+            return Err(not_a_journal());
+        }
+        let meta = open_tree(path, &db, META)?;
+        let version_bytes = meta.get(VERSION_KEY).map_err(|e| storage(path, e))?.ok_or_else(not_a_journal)?;
+        let found: u32 = decode(path, "the format version", &version_bytes)?;
+        if found != FORMAT_VERSION {
+            return Err(JournalError::Version { path: path.to_owned(), found, supported: FORMAT_VERSION });
+        }
+        let started_bytes = meta.get(STARTED_KEY).map_err(|e| storage(path, e))?.ok_or_else(not_a_journal)?;
+        let started: Started = decode(path, "the started record", &started_bytes)?;
+        let order = open_tree(path, &db, ORDER)?;
+        let next_seq = match order.last().map_err(|e| storage(path, e))? {
+            None => 0,
+            Some((key, _)) => {
+                let last = layout::decode_seq(&key).ok_or_else(|| corrupt(path, "a completion seq key"))?;
+                last + 1
+            }
+        };
+        if order.len() as u64 != next_seq {
+            return Err(corrupt(path, "the completion order has gaps"));
+        }
+        Journal::assemble(path, db, meta, started, next_seq)
+    }
+
+    fn assemble(
+        path: &Path,
+        db: sled::Db,
+        meta: sled::Tree,
+        started: Started,
+        next_seq: u64,
+    ) -> Result<Journal> {
+        Ok(Journal {
+            path: path.to_owned(),
+            issued: open_tree(path, &db, ISSUED)?,
+            completed: open_tree(path, &db, COMPLETED)?,
+            order: open_tree(path, &db, ORDER)?,
+            db,
+            meta,
+            started,
+            next_seq: Mutex::new(next_seq),
+        })
+    }
+
+    /// The directory the journal lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn started(&self) -> &Started {
+        &self.started
+    }
+
+    /// Records that the script issued a call. Not flushed by itself: the
+    /// next completion's flush persists it (sled's log is ordered), and an
+    /// issued-but-not-completed call is re-run on resume anyway.
+    pub fn issue(&self, issued: &Issued) -> Result<()> {
+        let value = encode(&self.path, "issued", issued)?;
+        let key = layout::index_key(issued.index);
+        self.issued
+            .compare_and_swap(key, None as Option<&[u8]>, Some(value))
+            .map_err(|e| storage(&self.path, e))?
+            .map_err(|_| JournalError::Duplicate {
+                path: self.path.clone(),
+                index: issued.index,
+                what: "issued",
+            })
+    }
+
+    /// Records that a call finished and returns its seq (0, 1, 2 … in the
+    /// order of these calls). Durable when it returns: the flush is what
+    /// lets a resumed run trust every completion it finds, even after the
+    /// previous run was killed with SIGKILL. Safe to call from many threads;
+    /// it blocks on the disk sync (a few milliseconds), so async callers may
+    /// want `spawn_blocking`.
+    pub fn complete(&self, completed: &Completed) -> Result<u64> {
+        self.record_completion(completed, true)
+    }
+
+    /// [`Journal::complete`], with the flush optional so that `import` can
+    /// write many completions and flush once.
+    pub(crate) fn record_completion(&self, completed: &Completed, flush: bool) -> Result<u64> {
+        check_clock(&self.path, "the completed record", completed.clock)?;
+        let value = encode(&self.path, "completed", completed)?;
+        let index_key = layout::index_key(completed.index);
+        let mut next_seq = self.next_seq.lock().unwrap_or_else(PoisonError::into_inner);
+        // Under the lock, and complete() is the only writer of these trees.
+        if self.completed.contains_key(index_key).map_err(|e| storage(&self.path, e))? {
+            return Err(JournalError::Duplicate {
+                path: self.path.clone(),
+                index: completed.index,
+                what: "completed",
+            });
+        }
+        let seq = *next_seq;
+        let seq_key = layout::seq_key(seq);
+        // One transaction so that a crash never leaves a completion without
+        // its place in the order, or an order entry without its completion.
+        (&self.completed, &self.order)
+            .transaction(|(completed_tree, order_tree)| {
+                completed_tree.insert(&index_key, value.clone())?;
+                order_tree.insert(&seq_key, &index_key)?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => storage(&self.path, e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    corrupt(&self.path, "a completion write aborted")
+                }
+            })?;
+        // Written: the seq is taken, whether or not the flush below succeeds.
+        *next_seq = seq + 1;
+        // Flush outside the lock so concurrent completions can share a sync.
+        // sled's log is ordered, so a later seq never reaches the disk
+        // without the earlier ones: the stored seqs stay gap-free.
+        drop(next_seq);
+        if flush {
+            self.flush()?;
+        }
+        Ok(seq)
+    }
+
+    /// Records how the run ended. Durable when it returns. Once per journal.
+    pub fn finish(&self, finished: &Finished) -> Result<()> {
+        let value = encode(&self.path, "finished", finished)?;
+        self.meta
+            .compare_and_swap(FINISHED_KEY, None as Option<&[u8]>, Some(value))
+            .map_err(|e| storage(&self.path, e))?
+            .map_err(|_| JournalError::AlreadyFinished { path: self.path.clone() })?;
+        self.flush()
+    }
+
+    /// Every issued call, by index.
+    pub fn issued(&self) -> Result<Vec<Issued>> {
+        let mut out = Vec::new();
+        for item in self.issued.iter() {
+            let (key, value) = item.map_err(|e| storage(&self.path, e))?;
+            let index = layout::decode_index(&key).ok_or_else(|| corrupt(&self.path, "an issued key"))?;
+            let issued: Issued = decode(&self.path, format_args!("issued record #{index}"), &value)?;
+            if issued.index != index {
+                return Err(corrupt(&self.path, format!("issued record #{index} names #{}", issued.index)));
+            }
+            out.push(issued);
+        }
+        Ok(out)
+    }
+
+    /// Every completion with its seq, in seq (completion) order: the order
+    /// replay must deliver them in.
+    pub fn completions(&self) -> Result<Vec<(u64, Completed)>> {
+        let mut out = Vec::new();
+        for item in self.order.iter() {
+            let (key, index_bytes) = item.map_err(|e| storage(&self.path, e))?;
+            let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
+            let index = layout::decode_index(&index_bytes)
+                .ok_or_else(|| corrupt(&self.path, format!("the index of completion seq {seq}")))?;
+            let completed = self.completed(index)?.ok_or_else(|| {
+                corrupt(&self.path, format!("completion seq {seq} names missing call #{index}"))
+            })?;
+            out.push((seq, completed));
+        }
+        Ok(out)
+    }
+
+    /// The completion of call `index`, if it completed.
+    pub fn completed(&self, index: u32) -> Result<Option<Completed>> {
+        let Some(value) = self.completed.get(layout::index_key(index)).map_err(|e| storage(&self.path, e))?
+        else {
+            return Ok(None);
+        };
+        let completed: Completed = decode(&self.path, format_args!("completed record #{index}"), &value)?;
+        if completed.index != index {
+            return Err(corrupt(&self.path, format!("completed record #{index} names #{}", completed.index)));
+        }
+        Ok(Some(completed))
+    }
+
+    /// How the run ended, or `None` if it has not (or was killed).
+    pub fn finished(&self) -> Result<Option<Finished>> {
+        match self.meta.get(FINISHED_KEY).map_err(|e| storage(&self.path, e))? {
+            None => Ok(None),
+            Some(value) => Ok(Some(decode(&self.path, "the finished record", &value)?)),
+        }
+    }
+
+    /// Makes everything written so far durable.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.db.flush().map(drop).map_err(|e| storage(&self.path, e))
+    }
+}
+
+/// `path` must not exist, or be an empty directory: everything in a journal
+/// directory is the journal's, so `create` refuses to share one.
+fn ensure_fresh(path: &Path) -> Result<()> {
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(_) => Err(JournalError::AlreadyExists { path: path.to_owned() }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        // Exists but is not a directory (or cannot be listed).
+        Err(_) if path.exists() => Err(JournalError::AlreadyExists { path: path.to_owned() }),
+        Err(source) => Err(JournalError::Io { path: path.to_owned(), source }),
+    }
+}
+
+/// serde_json writes a non-finite f64 as `null`, which then fails to decode:
+/// refuse it up front rather than write a journal that cannot be read back.
+fn check_clock(path: &Path, record: &str, clock: f64) -> Result<()> {
+    if clock.is_finite() {
+        Ok(())
+    } else {
+        Err(JournalError::InvalidRecord {
+            path: path.to_owned(),
+            what: format!("{record} with clock {clock}"),
+        })
+    }
+}
+
+/// How long `open` waits for a held lock before reporting [`JournalError::Locked`].
+///
+/// sled releases a database's file lock from its background I/O threads a
+/// moment after the last handle is dropped (tens of milliseconds under load),
+/// not when `drop` returns. A journal closed a moment ago in this process —
+/// read at prepare time, then opened again to run — must still open.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+fn open_db(path: &Path, create_new: bool) -> Result<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        // A fresh Config per attempt: sled marks a config as used once opened.
+        match layout::config(path).create_new(create_new).open() {
+            Ok(db) => return Ok(db),
+            Err(e) => match open_error(path, e) {
+                JournalError::Locked { .. } if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return Err(other),
+            },
+        }
+    }
+}
+
+fn open_tree(path: &Path, db: &sled::Db, name: &str) -> Result<sled::Tree> {
+    db.open_tree(name).map_err(|e| storage(path, e))
+}
+
+/// sled reports a held lock only as an I/O error of kind `Other` whose text
+/// says so; recognise it, because "another process has it open" is the one
+/// open failure users can fix themselves.
+fn open_error(path: &Path, e: sled::Error) -> JournalError {
+    match &e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            JournalError::Locked { path: path.to_owned() }
+        }
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::AlreadyExists => {
+            JournalError::AlreadyExists { path: path.to_owned() }
+        }
+        // A damaged log, or a database written by another sled version.
+        sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => {
+            corrupt(path, format!("the database cannot be read: {e}"))
+        }
+        _ => storage(path, e),
+    }
+}
+
+fn storage(path: &Path, source: sled::Error) -> JournalError {
+    JournalError::Storage { path: path.to_owned(), source }
+}
+
+fn corrupt(path: &Path, what: impl Into<String>) -> JournalError {
+    JournalError::Corrupt { path: path.to_owned(), what: what.into() }
+}
+
+fn encode(path: &Path, what: &'static str, value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|source| JournalError::Encode { path: path.to_owned(), what, source })
+}
+
+fn decode<T: DeserializeOwned>(path: &Path, what: impl std::fmt::Display, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(path, format!("{what} does not decode: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,352 @@
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::*;
+use crate::testing::{AWKWARD_FLOATS, completed, finished, issued, started};
+
+/// A raw sled handle, for tests that write what odw never would. Retries
+/// while sled still holds the lock of a journal dropped a moment ago.
+fn raw_sled(path: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                drop(e);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("cannot open {}: {e}", path.display()),
+        }
+    }
+}
+
+fn journal_dir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("journal");
+    (tmp, path)
+}
+
+#[test]
+fn journal_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Journal>();
+}
+
+#[test]
+fn create_issue_complete_reopen_keeps_everything_in_completion_order() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        for index in 0..4 {
+            journal.issue(&issued(index)).unwrap();
+        }
+        // Calls finish in a different order than they were issued.
+        assert_eq!(journal.complete(&completed(2)).unwrap(), 0);
+        assert_eq!(journal.complete(&completed(0)).unwrap(), 1);
+        assert_eq!(journal.complete(&completed(3)).unwrap(), 2);
+        assert_eq!(journal.finished().unwrap(), None);
+        journal.finish(&finished()).unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.path(), path);
+    assert_eq!(journal.started(), &started());
+    assert_eq!(journal.issued().unwrap(), (0..4).map(issued).collect::<Vec<_>>());
+    assert_eq!(journal.completions().unwrap(), vec![(0, completed(2)), (1, completed(0)), (2, completed(3))]);
+    assert_eq!(journal.completed(3).unwrap(), Some(completed(3)));
+    assert_eq!(journal.completed(1).unwrap(), None, "issued but never completed");
+    assert_eq!(journal.completed(99).unwrap(), None);
+    assert_eq!(journal.finished().unwrap(), Some(finished()));
+
+    // Seqs continue where the stored ones end.
+    assert_eq!(journal.complete(&completed(1)).unwrap(), 3);
+    drop(journal);
+    let journal = Journal::open(&path).unwrap();
+    let seqs: Vec<(u64, u32)> =
+        journal.completions().unwrap().into_iter().map(|(s, c)| (s, c.index)).collect();
+    assert_eq!(seqs, vec![(0, 2), (1, 0), (2, 3), (3, 1)]);
+}
+
+#[test]
+fn issued_records_come_back_by_index_not_by_issue_order() {
+    let (_tmp, path) = journal_dir();
+    let journal = Journal::create(&path, started()).unwrap();
+    for index in [300, 2, 70_000, 0] {
+        journal.issue(&issued(index)).unwrap();
+    }
+    let indices: Vec<u32> = journal.issued().unwrap().iter().map(|i| i.index).collect();
+    assert_eq!(indices, vec![0, 2, 300, 70_000]);
+}
+
+#[test]
+fn concurrent_completions_get_unique_gap_free_seqs() {
+    const THREADS: u32 = 8;
+    const PER_THREAD: u32 = 25;
+    let (_tmp, path) = journal_dir();
+    let journal = Journal::create(&path, started()).unwrap();
+    let mut seqs: Vec<u64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let journal = &journal;
+                scope.spawn(move || {
+                    (0..PER_THREAD)
+                        .map(|i| journal.complete(&completed(t * PER_THREAD + i)).unwrap())
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    seqs.sort_unstable();
+    let total = u64::from(THREADS * PER_THREAD);
+    assert_eq!(seqs, (0..total).collect::<Vec<_>>());
+
+    // The stored order agrees with what the callers were told, and every call is there once.
+    drop(journal);
+    let journal = Journal::open(&path).unwrap();
+    let completions = journal.completions().unwrap();
+    assert_eq!(completions.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (0..total).collect::<Vec<_>>());
+    let indices: BTreeSet<u32> = completions.iter().map(|(_, c)| c.index).collect();
+    assert_eq!(indices.len() as u64, total);
+    // Within one thread, completions were recorded in the order that thread made them.
+    for t in 0..THREADS {
+        let mine: Vec<u32> =
+            completions.iter().map(|(_, c)| c.index).filter(|i| i / PER_THREAD == t).collect();
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "thread {t}: {mine:?}");
+    }
+}
+
+#[test]
+fn a_call_is_issued_completed_and_the_run_finished_once() {
+    let (_tmp, path) = journal_dir();
+    let journal = Journal::create(&path, started()).unwrap();
+    journal.issue(&issued(0)).unwrap();
+    let err = journal.issue(&issued(0)).unwrap_err();
+    assert!(matches!(err, JournalError::Duplicate { index: 0, what: "issued", .. }), "{err}");
+
+    assert_eq!(journal.complete(&completed(0)).unwrap(), 0);
+    let err = journal.complete(&completed(0)).unwrap_err();
+    assert!(matches!(err, JournalError::Duplicate { index: 0, what: "completed", .. }), "{err}");
+    // The refused completion did not take a seq.
+    assert_eq!(journal.complete(&completed(1)).unwrap(), 1);
+
+    journal.finish(&finished()).unwrap();
+    let other = Finished { ok: false, result: serde_json::json!({"name": "Error"}) };
+    assert!(matches!(journal.finish(&other).unwrap_err(), JournalError::AlreadyFinished { .. }));
+    assert_eq!(journal.finished().unwrap(), Some(finished()), "the first record stands");
+}
+
+#[test]
+fn a_killed_run_keeps_every_completion_it_was_told_about() {
+    const CHILD: &str = "ODW_JOURNAL_TEST_ABORT_CHILD";
+    if let Some(path) = std::env::var_os(CHILD) {
+        // The child: record and die without destructors, as under SIGKILL.
+        let journal = Journal::create(Path::new(&path), started()).unwrap();
+        for index in 0..5 {
+            journal.issue(&issued(index)).unwrap();
+        }
+        for index in [4, 1, 3] {
+            journal.complete(&completed(index)).unwrap();
+        }
+        std::process::abort();
+    }
+    let (_tmp, path) = journal_dir();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "store::tests::a_killed_run_keeps_every_completion_it_was_told_about"])
+        .args(["--test-threads", "1", "--nocapture"])
+        .env(CHILD, &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child should have aborted");
+
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.started(), &started());
+    assert_eq!(journal.completions().unwrap(), vec![(0, completed(4)), (1, completed(1)), (2, completed(3))]);
+    // Issued before a flushed completion, so flushed with it.
+    assert_eq!(journal.issued().unwrap().len(), 5);
+    assert_eq!(journal.finished().unwrap(), None, "a killed run has no Finished record");
+    assert_eq!(journal.complete(&completed(0)).unwrap(), 3);
+}
+
+#[test]
+fn open_refuses_another_format_version_before_reading_anything_else() {
+    let (_tmp, path) = journal_dir();
+    drop(Journal::create(&path, started()).unwrap());
+    {
+        // A journal from a future odw: another version and a started record this one cannot read.
+        let db = raw_sled(&path);
+        let meta = db.open_tree(META).unwrap();
+        meta.insert(VERSION_KEY, b"2".as_slice()).unwrap();
+        meta.insert(STARTED_KEY, br#"{"aNewShape":true}"#.as_slice()).unwrap();
+        db.flush().unwrap();
+    }
+    match Journal::open(&path).unwrap_err() {
+        JournalError::Version { path: p, found: 2, supported: FORMAT_VERSION } => assert_eq!(p, path),
+        other => panic!("expected a version error, got {other}"),
+    }
+}
+
+#[test]
+fn create_refuses_a_started_record_of_another_version() {
+    let (_tmp, path) = journal_dir();
+    let err = Journal::create(&path, Started { version: 9, ..started() }).unwrap_err();
+    assert!(matches!(err, JournalError::Version { found: 9, supported: 1, .. }), "{err}");
+    assert!(!path.exists(), "nothing was created");
+}
+
+#[test]
+fn open_of_a_missing_or_empty_directory_is_not_a_journal_and_creates_nothing() {
+    let (tmp, path) = journal_dir();
+    assert!(matches!(Journal::open(&path).unwrap_err(), JournalError::NotAJournal { .. }));
+    assert!(!path.exists());
+
+    let err = Journal::open(tmp.path()).unwrap_err();
+    assert!(matches!(&err, JournalError::NotAJournal { path } if path == tmp.path()), "{err}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "open must not create a database");
+
+    std::fs::write(tmp.path().join("notes.txt"), "hello").unwrap();
+    assert!(matches!(Journal::open(tmp.path()).unwrap_err(), JournalError::NotAJournal { .. }));
+    assert!(matches!(
+        Journal::open(&tmp.path().join("notes.txt")).unwrap_err(),
+        JournalError::NotAJournal { .. }
+    ));
+}
+
+#[test]
+fn open_of_a_foreign_sled_database_is_not_a_journal_and_leaves_it_alone() {
+    let (_tmp, path) = journal_dir();
+    {
+        let db = raw_sled(&path);
+        db.open_tree("someone-elses").unwrap().insert("k", "v").unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(Journal::open(&path).unwrap_err(), JournalError::NotAJournal { .. }));
+    let db = raw_sled(&path);
+    assert!(!db.tree_names().iter().any(|n| n == META.as_bytes()), "open created a tree");
+    drop(db);
+
+    // A meta tree without a Started record is not a journal either.
+    let (_tmp2, path) = journal_dir();
+    {
+        let db = raw_sled(&path);
+        db.open_tree(META).unwrap().insert(VERSION_KEY, b"1".as_slice()).unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(Journal::open(&path).unwrap_err(), JournalError::NotAJournal { .. }));
+}
+
+#[test]
+fn open_of_a_damaged_data_file_is_an_error_not_a_panic() {
+    let (_tmp, path) = journal_dir();
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join(layout::DATA_FILE), vec![0xA5; 4096]).unwrap();
+    assert!(Journal::open(&path).is_err());
+}
+
+#[test]
+fn create_refuses_an_existing_journal_or_a_non_empty_place() {
+    let (tmp, path) = journal_dir();
+    drop(Journal::create(&path, started()).unwrap());
+    let err = Journal::create(&path, started()).unwrap_err();
+    assert!(matches!(&err, JournalError::AlreadyExists { path: p } if *p == path), "{err}");
+    // The refused create did not disturb the existing journal.
+    assert_eq!(Journal::open(&path).unwrap().started(), &started());
+
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep-me"), "x").unwrap();
+    assert!(matches!(Journal::create(&other, started()).unwrap_err(), JournalError::AlreadyExists { .. }));
+    assert!(matches!(
+        Journal::create(&other.join("keep-me"), started()).unwrap_err(),
+        JournalError::AlreadyExists { .. }
+    ));
+
+    // An empty directory (made by the run directory code, say) is fine.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    Journal::create(&empty, started()).unwrap();
+}
+
+#[test]
+fn a_second_open_handle_is_refused_as_locked() {
+    let (_tmp, path) = journal_dir();
+    let journal = Journal::create(&path, started()).unwrap();
+    let begun = std::time::Instant::now();
+    let err = Journal::open(&path).unwrap_err();
+    assert!(matches!(&err, JournalError::Locked { path: p } if *p == path), "{err}");
+    assert!(begun.elapsed() >= LOCK_WAIT, "a held lock is waited for before it is reported");
+    drop(journal);
+    Journal::open(&path).unwrap();
+}
+
+#[test]
+fn a_journal_reopens_right_after_it_is_dropped_even_under_load() {
+    // sled lets go of its lock a moment after drop; open must not report that as Locked.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for index in 0..15 {
+                    let (_tmp, path) = journal_dir();
+                    let journal = Journal::create(&path, started()).unwrap();
+                    journal.complete(&completed(index)).unwrap();
+                    drop(journal);
+                    let journal = Journal::open(&path).unwrap();
+                    assert_eq!(journal.completions().unwrap(), vec![(0, completed(index))]);
+                    drop(journal);
+                    Journal::open(&path).unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_damaged_record_is_reported_as_corrupt() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        journal.complete(&completed(0)).unwrap();
+        journal.completed.insert(layout::index_key(0), b"{not json".as_slice()).unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    let err = journal.completions().unwrap_err();
+    assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("completed record #0"), "{err}");
+}
+
+#[test]
+fn numbers_come_back_bit_for_bit() {
+    let (_tmp, path) = journal_dir();
+    let awkward_clock = AWKWARD_FLOATS[0];
+    {
+        let journal = Journal::create(&path, Started { clock: awkward_clock, ..started() }).unwrap();
+        let value = serde_json::json!({"scores": AWKWARD_FLOATS, "u": u64::MAX, "i": i64::MIN});
+        let record =
+            Completed { clock: awkward_clock, outcome: crate::CallOutcome::Ok { value }, ..completed(0) };
+        journal.complete(&record).unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.started().clock.to_bits(), awkward_clock.to_bits());
+    let back = journal.completed(0).unwrap().unwrap();
+    assert_eq!(back.clock.to_bits(), awkward_clock.to_bits());
+    let crate::CallOutcome::Ok { value } = back.outcome else { panic!("outcome changed") };
+    let scores: Vec<u64> =
+        value["scores"].as_array().unwrap().iter().map(|f| f.as_f64().unwrap().to_bits()).collect();
+    assert_eq!(scores, AWKWARD_FLOATS.map(f64::to_bits));
+    assert_eq!(value["u"], u64::MAX);
+    assert_eq!(value["i"], i64::MIN);
+}
+
+#[test]
+fn a_clock_json_cannot_hold_is_refused_before_anything_is_written() {
+    let (_tmp, path) = journal_dir();
+    let err = Journal::create(&path, Started { clock: f64::NAN, ..started() }).unwrap_err();
+    assert!(matches!(err, JournalError::InvalidRecord { .. }), "{err}");
+    assert!(!path.exists());
+
+    let journal = Journal::create(&path, started()).unwrap();
+    let err = journal.complete(&Completed { clock: f64::INFINITY, ..completed(0) }).unwrap_err();
+    assert!(matches!(err, JournalError::InvalidRecord { .. }), "{err}");
+    assert_eq!(journal.complete(&completed(0)).unwrap(), 0, "the refused record took no seq");
+}

@@ -1,0 +1,119 @@
+//! `odw journal` and `odw replay --check`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use odw_engine::run::{JOURNAL_DIR, check};
+use odw_journal::{CallOutcome, Journal};
+
+use super::{config, find_run, parse_args, runs_root, sandbox};
+use crate::cli::{Global, JournalArgs, JournalCommand, ReplayArgs};
+use crate::report::{self, exit};
+
+/// Exit code of a replay check whose script diverged from the journal.
+const DIVERGED: u8 = 3;
+
+pub async fn replay(global: &Global, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    if !args.check {
+        return Ok(report::usage("odw replay needs --check (replaying shows nothing else yet)"));
+    }
+    let replay_args = match args.args.as_deref().map(|a| parse_args(Some(a))).transpose() {
+        Ok(v) => v,
+        Err(message) => return Ok(report::usage(&message)),
+    };
+    let config = config(global)?;
+    let root = runs_root(global, &config);
+    let sandbox = sandbox()?;
+    let verdict = check(&sandbox, &config, &root, &args.run, args.script.clone(), replay_args).await?;
+    if let Some(d) = &verdict.divergence {
+        eprintln!("odw: {d}");
+        return Ok(ExitCode::from(DIVERGED));
+    }
+    if let Some((recorded, replayed)) = &verdict.result_mismatch {
+        eprintln!(
+            "odw: non-deterministic workflow: every call matched the journal but the result differs\n  \
+             expected: {recorded}\n  actual:   {replayed}"
+        );
+        return Ok(ExitCode::from(DIVERGED));
+    }
+    eprintln!("odw: run {} reproduced: {} calls served from the journal, 0 live", args.run, verdict.calls);
+    Ok(ExitCode::from(exit::OK))
+}
+
+pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(JournalCommand::Import { file }) = &args.import {
+        return import(global, file);
+    }
+    let Some(id) = &args.run else {
+        return Ok(report::usage("odw journal needs a run id (or `odw journal import FILE`)"));
+    };
+    let run = find_run(global, id)?;
+    let journal = Journal::open(&run.path.join(JOURNAL_DIR))?;
+    if args.export {
+        let mut out = std::io::stdout().lock();
+        journal.export(&mut out)?;
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let completed: std::collections::HashMap<u32, _> =
+        journal.completions()?.into_iter().map(|(_, c)| (c.index, c)).collect();
+    let rows: Vec<Value> = journal
+        .issued()?
+        .into_iter()
+        .map(|i| {
+            let c = completed.get(&i.index);
+            json!({
+                "index": i.index,
+                "key": i.key,
+                "label": i.label,
+                "phase": i.phase,
+                "status": match c.map(|c| &c.outcome) {
+                    Some(CallOutcome::Ok { .. }) => "ok",
+                    Some(CallOutcome::Err { .. }) => "failed",
+                    None => "incomplete",
+                },
+                "attempts": c.map(|c| c.attempts),
+                "ms": c.map(|c| c.ms),
+            })
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::from(exit::OK));
+    }
+    println!(
+        "{:>5}  {:<12}  {:<20}  {:<16}  {:<10}  {:>8}  {:>8}",
+        "index", "key", "label", "phase", "status", "attempts", "ms"
+    );
+    for r in &rows {
+        let text = |k: &str| {
+            r[k].as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| if r[k].is_null() { "-".into() } else { r[k].to_string() })
+        };
+        println!(
+            "{:>5}  {:<12}  {:<20}  {:<16}  {:<10}  {:>8}  {:>8}",
+            r["index"],
+            &text("key")[..12.min(text("key").len())],
+            text("label"),
+            text("phase"),
+            text("status"),
+            text("attempts"),
+            text("ms"),
+        );
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Recreates a run directory from an export: journal and `meta.json`.
+fn import(global: &Global, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = config(global)?;
+    let root = runs_root(global, &config);
+    let input = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let run = odw_engine::run::import(&root, std::io::BufReader::new(input))
+        .with_context(|| format!("cannot import {}", file.display()))?;
+    eprintln!("odw: imported {} into {}", file.display(), run.path.display());
+    println!("{}", run.id);
+    Ok(ExitCode::from(exit::OK))
+}

@@ -1,0 +1,265 @@
+//! The replay journal through the real binary: resume reuses the longest
+//! unchanged prefix (or unchanged content), `replay --check` proves a run
+//! reproduces, a killed run resumes without re-running completed calls.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Env, Run};
+use serde_json::{Value, json};
+
+/// A pipeline of 4 items × 3 stages and a parallel fan-out whose agents
+/// finish in a different order than they start. `STAGE2` is replaced to
+/// edit one stage-2 prompt.
+const WORKFLOW: &str = "
+const items = ['a', 'b', 'c', 'd'];
+const delays = { a: '0.12', b: '0.01', c: '0.08', d: '0.03' };
+phase('Pipeline');
+const piped = await pipeline(items,
+  (item) => agent(`s1 ${item} sleep:${delays[item]}`, { label: `s1-${item}` }),
+  (prev, item) => agent(STAGE2, { label: `s2-${item}` }),
+  (prev, item) => agent(`s3 ${item} <- ${prev}`, { label: `s3-${item}` }),
+);
+phase('Fan-out');
+const fan = await parallel([3, 1, 2].map((n) => () => agent(`fan ${n} sleep:0.0${n}`, { label: `fan-${n}` })));
+return { piped, fan, t: Date.now(), r: Math.random() };
+";
+
+fn workflow(stage2: &str) -> String {
+    WORKFLOW.replace("STAGE2", stage2)
+}
+
+fn run_id(run: &Run) -> String {
+    run.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("odw: run ").and_then(|r| r.split_whitespace().next()))
+        .unwrap_or_else(|| panic!("no run id in stderr:\n{}", run.stderr))
+        .to_string()
+}
+
+#[test]
+fn resume_reuses_everything_when_nothing_changed_and_replay_check_passes() {
+    let env = Env::with_config(json!({ "concurrency": 8 }));
+    let wf = env.script("wf.js", &workflow("`s2 ${item} <- ${prev}`"));
+    let first = env.run_wait(&wf, &[]);
+    let original = first.json();
+    let live_calls = env.mock_invocations();
+    assert_eq!(live_calls, 15);
+    let r1 = run_id(&first);
+
+    let again = env.run_wait(&wf, &["--resume-from", &r1]);
+    assert_eq!(again.json(), original, "same result, same Date.now() and Math.random()");
+    assert_eq!(env.mock_invocations(), live_calls, "no agent ran on resume");
+    assert!(again.stderr.contains("reused 15 of 15 calls, no live calls"), "{}", again.stderr);
+
+    let check = env.odw(&["replay", &r1, "--check", "--runs-root", env.runs().to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(
+        check.stderr.contains("reproduced: 15 calls served from the journal, 0 live"),
+        "{}",
+        check.stderr
+    );
+    assert_eq!(env.mock_invocations(), live_calls);
+}
+
+#[test]
+fn an_edited_stage2_prompt_reruns_from_its_index_on() {
+    let env = Env::with_config(json!({ "concurrency": 8 }));
+    let wf = env.script("wf.js", &workflow("`s2 ${item} <- ${prev}`"));
+    let first = env.run_wait(&wf, &[]);
+    first.json();
+    let r1 = run_id(&first);
+    let run1 = env.runs().join("test").join(&r1);
+    let issued: Vec<Value> = {
+        let out = env.odw(&["journal", &r1, "--json", "--runs-root", env.runs().to_str().unwrap()]);
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let index_of =
+        |label: &str| issued.iter().find(|c| c["label"] == label).unwrap()["index"].as_u64().unwrap();
+    let edited_index = index_of("s2-c");
+
+    // Only item c's stage-2 prompt changes.
+    let wf = env.script(
+        "wf.js",
+        &workflow("item === 'c' ? `s2 ${item} (edited) <- ${prev}` : `s2 ${item} <- ${prev}`"),
+    );
+    let before = env.mock_lines().len();
+    let resumed = env.run_wait(&wf, &["--resume-from", &r1]);
+    let out = resumed.json();
+    assert_eq!(out["piped"][2], "mock:s3 c <- mock:s2 c (edited) <- mock:s1 c sleep:0.08");
+    let rerun: Vec<String> =
+        env.mock_lines()[before..].iter().filter(|l| l.what == "start").map(|l| l.prompt.clone()).collect();
+    // Everything issued before the edited call was reused; it and every
+    // call after it ran again.
+    let expected_live = issued.iter().filter(|c| c["index"].as_u64().unwrap() >= edited_index).count();
+    assert_eq!(rerun.len(), expected_live, "re-run: {rerun:?}");
+    assert!(rerun.iter().any(|p| p.contains("(edited)")));
+    assert!(!rerun.iter().any(|p| p.starts_with("s1 ")), "no stage-1 call re-ran: {rerun:?}");
+    assert!(
+        resumed.stderr.contains(&format!("first live call at index {edited_index} (label s2-c)")),
+        "{}",
+        resumed.stderr
+    );
+    let resumed_dir = env.runs().join("test").join(run_id(&resumed));
+    let meta: Value = serde_json::from_slice(&std::fs::read(resumed_dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["resumedFrom"], r1.as_str());
+    let cached = common::read_events(&resumed_dir)
+        .into_iter()
+        .filter(|e| e["type"] == "agent_finished" && e["cached"] == true)
+        .count();
+    assert_eq!(cached as u64, edited_index);
+    assert!(run1.join("journal").is_dir());
+}
+
+#[test]
+fn reuse_content_keeps_unchanged_sibling_branches() {
+    let env = Env::with_config(json!({ "concurrency": 8 }));
+    let wf = env.script("wf.js", &workflow("`s2 ${item} <- ${prev}`"));
+    let first = env.run_wait(&wf, &[]);
+    first.json();
+    let r1 = run_id(&first);
+    let wf = env.script(
+        "wf.js",
+        &workflow("item === 'c' ? `s2 ${item} (edited) <- ${prev}` : `s2 ${item} <- ${prev}`"),
+    );
+    let before = env.mock_lines().len();
+    let resumed = env.run_wait(&wf, &["--resume-from", &r1, "--reuse", "content"]);
+    resumed.json();
+    let rerun: Vec<String> =
+        env.mock_lines()[before..].iter().filter(|l| l.what == "start").map(|l| l.prompt.clone()).collect();
+    // Only the edited call and the one stage-3 call that depends on it.
+    assert_eq!(rerun.len(), 2, "re-run: {rerun:?}");
+    assert!(rerun.iter().all(|p| p.contains(" c ")), "{rerun:?}");
+    assert!(resumed.stderr.contains("by content after the first change"), "{}", resumed.stderr);
+}
+
+#[test]
+fn replay_check_of_an_edited_script_exits_3_naming_the_index() {
+    let env = Env::new();
+    let wf = env
+        .script("wf.js", "const a = await agent('first');\nconst b = await agent('second');\nreturn [a, b];");
+    let first = env.run_wait(&wf, &[]);
+    first.json();
+    let r1 = run_id(&first);
+    let edited = env.script(
+        "wf2.js",
+        "const a = await agent('first');\nconst b = await agent('second, edited');\nreturn [a, b];",
+    );
+    let calls = env.mock_invocations();
+    let check = env.odw(&[
+        "replay",
+        &r1,
+        "--check",
+        "--script",
+        &edited,
+        "--runs-root",
+        env.runs().to_str().unwrap(),
+    ]);
+    assert_eq!(check.code, 3, "{}", check.stderr);
+    assert!(check.stderr.contains("call #1 differs from the journal"), "{}", check.stderr);
+    assert!(check.stderr.contains("\"second\""), "expected prompt head: {}", check.stderr);
+    assert!(check.stderr.contains("\"second, edited\""), "actual prompt head: {}", check.stderr);
+    assert_eq!(env.mock_invocations(), calls, "a check never calls an agent");
+}
+
+#[test]
+fn a_killed_worker_is_interrupted_and_resumes_without_rerunning_completed_calls() {
+    let env = Env::with_config(json!({ "concurrency": 4 }));
+    let wf = env.script(
+        "wf.js",
+        "return await parallel([
+           () => agent('quick-1'), () => agent('quick-2'),
+           () => agent('slow-1 sleep:30'), () => agent('slow-2 sleep:30'),
+         ]);",
+    );
+    let runs = env.runs();
+    let started = env.odw(&["run", &wf, "--runs-root", runs.to_str().unwrap()]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.stdout.trim().to_string();
+    let dir = runs.join("test").join(&id);
+    // Wait until both quick calls completed and both slow ones are running.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = common::read_events(&dir);
+        let finished = events.iter().filter(|e| e["type"] == "agent_finished").count();
+        let started = events.iter().filter(|e| e["type"] == "agent_started").count();
+        if finished == 2 && started == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run did not get going: {events:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
+    let pid = status["pid"].as_i64().unwrap();
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let shown = env.odw(&["status", &id, "--json", "--runs-root", runs.to_str().unwrap()]);
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["state"], "interrupted");
+
+    // Resume with the slow calls made fast: only they run again.
+    let wf = env.script(
+        "wf.js",
+        "return await parallel([
+           () => agent('quick-1'), () => agent('quick-2'),
+           () => agent('slow-1 sleep:30'.replace('30', '0')), () => agent('slow-2 sleep:30'.replace('30', '0')),
+         ]);",
+    );
+    let before = env.mock_lines().len();
+    let resumed = env.run_wait(&wf, &["--resume-from", &id]);
+    assert_eq!(
+        resumed.json(),
+        json!(["mock:quick-1", "mock:quick-2", "mock:slow-1 sleep:0", "mock:slow-2 sleep:0"])
+    );
+    let rerun: Vec<String> =
+        env.mock_lines()[before..].iter().filter(|l| l.what == "start").map(|l| l.prompt.clone()).collect();
+    assert_eq!(rerun.len(), 2, "{rerun:?}");
+    assert!(rerun.iter().all(|p| p.starts_with("slow-")), "{rerun:?}");
+}
+
+#[test]
+fn journal_export_import_and_check_in_another_runs_root() {
+    let env = Env::new();
+    let wf = env.script("wf.js", "return [await agent('one'), Math.random() < 1];");
+    let first = env.run_wait(&wf, &["--args", r#"{"k": 1}"#]);
+    first.json();
+    let r1 = run_id(&first);
+    let export = env.odw(&["journal", &r1, "--export", "--runs-root", env.runs().to_str().unwrap()]);
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let header: Value = serde_json::from_str(export.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(header["format"], "odw-journal");
+    std::fs::write(env.path().join("r1.jsonl"), &export.stdout).unwrap();
+
+    let other = env.path().join("ci-runs");
+    let imported = env.odw(&["journal", "import", "r1.jsonl", "--runs-root", other.to_str().unwrap()]);
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let id = imported.stdout.trim();
+    let calls = env.mock_invocations();
+    let check = env.odw(&["replay", id, "--check", "--script", &wf, "--runs-root", other.to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert_eq!(env.mock_invocations(), calls);
+
+    let table = env.odw(&["journal", &r1, "--runs-root", env.runs().to_str().unwrap()]);
+    assert!(table.stdout.lines().next().unwrap().contains("index"));
+    assert!(table.stdout.contains(" ok "), "{}", table.stdout);
+}
+
+#[test]
+fn a_foreign_or_corrupt_journal_is_a_clear_error() {
+    let env = Env::new();
+    let wf = env.script("wf.js", "return await agent('one');");
+    let first = env.run_wait(&wf, &[]);
+    first.json();
+    let r1 = run_id(&first);
+    let journal = env.runs().join("test").join(&r1).join("journal");
+    std::fs::remove_dir_all(&journal).unwrap();
+    std::fs::create_dir_all(&journal).unwrap();
+    let resumed = env.run_wait(&wf, &["--resume-from", &r1]);
+    resumed.fails_with(&["journal"]);
+    assert!(!resumed.stderr.contains("panicked"), "{}", resumed.stderr);
+
+    std::fs::write(env.path().join("bad.jsonl"), "{\"format\":\"something-else\",\"version\":1}\n").unwrap();
+    let imported = env.odw(&["journal", "import", "bad.jsonl", "--runs-root", env.runs().to_str().unwrap()]);
+    imported.fails_with(&["line 1"]);
+}

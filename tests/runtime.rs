@@ -1,0 +1,240 @@
+//! Background runs and the full CLI, through the real binary: detached
+//! workers, status/logs/result/list, pause/resume/stop, saved workflows,
+//! validate, completions.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::Env;
+use serde_json::{Value, json};
+
+fn runs_flag(env: &Env) -> String {
+    env.runs().to_str().unwrap().to_string()
+}
+
+/// Starts a background run and returns its id.
+fn start(env: &Env, script: &str) -> String {
+    let runs = runs_flag(env);
+    let run = env.odw(&["run", script, "--runs-root", &runs]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.stdout.trim().to_string();
+    assert_eq!(id.len(), 22, "run id shape: {id}");
+    id
+}
+
+fn status(env: &Env, id: &str) -> Value {
+    let out = env.odw(&["status", id, "--json", "--runs-root", &runs_flag(env)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn alive(pid: &str) -> bool {
+    Path::new(&format!("/proc/{}", pid.trim())).exists()
+}
+
+#[test]
+fn a_background_run_returns_at_once_and_is_inspectable() {
+    let env = Env::new();
+    let wf = env.script("wf.js", "phase('Only');\nreturn await agent('bg sleep:0.3');");
+    let began = Instant::now();
+    let id = start(&env, &wf);
+    assert!(began.elapsed() < Duration::from_millis(300), "odw run waited for the run");
+    wait_for("the run to finish", Duration::from_secs(20), || status(&env, &id)["state"] == "done");
+    let s = status(&env, &id);
+    assert_eq!((s["agents"]["done"].as_u64(), s["phase"].as_str()), (Some(1), Some("Only")));
+    let result = env.odw(&["result", &id, "--runs-root", &runs_flag(&env)]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(serde_json::from_str::<Value>(&result.stdout).unwrap(), json!("mock:bg sleep:0.3"));
+
+    let dir = env.run_dir();
+    use std::os::unix::fs::PermissionsExt;
+    for file in ["meta.json", "status.json", "events.jsonl", "result.json", "worker.log"] {
+        let mode = std::fs::metadata(dir.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let list = env.odw(&["list", "--json", "--runs-root", &runs_flag(&env)]);
+    let list: Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(list[0]["runId"], id.as_str());
+    let human = env.odw(&["status", &id, "--runs-root", &runs_flag(&env)]);
+    assert!(human.stdout.contains("state     done"), "{}", human.stdout);
+}
+
+#[test]
+fn a_failed_background_run_reports_its_error() {
+    let env = Env::new();
+    let wf = env.script("wf.js", "await agent('fail:broken tool');");
+    let id = start(&env, &wf);
+    wait_for("the run to fail", Duration::from_secs(20), || status(&env, &id)["state"] == "failed");
+    env.odw(&["result", &id, "--runs-root", &runs_flag(&env)]).fails_with(&["broken tool", "wf.js:2:"]);
+}
+
+#[test]
+fn logs_follow_prints_every_event_exactly_once() {
+    let env = Env::with_config(json!({ "concurrency": 2 }));
+    let wf = env.script(
+        "wf.js",
+        "for (let i = 0; i < 6; i++) { log(`step ${i}`); await agent(`a${i} sleep:0.05`); }\nreturn 'ok';",
+    );
+    let id = start(&env, &wf);
+    let follow = env.odw(&["logs", &id, "--follow", "--json", "--runs-root", &runs_flag(&env)]);
+    assert_eq!(follow.code, 0, "{}", follow.stderr);
+    let file = std::fs::read_to_string(env.run_dir().join("events.jsonl")).unwrap();
+    assert_eq!(follow.stdout, file, "followed output equals the event log");
+    let logs: Vec<&str> = follow.stdout.lines().filter(|l| l.contains("\"type\":\"log\"")).collect();
+    assert_eq!(logs.len(), 6);
+    let human = env.odw(&["logs", &id, "--runs-root", &runs_flag(&env)]);
+    assert!(human.stdout.contains("step 5") && human.stdout.contains("run_finished"), "{}", human.stdout);
+}
+
+#[test]
+fn pause_holds_queued_agents_and_resume_releases_them() {
+    let env = Env::with_config(json!({ "concurrency": 2 }));
+    let wf = env.script(
+        "wf.js",
+        "return (await parallel([1,2,3,4,5,6,7,8].map((i) => () => agent(`p${i} sleep:0.4`)))).length;",
+    );
+    let id = start(&env, &wf);
+    wait_for("two agents to start", Duration::from_secs(20), || env.mock_invocations() == 2);
+    let paused = env.odw(&["pause", &id, "--runs-root", &runs_flag(&env)]);
+    assert_eq!(paused.code, 0, "{}", paused.stderr);
+    wait_for("the status to say paused", Duration::from_secs(5), || status(&env, &id)["state"] == "paused");
+    // The two running agents finish; none of the six queued ones starts.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(env.mock_invocations(), 2, "a queued agent started while paused");
+    let ended = env.mock_lines().iter().filter(|l| l.what == "end").count();
+    assert_eq!(ended, 2, "running agents finish during a pause");
+    env.odw(&["resume", &id, "--runs-root", &runs_flag(&env)]);
+    wait_for("the run to finish", Duration::from_secs(20), || status(&env, &id)["state"] == "done");
+    assert_eq!(env.mock_invocations(), 8);
+}
+
+#[test]
+fn stop_kills_the_agents_process_group_and_ends_the_run_stopped() {
+    let env = Env::new();
+    let pidfile = env.path().join("agent.pid");
+    let wf = env.script("wf.js", &format!("return await agent('hold pidfile:{}');", pidfile.display()));
+    let id = start(&env, &wf);
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        pidfile.exists() && std::fs::read_to_string(&pidfile).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let agent = std::fs::read_to_string(&pidfile).unwrap();
+    let grandchild = std::fs::read_to_string(pidfile.with_extension("pid.child")).unwrap();
+    assert!(alive(&agent) && alive(&grandchild));
+    let asked = Instant::now();
+    let stop = env.odw(&["stop", &id, "--runs-root", &runs_flag(&env)]);
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert!(asked.elapsed() <= Duration::from_secs(2), "stop took {:?}", asked.elapsed());
+    assert_eq!(status(&env, &id)["state"], "stopped");
+    wait_for("the agent and its child to be gone", Duration::from_secs(2), || {
+        !alive(&agent) && !alive(&grandchild)
+    });
+    let events = env.events();
+    assert_eq!(events.last().unwrap()["type"], "run_stopped");
+    env.odw(&["result", &id, "--runs-root", &runs_flag(&env)]).fails_with(&["stopped"]);
+}
+
+#[test]
+fn wait_with_timeout_exits_124_and_the_run_goes_on() {
+    let env = Env::new();
+    let wf = env.script("wf.js", "return await agent('slow sleep:1');");
+    let out = env.odw(&["run", &wf, "--wait", "--timeout", "0.2", "--runs-root", &runs_flag(&env)]);
+    assert_eq!(out.code, 124, "{}", out.stderr);
+    let id = out.stdout.trim().to_string();
+    wait_for("the run to finish anyway", Duration::from_secs(20), || status(&env, &id)["state"] == "done");
+}
+
+#[test]
+fn saved_workflows_are_found_by_name_project_before_personal() {
+    let env = Env::with_config(json!({ "defaultAdapter": "echo" }));
+    let project = env.path().join(".claude/workflows");
+    let personal = env.path().join("claude-home/workflows");
+    for (dir, who) in [(&project, "project"), (&personal, "personal")] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("greet.js"),
+            format!("export const meta = {{ name: 'greet', description: 'from {who}' }};\nreturn '{who}:' + args.who;\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        personal.join("solo.js"),
+        "export const meta = { name: 'solo', description: 'only personal' };\nreturn 'solo';\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_odw"))
+            .args(args)
+            .current_dir(env.path())
+            .env("HOME", env.path())
+            .env("CLAUDE_CONFIG_DIR", env.path().join("claude-home"))
+            .env("ODW_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("odw-cache"))
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let runs = runs_flag(&env);
+    let (code, out) = run(&["run", "greet", "--wait", "--args", r#"{"who":"Ada"}"#, "--runs-root", &runs]);
+    assert_eq!((code, out.trim()), (Some(0), "\"project:Ada\""));
+    let (_, out) = run(&["run", "solo", "--wait", "--runs-root", &runs]);
+    assert_eq!(out.trim(), "\"solo\"");
+    let (_, out) = run(&["workflows", "where", "greet"]);
+    assert!(out.trim().ends_with(".claude/workflows/greet.js"), "{out}");
+    let (_, out) = run(&["workflows", "list", "--json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|w| (w["name"].clone(), w["description"].clone()))
+            .collect::<Vec<_>>(),
+        [(json!("greet"), json!("from project")), (json!("solo"), json!("only personal"))]
+    );
+    let (code, _) = run(&["run", "nope", "--wait", "--runs-root", &runs]);
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn validate_reports_good_and_broken_scripts_without_running_them() {
+    let env = Env::new();
+    let good = env.script("good.js", "return await agent('never runs');");
+    let out = env.odw(&["validate", &good]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let broken = env.script("broken.js", "const a = 1;\nconst b = (a +;\nreturn b;");
+    let out = env.odw(&["validate", &broken, "--json"]);
+    assert_eq!(out.code, 1);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!((v["errors"][0]["line"].as_u64(), v["errors"][0]["column"].as_u64()), (Some(3), Some(15)));
+    let imports = env.script("imports.js", "import x from 'y';");
+    env.odw(&["validate", &imports]).fails_with(&["imports.js:2:1", "`import` is not allowed"]);
+    assert_eq!(env.mock_invocations(), 0);
+    assert!(!env.runs().exists());
+}
+
+#[test]
+fn help_documents_exit_codes_and_completions_are_generated() {
+    let env = Env::new();
+    let help = env.odw(&["--help"]);
+    for code in ["0 ", "1 ", "2 ", "3 ", "124"] {
+        assert!(
+            help.stdout.contains(&format!("  {code}")),
+            "exit code {code} undocumented:\n{}",
+            help.stdout
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.odw(&["completions", shell]);
+        assert_eq!(out.code, 0);
+        assert!(out.stdout.contains("resume-from"), "{shell} completions lack flags");
+    }
+}
