@@ -2,11 +2,15 @@
 //! Workflow dialect — sandboxed in QuickJS-in-WebAssembly, with their agent
 //! calls running concurrently as subprocesses.
 //!
-//! Data flows one way: the CLI calls [`run::run_workflow`]; the engine loads
-//! the script ([`loader`]), evaluates it in the [`sandbox`], and serves the
-//! guest's `agent()` calls with the [`scheduler`], which runs [`adapters`]
-//! and checks structured output ([`schema`]). What happens is recorded in
-//! the run directory ([`runs`], [`progress`]).
+//! Data flows one way: the CLI calls [`run`] (`prepare`, then `execute`, in
+//! the same process or a detached worker); the engine loads the script
+//! ([`loader`], [`library`] for saved workflows), evaluates it in the
+//! [`sandbox`], and serves the guest's `agent()` calls with the
+//! [`scheduler`], which runs [`adapters`], checks structured output
+//! ([`schema`]) and journals every call (`odw-journal`), reusing recorded
+//! ones when resuming or checking ([`replay`]). What happens is recorded in
+//! the run directory ([`runs`], [`progress`]). [`validate`] compiles a
+//! workflow without running it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +24,9 @@
 //!     budget: None,
 //!     runs_root: None,
 //!     workspace: std::env::current_dir()?,
+//!     resume_from: None,
+//!     reuse: odw_engine::replay::ReuseRule::Prefix,
+//!     config_path: None,
 //! };
 //! let report = run_workflow(&sandbox, &config, opts).await?;
 //! println!("{:?}", report.result);
