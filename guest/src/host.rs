@@ -20,6 +20,9 @@ mod raw {
         pub fn wait_next() -> u32;
         /// A fire-and-forget notification (phase, log) as JSON.
         pub fn emit(ptr: *const u8, len: u32);
+        /// Loads another workflow (`workflow()`) or transforms candidate
+        /// text (`validate()`); stages the JSON reply and returns its length.
+        pub fn load(ptr: *const u8, len: u32) -> u32;
         /// The run's outcome as JSON; called exactly once.
         pub fn finish(ptr: *const u8, len: u32);
     }
@@ -54,6 +57,12 @@ pub fn wait_next() -> Option<String> {
 pub fn emit(event: &str) {
     // SAFETY: the pointer and length describe a live, initialised str.
     unsafe { raw::emit(event.as_ptr(), event.len() as u32) }
+}
+
+pub fn load(request: &str) -> String {
+    // SAFETY: the pointer and length describe a live, initialised str.
+    let len = unsafe { raw::load(request.as_ptr(), request.len() as u32) };
+    take(len)
 }
 
 pub fn finish(outcome: &str) {

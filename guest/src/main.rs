@@ -91,6 +91,18 @@ fn boot_prelude<'js>(ctx: &Ctx<'js>, init: Value<'js>) -> Result<Object<'js>, St
         host::finish(&outcome);
         FINISHED.with(|f| f.set(true));
     });
+    let load = Function::new(ctx.clone(), |request: String| host::load(&request));
+    // Evaluates code the prelude got from `load` (a meta literal, a nested
+    // workflow's body) under its own file name, inside this same sandbox.
+    let evaluate = Function::new(ctx.clone(), |ctx: Ctx<'js>, source: String, filename: String| {
+        let mut options = EvalOptions::default();
+        options.global = true;
+        options.strict = false;
+        options.filename = Some(filename);
+        ctx.eval_with_options::<Value<'js>, _>(source, options)
+    });
+    raw.set("load", load.map_err(js_err)?).map_err(js_err)?;
+    raw.set("evaluate", evaluate.map_err(js_err)?).map_err(js_err)?;
     raw.set("start", start.map_err(js_err)?).map_err(js_err)?;
     raw.set("emit", emit.map_err(js_err)?).map_err(js_err)?;
     raw.set("finish", finish.map_err(js_err)?).map_err(js_err)?;

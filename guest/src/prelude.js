@@ -252,11 +252,84 @@
     remaining: () => (budgetTotal === null ? Infinity : Math.max(0, budgetTotal - spent)),
   });
 
-  function notYet(name) {
-    return () => {
-      throw new Error(`${name}() is not available in this build of odw yet; ` +
-        'it arrives with nested workflows (see `odw --help`)');
+  // ---- nested workflows and validation ------------------------------------
+
+  const load = (request) => JSON.parse(host.load(JSON.stringify(request)));
+
+  function problem(e, file) {
+    const stack = String((e && e.stack) || '');
+    const esc = String(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const at = stack.match(new RegExp(esc + ':(\\d+):(\\d+)'));
+    return {
+      line: at ? Number(at[1]) : 0,
+      column: at ? Number(at[2]) : 0,
+      message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
     };
+  }
+
+  function checkMeta(meta) {
+    if (meta === null || typeof meta !== 'object') return 'meta must be an object';
+    if (typeof meta.name !== 'string' || meta.name.trim() === '') return '`meta.name` must be a non-empty string';
+    if (typeof meta.description !== 'string') return '`meta.description` must be a string';
+    return null;
+  }
+
+  // validate(source) -> {ok, meta?, errors: [{line, column, message}]}; runs nothing.
+  function validate(source) {
+    if (typeof source !== 'string') {
+      throw new TypeError(`validate(source): source must be a string, got ${typeName(source)}`);
+    }
+    const loaded = load({ source, filename: 'candidate.js' });
+    if (!loaded.ok) return { ok: false, errors: [loaded.error] };
+    let meta;
+    try {
+      meta = host.evaluate(loaded.metaSource, loaded.filename);
+    } catch (e) {
+      return { ok: false, errors: [problem(e, loaded.filename)] };
+    }
+    const bad = checkMeta(meta);
+    if (bad) return { ok: false, meta, errors: [{ line: 1, column: 1, message: bad }] };
+    try {
+      host.evaluate(loaded.compileOnly, loaded.filename);
+    } catch (e) {
+      return { ok: false, meta, errors: [problem(e, loaded.filename)] };
+    }
+    return { ok: true, meta, errors: [] };
+  }
+
+  function tooDeep() {
+    throw new Error('workflow(): nested workflows go one level deep, and this one is already nested; ' +
+      'call the inner workflow from the top-level script instead');
+  }
+
+  // workflow(nameOrRef, args?): runs another workflow inline, sharing this
+  // run's agents, concurrency, budget and journal.
+  async function workflow(ref, childArgs) {
+    let request;
+    if (typeof ref === 'string') request = { ref: { name: ref } };
+    else if (ref !== null && typeof ref === 'object' && typeof ref.scriptPath === 'string') {
+      request = { ref: { scriptPath: ref.scriptPath } };
+    } else {
+      throw new TypeError('workflow(nameOrRef, args?): give a saved workflow\'s name or {scriptPath}');
+    }
+    const loaded = load(request);
+    const shown = JSON.stringify(ref);
+    if (!loaded.ok) {
+      const e = loaded.error;
+      const where = e.line ? ` (${loaded.filename}:${e.line}:${e.column})` : '';
+      throw new Error(`workflow(${shown}): ${e.message}${where}`);
+    }
+    const meta = host.evaluate(loaded.metaSource, loaded.filename);
+    const bad = checkMeta(meta);
+    if (bad) throw new Error(`workflow(${shown}): ${bad}`);
+    const body = host.evaluate(loaded.body, loaded.filename);
+    const childPhase = (title) => phase(`${meta.name} · ${title}`);
+    const outer = currentPhase;
+    try {
+      return await body(childArgs === undefined ? null : childArgs, childPhase, tooDeep);
+    } finally {
+      currentPhase = outer;
+    }
   }
 
   // ---- install ---------------------------------------------------------------
@@ -273,8 +346,8 @@
   define(global, 'log', log);
   define(global, 'args', init.args === undefined ? null : init.args);
   define(global, 'budget', budget);
-  define(global, 'workflow', notYet('workflow'));
-  define(global, 'validate', notYet('validate'));
+  define(global, 'workflow', workflow);
+  define(global, 'validate', validate);
   define(global, 'console', Object.freeze({
     log: consoleLog, info: consoleLog, warn: consoleLog, error: consoleLog, debug: consoleLog,
   }));

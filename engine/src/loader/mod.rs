@@ -23,6 +23,10 @@ const WRAP_OPEN: &str = "(async () => {";
 const WRAP_CLOSE: &str = "\n})()";
 /// Closes it without calling it: compiles the body, runs nothing.
 const WRAP_CLOSE_UNCALLED: &str = "\n})";
+/// Opens a nested workflow's body: `workflow()` calls it with the child's
+/// own `args`, a `phase` that prefixes the child's name, and a `workflow`
+/// that refuses a second level of nesting.
+const WRAP_OPEN_CHILD: &str = "(async (args, phase, workflow) => {";
 
 /// A loaded workflow script, ready for the sandbox.
 #[derive(Debug, Clone)]
@@ -36,6 +40,9 @@ pub struct Script {
     /// The body wrapped as an async function that is never called: what
     /// `odw validate` evaluates to find syntax errors without running.
     pub compile_only: String,
+    /// The body as a nested workflow: an uncalled async function of
+    /// `(args, phase, workflow)`.
+    pub child_body: String,
     /// The meta object literal, padded so that its positions match the file.
     pub meta_source: String,
     /// What to subtract from a line-1 column QuickJS reports to get the
@@ -83,6 +90,7 @@ impl Script {
         body.push_str("      ");
         body.push_str(&source[meta.export + "export".len()..]);
         let compile_only = format!("{body}{WRAP_CLOSE_UNCALLED}");
+        let child_body = format!("{WRAP_OPEN_CHILD}{}{WRAP_CLOSE_UNCALLED}", &body[WRAP_OPEN.len()..]);
         body.push_str(WRAP_CLOSE);
 
         let (line, column) = position(&source, meta.open);
@@ -98,6 +106,7 @@ impl Script {
             source,
             body,
             compile_only,
+            child_body,
             meta_source,
             // QuickJS counts columns from 0 on the first line of a source (it
             // has no newline before it) and from 1 elsewhere.

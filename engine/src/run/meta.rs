@@ -1,13 +1,12 @@
 //! `export const meta = {…}`: evaluated in the sandbox, then checked.
 
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::RunError;
 use crate::config::Config;
 use crate::loader::Script;
-use crate::protocol::{Activation, CallError, Completion, Outcome};
-use crate::sandbox::{GuestMsg, Sandbox, SandboxError};
+use crate::protocol::{Activation, Outcome};
+use crate::sandbox::{GuestIo, Sandbox, SandboxError};
 
 /// `meta` as the workflow declares it.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,25 +61,8 @@ pub async fn evaluate_alone(
     config: &Config,
     activation: &Activation,
 ) -> Result<Outcome, SandboxError> {
-    let (to_host, mut from_guest) = mpsc::unbounded_channel();
-    let (to_guest, completions) = mpsc::unbounded_channel();
-    // Any agent request here is answered with an error at once.
-    let refuse = tokio::spawn(async move {
-        while let Some(msg) = from_guest.recv().await {
-            if let GuestMsg::Agent { id, .. } = msg {
-                let error = CallError::fatal("Error", "agent() cannot be called here", None);
-                let _ = to_guest.send(Completion {
-                    id,
-                    ok: false,
-                    value: None,
-                    error: Some(error),
-                    usage: None,
-                    clock: 0.0,
-                });
-            }
-        }
-    });
-    let outcome = sandbox.run(activation, config.sandbox_limits(), to_host, completions).await;
+    let (io, refuse) = GuestIo::isolated();
+    let outcome = sandbox.run(activation, config.sandbox_limits(), io).await;
     refuse.abort();
     outcome
 }

@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::protocol::{Activation, Outcome, ScriptError};
 use crate::replay::{Mode, Plan, ReuseRule, ReuseSummary};
 use crate::runs::{AgentCounts, RunDir, RunState};
-use crate::sandbox::{Sandbox, SandboxError};
+use crate::sandbox::{FindWorkflow, GuestIo, Sandbox, SandboxError, WorkflowRef};
 use crate::scheduler::{Control, Scheduler, Setup, now_ms};
 
 pub use check::{CheckReport, check};
@@ -327,7 +327,13 @@ impl Session<'_> {
             clock: meta.clock,
             budget: meta.budget,
         };
-        let guest = sandbox.run(&activation, config.sandbox_limits(), to_host, completions);
+        let workflows = Arc::new(Nested {
+            config: config.clone(),
+            workspace: meta.workspace.clone(),
+            base: meta.script.parent().map(Path::to_path_buf).unwrap_or_default(),
+        });
+        let guest_io = GuestIo { to_host, completions, workflows: Some(workflows) };
+        let guest = sandbox.run(&activation, config.sandbox_limits(), guest_io);
         let outcome = match controls.stop {
             Some(stop) => tokio::select! {
                 outcome = guest => Some(outcome),
@@ -377,6 +383,31 @@ impl Session<'_> {
         let reuse = scheduler.reuse_summary().filter(|_| resuming);
         let divergence = scheduler.divergence();
         Ok(RunReport { run, state, result, agents, elapsed_ms, reuse, divergence })
+    }
+}
+
+/// Where `workflow(ref)` may look: saved workflows by name, and `.js`
+/// files relative to the calling script.
+struct Nested {
+    config: Config,
+    workspace: PathBuf,
+    base: PathBuf,
+}
+
+impl FindWorkflow for Nested {
+    fn find(&self, reference: &WorkflowRef) -> Result<(String, String), String> {
+        let path = match reference {
+            WorkflowRef::Name(name) => crate::library::find(&self.config, &self.workspace, name)
+                .map(|saved| saved.path)
+                .ok_or_else(|| format!("no saved workflow named `{name}`"))?,
+            WorkflowRef::ScriptPath(p) if p.ends_with(".js") => self.base.join(p),
+            WorkflowRef::ScriptPath(p) => return Err(format!("`{p}` is not a .js workflow file")),
+        };
+        // Only the fact that the file cannot be read is reported, never its
+        // contents: a reference must not become a way to read files.
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok((path.display().to_string(), text))
     }
 }
 

@@ -13,6 +13,10 @@
 //! | `wait_next`    | blocks until a completion the host produced; returns only its length |
 //! | `emit`         | a phase/log notification, validated, written as an event             |
 //! | `finish`       | records the outcome once; the host decides what to do with it        |
+//! | `load`         | `workflow()`/`validate()`: the loader's transform of a workflow the   |
+//! |                | engine's resolver agreed to find (saved name, `.js` next to the      |
+//! |                | script) or of text the guest already has; never echoes a file's text |
+//! |                | that is not a workflow                                                |
 
 use wasmtime::{AsContextMut, Caller, Linker};
 
@@ -88,6 +92,18 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
         let _ = c.data_mut().to_host.send(GuestMsg::Event(event));
         Ok(())
     })?;
+
+    linker.func_wrap(
+        "odw",
+        "load",
+        |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| -> wasmtime::Result<u32> {
+            let bytes = read_guest(&mut c, ptr, len)?;
+            let reply = super::load::answer(&bytes, c.data().workflows.as_deref());
+            let state = c.data_mut();
+            state.payload = serde_json::to_vec(&reply)?;
+            Ok(state.payload.len() as u32)
+        },
+    )?;
 
     linker.func_wrap("odw", "finish", |mut c: Caller<'_, GuestState>, ptr: u32, len: u32| {
         let bytes = read_guest(&mut c, ptr, len)?;

@@ -14,6 +14,7 @@
 mod guest;
 mod imports;
 mod limits;
+mod load;
 mod wasi;
 
 use std::path::Path;
@@ -42,6 +43,58 @@ pub enum GuestMsg {
     /// The guest is blocked until a completion arrives and none is queued;
     /// it has received `received` completions so far.
     Idle { received: u64 },
+}
+
+/// Which workflow `workflow(ref)` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowRef {
+    /// A saved workflow's name.
+    Name(String),
+    /// `{scriptPath}`: a file, relative to the calling script.
+    ScriptPath(String),
+}
+
+/// How `workflow(ref)` finds another workflow's text. The sandbox only asks;
+/// the engine decides what a reference may reach.
+pub trait FindWorkflow: Send + Sync {
+    /// The workflow's display name (for positions) and its source text, or
+    /// why it cannot be had.
+    fn find(&self, reference: &WorkflowRef) -> Result<(String, String), String>;
+}
+
+/// The guest's connections to the rest of the run.
+pub struct GuestIo {
+    /// Agent requests and events, in the order the guest sends them.
+    pub to_host: mpsc::UnboundedSender<GuestMsg>,
+    /// Completions, in the order the guest must see them.
+    pub completions: mpsc::UnboundedReceiver<Completion>,
+    /// Where nested workflows come from (none: `workflow()` is refused).
+    pub workflows: Option<Arc<dyn FindWorkflow>>,
+}
+
+impl GuestIo {
+    /// Connections that refuse any agent call at once (meta, compile checks).
+    pub fn isolated() -> (GuestIo, tokio::task::JoinHandle<()>) {
+        let (to_host, mut from_guest) = mpsc::unbounded_channel();
+        let (to_guest, completions) = mpsc::unbounded_channel();
+        let refuse = tokio::spawn(async move {
+            while let Some(msg) = from_guest.recv().await {
+                if let GuestMsg::Agent { id, .. } = msg {
+                    let error =
+                        crate::protocol::CallError::fatal("Error", "agent() cannot be called here", None);
+                    let _ = to_guest.send(Completion {
+                        id,
+                        ok: false,
+                        value: None,
+                        error: Some(error),
+                        usage: None,
+                        clock: 0.0,
+                    });
+                }
+            }
+        });
+        (GuestIo { to_host, completions, workflows: None }, refuse)
+    }
 }
 
 /// Why an evaluation did not produce an [`Outcome`].
@@ -80,6 +133,7 @@ pub(crate) struct GuestState {
     payload: Vec<u8>,
     to_host: mpsc::UnboundedSender<GuestMsg>,
     completions: mpsc::UnboundedReceiver<Completion>,
+    workflows: Option<Arc<dyn FindWorkflow>>,
     next_id: u32,
     in_flight: u32,
     /// Completions the guest has taken so far.
@@ -130,14 +184,14 @@ impl Sandbox {
     }
 
     /// Evaluates `activation` in a fresh store. Agent calls go out on
-    /// `to_host`; their completions must come back on `completions`.
+    /// `io.to_host`; their completions must come back on `io.completions`.
     pub async fn run(
         &self,
         activation: &Activation,
         limits: SandboxLimits,
-        to_host: mpsc::UnboundedSender<GuestMsg>,
-        completions: mpsc::UnboundedReceiver<Completion>,
+        io: GuestIo,
     ) -> Result<Outcome, SandboxError> {
+        let GuestIo { to_host, completions, workflows } = io;
         let activation_json =
             serde_json::to_vec(activation).map_err(|e| SandboxError::Protocol(e.to_string()))?;
         let state = GuestState {
@@ -145,6 +199,7 @@ impl Sandbox {
             payload: Vec::new(),
             to_host,
             completions,
+            workflows,
             next_id: 0,
             in_flight: 0,
             received: 0,
@@ -210,6 +265,7 @@ mod tests {
                 "odw::agent_start",
                 "odw::emit",
                 "odw::finish",
+                "odw::load",
                 "odw::take_payload",
                 "odw::wait_next",
                 "wasi_snapshot_preview1::clock_time_get",
@@ -235,6 +291,6 @@ mod tests {
         let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
         let sandbox = Sandbox::new(Some(cache.path())).unwrap();
         assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), written, "not rewritten");
-        assert_eq!(sandbox.imports().len(), 16);
+        assert_eq!(sandbox.imports().len(), 17);
     }
 }
