@@ -59,6 +59,9 @@ pub enum Command {
     Stop(RunRef),
     /// List runs, newest last.
     List(ListArgs),
+    /// Built-in and configured adapters, whether each CLI is installed, and
+    /// the command line one call runs.
+    Adapters(AdaptersArgs),
     /// Saved workflows: `list`, or `where NAME`.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
@@ -144,6 +147,19 @@ pub struct ListArgs {
     /// Only runs of this workflow (its meta.name).
     #[arg(long, value_name = "NAME")]
     pub workflow: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdaptersArgs {
+    /// Show command lines with this model forwarded.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Show which adapter `odw run --adapter NAME` would use.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -28,7 +28,12 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "scriptCpuSeconds",
     "scriptMemoryMb",
 ];
-const ADAPTER_KEYS: &[&str] = &["command", "stdin", "env", "timeout", "label", "flags"];
+const ADAPTER_KEYS: &[&str] =
+    &["command", "stdin", "env", "timeout", "label", "flags", "output", "kind", "url", "model", "apiKeyEnv"];
+/// Keys that only mean something for `kind: "http"` adapters.
+const HTTP_KEYS: &[&str] = &["url", "model", "apiKeyEnv"];
+/// Keys that only mean something for command adapters.
+const COMMAND_KEYS: &[&str] = &["command", "stdin", "env", "flags", "output"];
 const FLAG_KEYS: &[&str] = &["model"];
 
 /// The configuration of odw.
@@ -56,11 +61,16 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-/// One custom adapter.
+/// One custom adapter: a command line (ODW's format), or with
+/// `kind: "http"` an OpenAI-compatible chat endpoint.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AdapterConfig {
+    /// `"command"` (the default) or `"http"`.
+    pub kind: Option<AdapterKind>,
     /// argv, with placeholders `{prompt} {prompt_file} {workspace} {source}
     /// {adapter} {role} {model}`.
+    #[serde(default)]
     pub command: Vec<String>,
     /// Whether (or what, as a template) to write to the agent's stdin.
     pub stdin: Option<StdinMode>,
@@ -72,6 +82,40 @@ pub struct AdapterConfig {
     pub label: Option<String>,
     #[serde(default)]
     pub flags: Flags,
+    /// How to read the agent's stdout: plain text (the default), or the JSON
+    /// of a known CLI, so that its reported token usage counts.
+    pub output: Option<OutputFormat>,
+    /// `kind: "http"`: the chat-completions URL (`http://…/v1/chat/completions`).
+    pub url: Option<String>,
+    /// `kind: "http"`: the model when a call names none.
+    pub model: Option<String>,
+    /// `kind: "http"`: the environment variable holding the API key; read at
+    /// call time, never written to run files.
+    pub api_key_env: Option<String>,
+}
+
+/// What an adapter from the configuration is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    #[default]
+    Command,
+    Http,
+}
+
+/// The shapes of agent output odw can read usage from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// The whole stdout is the reply; usage is estimated.
+    #[default]
+    Text,
+    /// `claude --print --output-format json` (and qwen's JSON array).
+    Claude,
+    /// `codex exec --json` events.
+    Codex,
+    /// `gemini --output-format json`.
+    Gemini,
 }
 
 /// `stdin: true|false` or `stdin: "template"`.
@@ -136,12 +180,19 @@ impl Config {
         let Value::Object(top) = &raw else {
             return Err("the configuration must be a JSON object".into());
         };
-        let mut warnings = unknown_keys(top.keys(), TOP_LEVEL_KEYS, "");
+        let mut warnings = misplaced_at_top(top);
+        warnings.extend(unknown_keys(
+            top.keys().filter(|k| !ADAPTER_KEYS.contains(&k.as_str())),
+            TOP_LEVEL_KEYS,
+            "",
+        ));
         if let Some(Value::Object(adapters)) = top.get("adapters") {
             for (name, adapter) in adapters {
                 if let Value::Object(fields) = adapter {
                     let at = format!("adapters.{name}.");
-                    warnings.extend(unknown_keys(fields.keys(), ADAPTER_KEYS, &at));
+                    let own = fields.keys().filter(|k| !TOP_LEVEL_KEYS.contains(&k.as_str()));
+                    warnings.extend(unknown_keys(own, ADAPTER_KEYS, &at));
+                    warnings.extend(misplaced_in_adapter(fields, &at));
                     if let Some(Value::Object(flags)) = fields.get("flags") {
                         warnings.extend(unknown_keys(flags.keys(), FLAG_KEYS, &format!("{at}flags.")));
                     }
@@ -167,12 +218,23 @@ impl Config {
                 return Err(format!("`{key}` must be a positive number of seconds"));
             }
         }
+        if let Some(mode) =
+            self.workspace_mode.as_deref().filter(|m| !["inplace", "worktree", "copy"].contains(m))
+        {
+            return Err(format!("`workspaceMode` must be \"inplace\" or \"worktree\", not {mode:?}"));
+        }
         if self.script_memory_mb.is_some_and(|mb| !(16..=4096).contains(&mb)) {
             return Err("`scriptMemoryMb` must be between 16 and 4096".into());
         }
         for (name, adapter) in &self.adapters {
-            if adapter.command.is_empty() {
-                return Err(format!("`adapters.{name}.command` must be a non-empty array of strings"));
+            match adapter.kind.unwrap_or_default() {
+                AdapterKind::Command if adapter.command.is_empty() => {
+                    return Err(format!("`adapters.{name}.command` must be a non-empty array of strings"));
+                }
+                AdapterKind::Http if adapter.url.as_deref().is_none_or(str::is_empty) => {
+                    return Err(format!("`adapters.{name}.url` is required for `kind: \"http\"`"));
+                }
+                _ => {}
             }
             if adapter.timeout.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
                 return Err(format!("`adapters.{name}.timeout` must be a positive number of seconds"));
@@ -230,6 +292,34 @@ fn unknown_keys<'a>(keys: impl Iterator<Item = &'a String>, known: &[&str], at: 
             match best {
                 Some((_, c)) => format!("unknown key `{at}{k}` (ignored); did you mean `{at}{c}`?"),
                 None => format!("unknown key `{at}{k}` (ignored); known keys: {}", known.join(", ")),
+            }
+        })
+        .collect()
+}
+
+/// Adapter keys written at the top level (a common slip when moving from a
+/// one-adapter setup): they belong inside `adapters.<name>`.
+fn misplaced_at_top(top: &serde_json::Map<String, Value>) -> Vec<String> {
+    top.keys()
+        .filter(|k| ADAPTER_KEYS.contains(&k.as_str()) && !TOP_LEVEL_KEYS.contains(&k.as_str()))
+        .map(|k| format!("key `{k}` (ignored) belongs to an adapter: move it to `adapters.<name>.{k}`"))
+        .collect()
+}
+
+/// Top-level keys written inside an adapter, and keys of the other kind.
+fn misplaced_in_adapter(fields: &serde_json::Map<String, Value>, at: &str) -> Vec<String> {
+    let http = fields.get("kind").and_then(Value::as_str) == Some("http");
+    fields
+        .keys()
+        .filter_map(|k| {
+            if TOP_LEVEL_KEYS.contains(&k.as_str()) && !ADAPTER_KEYS.contains(&k.as_str()) {
+                Some(format!("key `{at}{k}` (ignored) is a top-level key: move it to the top of the file"))
+            } else if !http && HTTP_KEYS.contains(&k.as_str()) {
+                Some(format!("key `{at}{k}` (ignored) only applies with `\"kind\": \"http\"`"))
+            } else if http && COMMAND_KEYS.contains(&k.as_str()) {
+                Some(format!("key `{at}{k}` (ignored) does not apply to `\"kind\": \"http\"` adapters"))
+            } else {
+                None
             }
         })
         .collect()

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::adapters::workspace::{self, Worktree, WorktreeError};
 use crate::adapters::{Adapter, AgentCall, AgentReply};
 use crate::config::Config;
 use crate::progress::Progress;
@@ -29,6 +30,8 @@ pub struct Scheduler {
     pub config: Config,
     /// The adapter used when a call names none.
     pub default_adapter: String,
+    /// `--adapter` was given: `default_adapter` serves every call.
+    pub adapter_forced: bool,
     /// Where agents work (`{workspace}`) and the project (`{source}`).
     pub workspace: PathBuf,
     /// The run directory, for prompt files.
@@ -38,15 +41,19 @@ pub struct Scheduler {
     pub journal: Option<Arc<Journal>>,
     /// Recorded calls to reuse, when resuming or checking.
     plan: Option<Mutex<Plan>>,
-    sequencer: Mutex<Sequencer<(Completion, Option<Completed>)>>,
+    sequencer: Mutex<Sequencer<(Completion, Option<Record>)>>,
     divergence: Mutex<Option<Divergence>>,
     control: watch::Receiver<Control>,
     slots: Semaphore,
+    /// The git repository of the workspace, looked up at the first call
+    /// that asks for a worktree.
+    repo: std::sync::OnceLock<Result<PathBuf, WorktreeError>>,
 }
 
 /// What a scheduler is built from, besides the configuration.
 pub struct Setup {
     pub default_adapter: String,
+    pub adapter_forced: bool,
     pub workspace: PathBuf,
     pub run_path: PathBuf,
     pub progress: Arc<Progress>,
@@ -62,6 +69,14 @@ pub struct Control {
     pub paused: bool,
 }
 
+/// A completion to journal.
+enum Record {
+    /// From an agent that ran in this run.
+    Live(Completed),
+    /// Served from an earlier run's journal.
+    Copied(Completed),
+}
+
 /// One call, checked and ready to run.
 struct Job {
     index: u32,
@@ -75,16 +90,20 @@ struct Job {
     schema: Option<Schema>,
     model: Option<String>,
     role: Option<String>,
+    /// Runs in its own git worktree (in this repository).
+    worktree: Option<PathBuf>,
 }
 
 impl Scheduler {
     pub fn new(config: Config, setup: Setup) -> Self {
-        let Setup { default_adapter, workspace, run_path, progress, journal, plan, control } = setup;
+        let Setup { default_adapter, adapter_forced, workspace, run_path, progress, journal, plan, control } =
+            setup;
         let slots = Semaphore::new(config.concurrency());
         let order = plan.as_ref().map(|p| p.order().to_vec()).unwrap_or_default();
         Scheduler {
             config,
             default_adapter,
+            adapter_forced,
             workspace,
             run_path,
             progress,
@@ -94,6 +113,7 @@ impl Scheduler {
             divergence: Mutex::new(None),
             control,
             slots,
+            repo: std::sync::OnceLock::new(),
         }
     }
 
@@ -118,7 +138,7 @@ impl Scheduler {
         // Completions are journalled and sent here, one at a time, so the
         // journal's completion order is exactly the order the guest sees.
         let sent = std::sync::atomic::AtomicU64::new(0);
-        let deliver = |items: Vec<(Completion, Option<Completed>)>| {
+        let deliver = |items: Vec<(Completion, Option<Record>)>| {
             for (completion, record) in items {
                 if let Some(record) = record {
                     self.record(&record);
@@ -138,7 +158,7 @@ impl Scheduler {
                     // completion, so it never runs backwards.
                     completion.clock = now_ms();
                     record.clock = completion.clock;
-                    deliver(vec![(completion, Some(record))]);
+                    deliver(vec![(completion, Some(Record::Live(record)))]);
                     continue;
                 }
             };
@@ -212,7 +232,7 @@ impl Scheduler {
 
     /// Serves a call from a recorded completion: journalled again in this
     /// run (so this run can be resumed in turn) and shown as cached.
-    fn reuse(&self, job: &Job, completed: Completed, rule: &'static str) -> (Completion, Option<Completed>) {
+    fn reuse(&self, job: &Job, completed: Completed, rule: &'static str) -> (Completion, Option<Record>) {
         let usage = from_journal_usage(completed.usage);
         let fields = |extra: Value| {
             let mut base = json!({
@@ -242,17 +262,20 @@ impl Scheduler {
         let record = Completed { index: job.index, key: job.key.clone(), ..completed.clone() };
         (
             Completion { id: job.index, ok, value, error, usage: Some(usage), clock: completed.clock },
-            Some(record),
+            Some(Record::Copied(record)),
         )
     }
 
-    /// Journals a completion; flushed before the guest may see it.
-    fn record(&self, completed: &Completed) {
-        if let Some(journal) = &self.journal {
-            if let Err(e) = journal.complete(completed) {
-                self.progress
-                    .event("journal_error", json!({ "index": completed.index, "error": e.to_string() }));
-            }
+    /// Journals a completion before the guest may see it: a live one is on
+    /// disk first; a copied one is already on disk in the run it came from.
+    fn record(&self, record: &Record) {
+        let Some(journal) = &self.journal else { return };
+        let (result, index) = match record {
+            Record::Live(c) => (journal.complete(c), c.index),
+            Record::Copied(c) => (journal.complete_copied(c), c.index),
+        };
+        if let Err(e) = result {
+            self.progress.event("journal_error", json!({ "index": index, "error": e.to_string() }));
         }
     }
 
@@ -274,16 +297,26 @@ impl Scheduler {
             ));
         }
         let opts = request.opts;
-        if let Some(isolation) = opts.isolation.as_deref().filter(|i| *i != "inplace") {
-            return Err(CallError::fatal(
-                "UnsupportedError",
-                format!(
-                    "isolation: '{isolation}' is not supported by this build of odw yet; remove it to run in place"
-                ),
-                None,
-            ));
-        }
-        let wanted = opts.adapter.as_deref().unwrap_or(&self.default_adapter);
+        let isolation =
+            opts.isolation.as_deref().or(self.config.workspace_mode.as_deref()).unwrap_or("inplace");
+        let worktree = match isolation {
+            "inplace" => None,
+            // ODW's copy mode, done the way that keeps the agent's edits.
+            "worktree" | "copy" => {
+                Some(self.repo().map_err(|e| CallError::fatal("WorkspaceError", e, None))?)
+            }
+            other => {
+                return Err(CallError::fatal(
+                    "TypeError",
+                    format!("isolation: '{other}' is not one of 'inplace', 'worktree'"),
+                    None,
+                ));
+            }
+        };
+        let wanted = match (&opts.adapter, self.adapter_forced) {
+            (Some(own), false) => own.as_str(),
+            _ => &self.default_adapter,
+        };
         let (adapter_name, adapter) = Adapter::resolve(wanted, &self.config)
             .map_err(|e| CallError::fatal("ConfigError", e.to_string(), None))?;
         let schema = match &opts.schema {
@@ -301,7 +334,7 @@ impl Scheduler {
             ("schema", opts.schema.clone()),
             ("agentType", opts.agent_type.as_ref().map(|a| json!(a))),
             ("effort", opts.effort.as_ref().map(|e| json!(e))),
-            ("isolation", opts.isolation.as_ref().map(|i| json!(i))),
+            ("isolation", worktree.as_ref().map(|_| json!("worktree"))),
         ] {
             if let Some(v) = value {
                 effective.insert(key.into(), v);
@@ -331,6 +364,37 @@ impl Scheduler {
             schema,
             model: opts.model,
             role: opts.agent_type,
+            worktree,
+        })
+    }
+
+    /// The repository worktrees are made in, looked up once per run.
+    fn repo(&self) -> Result<PathBuf, String> {
+        self.repo.get_or_init(|| workspace::repo_root(&self.workspace)).clone().map_err(|e| e.to_string())
+    }
+
+    /// Makes the call's worktree on `odw/<runId>/<index>`, when it asks for one.
+    async fn isolate(&self, job: &Job) -> Result<Option<Worktree>, String> {
+        let Some(repo) = &job.worktree else { return Ok(None) };
+        let run_id = self.run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let branch = format!("odw/{run_id}/{}", job.index);
+        let dir = self.run_path.join("worktrees").join(job.index.to_string());
+        Worktree::create(&self.workspace, repo, &dir, &branch).await.map(Some).map_err(|e| e.to_string())
+    }
+
+    /// Commits an isolated agent's changes on its branch; the event field.
+    async fn keep(&self, job: &Job, worktree: Option<Worktree>) -> Option<Value> {
+        let worktree = worktree?;
+        let message = format!(
+            "odw: agent #{} ({}) of run {}",
+            job.index,
+            job.label,
+            self.run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        );
+        let patch = self.run_path.join("patches").join(format!("{}.patch", job.index));
+        Some(match worktree.finish(&message, &patch).await {
+            Ok(kept) => json!(kept),
+            Err(e) => json!({ "error": e.to_string() }),
         })
     }
 
@@ -359,7 +423,14 @@ impl Scheduler {
             "adapter": job.adapter_name,
             "model": job.model,
         }));
-        let (result, attempts, usage) = self.attempt(&job).await;
+        let (result, attempts, usage, worktree) = match self.isolate(&job).await {
+            Ok(tree) => {
+                let workspace = tree.as_ref().map_or_else(|| self.workspace.clone(), |t| t.workspace.clone());
+                let (result, attempts, usage) = self.attempt(&job, &workspace).await;
+                (result, attempts, usage, self.keep(&job, tree).await)
+            }
+            Err(e) => (Err(e), 0, Usage::default(), None),
+        };
         let ms = started.elapsed().as_millis() as u64;
         let completion = match result {
             Ok(value) => {
@@ -367,7 +438,7 @@ impl Scheduler {
                     &usage,
                     json!({
                         "index": job.index, "label": job.label, "phase": job.phase,
-                        "ms": ms, "attempts": attempts, "usage": usage,
+                        "ms": ms, "attempts": attempts, "usage": usage, "worktree": worktree,
                     }),
                 );
                 Completion {
@@ -384,7 +455,8 @@ impl Scheduler {
                     &usage,
                     json!({
                         "index": job.index, "label": job.label, "phase": job.phase,
-                        "ms": ms, "attempts": attempts, "error": message,
+                        "ms": ms, "attempts": attempts, "usage": usage, "error": message,
+                        "worktree": worktree,
                     }),
                 );
                 let error = CallError::agent(format!("agent `{}` failed: {message}", job.label));
@@ -418,7 +490,7 @@ impl Scheduler {
 
     /// Runs the call, retrying a reply that does not conform to the schema.
     /// Returns the value, the number of attempts and the summed usage.
-    async fn attempt(&self, job: &Job) -> (Result<Value, String>, u32, Usage) {
+    async fn attempt(&self, job: &Job, workspace: &std::path::Path) -> (Result<Value, String>, u32, Usage) {
         let timeout = job.adapter.timeout().unwrap_or_else(|| self.config.agent_timeout());
         let mut usage = Usage::default();
         let mut rejection: Option<Rejection> = None;
@@ -433,7 +505,7 @@ impl Scheduler {
                 prompt,
                 model: job.model.clone(),
                 role: job.role.clone(),
-                workspace: self.workspace.clone(),
+                workspace: workspace.to_path_buf(),
                 source: self.workspace.clone(),
                 prompt_file: self.run_path.join("prompts").join(format!("{}-{attempt}.txt", job.index)),
                 timeout,

@@ -1,6 +1,7 @@
 //! One module per group of commands; each takes parsed flags and returns the
 //! exit code.
 
+mod adapters;
 mod control;
 mod inspect;
 mod journal;
@@ -33,6 +34,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pause(r) => control::send(&global, &r, control::Action::Pause),
         Command::Resume(r) => control::send(&global, &r, control::Action::Resume),
         Command::Stop(r) => control::send(&global, &r, control::Action::Stop),
+        Command::Adapters(args) => adapters::adapters(&global, &args),
         Command::Workflows(cmd) => workflows::workflows(&global, cmd).await,
         Command::Validate(args) => workflows::validate(&global, &args).await,
         Command::Replay(args) => journal::replay(&global, &args).await,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use super::{AdapterError, AgentCall, AgentReply, estimate_usage};
+use super::{AdapterError, AgentCall, AgentReply, builtin};
 use crate::config::{AdapterConfig, StdinMode};
 
 /// The largest reply odw accepts from one agent (DESIGN §5).
@@ -39,18 +39,34 @@ impl CommandAdapter {
         self.config.timeout.map(Duration::from_secs_f64)
     }
 
-    /// The argv this adapter runs for `call`, placeholders filled in.
+    /// The configuration this adapter runs.
+    pub fn config(&self) -> &AdapterConfig {
+        &self.config
+    }
+
+    /// The argv this adapter runs for `call`, placeholders filled in. The
+    /// model flag goes at the end, or before a final `-` (the usual "read the
+    /// prompt from stdin" operand, which some CLIs want last).
     pub fn argv(&self, call: &AgentCall) -> Vec<String> {
         let mut argv: Vec<String> = self.config.command.iter().map(|a| self.fill(a, call)).collect();
+        let mut model_args = Vec::new();
         if let (Some(model), Some(flag)) = (&call.model, &self.config.flags.model) {
             if flag.contains("{model}") {
-                argv.push(flag.replace("{model}", model));
+                model_args.push(flag.replace("{model}", model));
             } else if !self.config.command.iter().any(|a| a.contains("{model}")) {
-                argv.push(flag.clone());
-                argv.push(model.clone());
+                model_args.push(flag.clone());
+                model_args.push(model.clone());
             }
         }
+        let at =
+            if argv.len() > 1 && argv.last().is_some_and(|a| a == "-") { argv.len() - 1 } else { argv.len() };
+        argv.splice(at..at, model_args);
         argv
+    }
+
+    /// Whether the prompt is written to the agent's stdin.
+    pub fn prompt_on_stdin(&self, call: &AgentCall) -> bool {
+        self.stdin(call).is_some()
     }
 
     fn fill(&self, template: &str, call: &AgentCall) -> String {
@@ -160,8 +176,9 @@ impl CommandAdapter {
                 limit_mb: MAX_REPLY_BYTES >> 20,
             });
         }
-        let text = String::from_utf8_lossy(&out).trim_end().to_string();
-        Ok(AgentReply { usage: estimate_usage(&call.prompt, &text), text })
+        let stdout = String::from_utf8_lossy(&out);
+        builtin::parse(self.config.output.unwrap_or_default(), &stdout, &call.prompt)
+            .map_err(|reason| AdapterError::Reply { adapter: self.name.clone(), reason })
     }
 }
 

@@ -1,20 +1,31 @@
 //! Adapters run one agent call: a prompt in, the agent's final text out.
 //!
-//! `echo` is built in and needs no account: it answers with the prompt, or
-//! with a valid instance of the schema the prompt carries, so every example
-//! runs on a fresh machine. Custom adapters from `odw.config.json` run a
-//! command as a subprocess in its own process group (see [`command`]).
+//! Built in: the agent CLIs claude, codex, gemini, qwen and kimi with their
+//! non-interactive command lines ([`builtin`]), and `echo`, which needs no
+//! account: it answers with the prompt, or with a valid instance of the
+//! schema the prompt carries, so every example runs on a fresh machine.
+//! Adapters from `odw.config.json` run a command as a subprocess in its own
+//! process group ([`command`]) or, with `kind: "http"`, post to an
+//! OpenAI-compatible chat endpoint ([`http`]). Which adapter a call gets is
+//! decided in [`select`].
 
+mod builtin;
 mod command;
 mod echo;
+mod http;
+mod select;
+pub mod workspace;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{AdapterConfig, Config};
+use crate::config::{AdapterConfig, AdapterKind, Config};
 use crate::protocol::Usage;
 
+pub use builtin::BUILTIN_CLIS;
 pub use command::CommandAdapter;
+pub use http::HttpAdapter;
+pub use select::{AdapterInfo, ChoiceError, Selected, catalogue, on_path, select_default};
 
 /// The name of the built-in adapter that needs no account.
 pub const ECHO: &str = "echo";
@@ -24,6 +35,7 @@ pub const ECHO: &str = "echo";
 pub enum Adapter {
     Echo,
     Command(CommandAdapter),
+    Http(HttpAdapter),
 }
 
 /// One call, with everything the command line may refer to.
@@ -65,37 +77,35 @@ pub enum AdapterError {
     TooLarge { adapter: String, limit_mb: usize },
     #[error("`{adapter}`: {reason}")]
     Io { adapter: String, reason: String },
+    #[error("`{adapter}` replied with something odw cannot use: {reason}")]
+    Reply { adapter: String, reason: String },
 }
 
 fn tail_suffix(tail: &str) -> String {
     if tail.is_empty() { String::new() } else { format!(": {tail}") }
 }
 
-/// Why no adapter could be chosen.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown adapter `{name}`; known: {}", known.join(", "))]
-pub struct UnknownAdapter {
-    pub name: String,
-    pub known: Vec<String>,
-}
-
 impl Adapter {
     /// Looks an adapter up by name: configured adapters first (a config may
-    /// redefine a built-in), then the built-ins.
-    pub fn resolve(name: &str, config: &Config) -> Result<(String, Adapter), UnknownAdapter> {
+    /// redefine a built-in), then the built-in CLIs, then `echo`.
+    pub fn resolve(name: &str, config: &Config) -> Result<(String, Adapter), ChoiceError> {
         if let Some(cfg) = config.adapters.get(name) {
             return Ok((name.to_string(), Adapter::from_config(name, cfg)));
+        }
+        if let Some(cfg) = builtin::config(name) {
+            return Ok((name.to_string(), Adapter::Command(CommandAdapter::new(name, cfg))));
         }
         if name == ECHO {
             return Ok((ECHO.to_string(), Adapter::Echo));
         }
-        let mut known: Vec<String> = config.adapters.keys().cloned().collect();
-        known.push(ECHO.into());
-        Err(UnknownAdapter { name: name.to_string(), known })
+        Err(ChoiceError::Unknown { name: name.to_string(), known: known_names(config) })
     }
 
     fn from_config(name: &str, cfg: &AdapterConfig) -> Adapter {
-        Adapter::Command(CommandAdapter::new(name, cfg.clone()))
+        match cfg.kind.unwrap_or_default() {
+            AdapterKind::Command => Adapter::Command(CommandAdapter::new(name, cfg.clone())),
+            AdapterKind::Http => Adapter::Http(HttpAdapter::new(name, cfg.clone())),
+        }
     }
 
     /// The per-call timeout this adapter asks for, if it sets one.
@@ -103,6 +113,7 @@ impl Adapter {
         match self {
             Adapter::Echo => None,
             Adapter::Command(c) => c.timeout(),
+            Adapter::Http(h) => h.timeout(),
         }
     }
 
@@ -111,8 +122,49 @@ impl Adapter {
         match self {
             Adapter::Echo => Ok(echo::reply(&call.prompt)),
             Adapter::Command(c) => c.call(call).await,
+            Adapter::Http(h) => h.call(call).await,
         }
     }
+
+    /// What running `call` does, as one line a person can read (and, for a
+    /// command, paste into a shell).
+    pub fn describe(&self, call: &AgentCall) -> String {
+        match self {
+            Adapter::Echo => "(built in: answers with the prompt, or a valid instance of its schema)".into(),
+            Adapter::Command(c) => {
+                let line = c.argv(call).iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+                if c.prompt_on_stdin(call) { format!("{line} < prompt") } else { line }
+            }
+            Adapter::Http(h) => {
+                let mut line = format!("POST {}", h.url());
+                if let Some(model) = h.model(call) {
+                    line.push_str(&format!(" model={model}"));
+                }
+                if let Some(var) = h.api_key_env() {
+                    line.push_str(&format!(" (key from ${var})"));
+                }
+                line
+            }
+        }
+    }
+}
+
+/// Every adapter name a call may use, configured ones first.
+fn known_names(config: &Config) -> Vec<String> {
+    let mut known: Vec<String> = config.adapters.keys().cloned().collect();
+    for name in BUILTIN_CLIS.iter().chain([&ECHO]) {
+        if !known.iter().any(|k| k == name) {
+            known.push(name.to_string());
+        }
+    }
+    known
+}
+
+/// Quotes `arg` for a POSIX shell when it needs it.
+fn shell_quote(arg: &str) -> String {
+    let plain =
+        !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+{}%".contains(c));
+    if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
 }
 
 /// Token usage estimated from text (chars / 4), for adapters that report none.

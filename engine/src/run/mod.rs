@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use crate::adapters::{self, Adapter};
+use crate::adapters;
 use crate::config::Config;
 use crate::loader::{self, LoadError, Script};
 use crate::progress::Progress;
@@ -70,6 +70,10 @@ pub struct RunMeta {
     pub args: Value,
     /// The adapter for calls that name none.
     pub adapter: String,
+    /// `--adapter` was given: `adapter` serves every call, even those that
+    /// name another one.
+    #[serde(default)]
+    pub adapter_forced: bool,
     pub budget: Option<u64>,
     pub workspace: PathBuf,
     pub config: Option<PathBuf>,
@@ -111,7 +115,7 @@ pub enum RunError {
     #[error("{path}: {message}")]
     Meta { path: String, message: String },
     #[error(transparent)]
-    Adapter(#[from] adapters::UnknownAdapter),
+    Adapter(#[from] adapters::ChoiceError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("{0}")]
@@ -128,20 +132,19 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
 }
 
 /// Picks the adapter for calls that name none: `--adapter`, `defaultAdapter`,
-/// the only configured adapter, else the built-in `echo`.
-pub fn default_adapter(config: &Config, flag: Option<&str>) -> Result<String, adapters::UnknownAdapter> {
-    let name = flag
-        .map(str::to_string)
-        .or_else(|| config.default_adapter.clone())
-        .or_else(|| (config.adapters.len() == 1).then(|| config.adapters.keys().next().cloned()).flatten())
-        .unwrap_or_else(|| adapters::ECHO.to_string());
-    Adapter::resolve(&name, config).map(|(name, _)| name)
+/// the only configured adapter, the only agent CLI on PATH, else the built-in
+/// `echo` (the rules and their reasons are in [`adapters::select_default`]).
+pub fn default_adapter(
+    config: &Config,
+    flag: Option<&str>,
+) -> Result<adapters::Selected, adapters::ChoiceError> {
+    adapters::select_default(config, flag)
 }
 
 /// Loads the script, evaluates meta and makes the run directory.
 pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Result<Prepared, RunError> {
     let script = Script::read(&opts.script)?;
-    let adapter = default_adapter(config, opts.adapter.as_deref())?;
+    let selected = default_adapter(config, opts.adapter.as_deref())?;
     let meta = read_meta(sandbox, config, &script).await?;
     let root = opts.runs_root.clone().unwrap_or_else(|| config.runs_root());
 
@@ -151,8 +154,15 @@ pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Re
         Some(id) => {
             let old = RunDir::find(&root, id)
                 .ok_or_else(|| RunError::UnknownRun { id: id.clone(), root: root.clone() })?;
-            let journal = Journal::open(&old.path.join(JOURNAL_DIR))?;
-            (journal.started().seed, journal.started().clock)
+            // From meta.json: `execute` opens the journal itself, and sled
+            // holds its lock for a while after a handle is dropped.
+            if !old.path.join(JOURNAL_DIR).is_dir() {
+                return Err(RunError::Journal(odw_journal::JournalError::NotAJournal {
+                    path: old.path.join(JOURNAL_DIR),
+                }));
+            }
+            let recorded = RunMeta::read(&old)?;
+            (recorded.seed, recorded.clock)
         }
         None => (new_seed(), now_ms()),
     };
@@ -166,7 +176,8 @@ pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Re
         script: absolute(&opts.script),
         script_hash: script.hash.clone(),
         args: opts.args.clone(),
-        adapter,
+        adapter: selected.name,
+        adapter_forced: selected.forced,
         budget: opts.budget,
         workspace: opts.workspace.clone(),
         config: opts.config_path.as_deref().map(absolute),
@@ -297,6 +308,7 @@ impl Session<'_> {
             config.clone(),
             Setup {
                 default_adapter: meta.adapter.clone(),
+                adapter_forced: meta.adapter_forced,
                 workspace: meta.workspace.clone(),
                 run_path: run.path.clone(),
                 progress: progress.clone(),

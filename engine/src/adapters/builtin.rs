@@ -1,0 +1,324 @@
+//! The built-in agent CLIs and how their output is read.
+//!
+//! Each built-in is an ordinary command adapter (so it gets the same process
+//! group, timeout and stderr handling as a configured one) whose command line
+//! is the CLI's documented non-interactive mode, with the prompt on stdin so
+//! that no prompt ever shows up in `ps` or hits the argv size limit. A config
+//! entry with the same name replaces the built-in.
+//!
+//! Where a CLI can print JSON that carries token usage, odw asks for it and
+//! reads it ([`parse`]), so `budget.spent()` counts what the agent reported
+//! rather than the chars/4 estimate.
+
+use serde_json::Value;
+
+use super::AgentReply;
+use crate::config::{AdapterConfig, Flags, OutputFormat};
+use crate::protocol::Usage;
+
+/// The CLIs odw knows, in the order `odw adapters` lists them.
+pub const BUILTIN_CLIS: &[&str] = &["claude", "codex", "gemini", "qwen", "kimi"];
+
+/// The configuration that makes up built-in `name`, if there is one.
+pub fn config(name: &str) -> Option<AdapterConfig> {
+    let (command, output): (&[&str], OutputFormat) = match name {
+        // `--print` is Claude Code's non-interactive mode; it reads the prompt
+        // from stdin when none is given. `--output-format json` prints one
+        // object whose `result` is the reply and whose `usage` has the token
+        // counts. `--permission-mode acceptEdits` lets the agent edit files in
+        // its workspace (what a workflow agent is for; worktree isolation keeps
+        // those edits on a branch) without approving shell commands.
+        "claude" => (
+            &["claude", "--print", "--output-format", "json", "--permission-mode", "acceptEdits"],
+            OutputFormat::Claude,
+        ),
+        // `codex exec` is Codex's non-interactive mode; a trailing `-` makes it
+        // read the prompt from stdin. `--json` prints JSONL events: the reply
+        // is the last `agent_message` item and `turn.completed` carries usage.
+        // `--cd` pins the agent to its workspace (a worktree, when isolated),
+        // `--skip-git-repo-check` lets it run outside a git repository, and the
+        // `workspace-write` sandbox lets it edit the workspace but nothing else
+        // (exec's default sandbox is read-only).
+        "codex" => (
+            &[
+                "codex",
+                "exec",
+                "--json",
+                "--cd",
+                "{workspace}",
+                "--skip-git-repo-check",
+                "--sandbox",
+                "workspace-write",
+                "-",
+            ],
+            OutputFormat::Codex,
+        ),
+        // Gemini CLI runs headless when stdin is not a terminal and takes the
+        // prompt from it. `--output-format json` prints `{response, stats}`
+        // with per-model token counts. `--approval-mode auto_edit` approves
+        // file edits (headless mode cannot ask) but not shell commands.
+        "gemini" => {
+            (&["gemini", "--output-format", "json", "--approval-mode", "auto_edit"], OutputFormat::Gemini)
+        }
+        // Qwen Code is a fork of Gemini CLI: same headless stdin mode, but its
+        // `--output-format json` prints Claude-style messages, the last of
+        // type `result` carrying `result` and `usage`; its approval mode is
+        // spelt `auto-edit`.
+        "qwen" => {
+            (&["qwen", "--output-format", "json", "--approval-mode", "auto-edit"], OutputFormat::Claude)
+        }
+        // Kimi CLI's `--print` mode reads the prompt from stdin, approves tool
+        // calls by itself and exits; `--final-message-only` leaves only the
+        // final answer on stdout. It reports no token usage, so usage is
+        // estimated.
+        "kimi" => (&["kimi", "--print", "--final-message-only"], OutputFormat::Text),
+        _ => return None,
+    };
+    Some(AdapterConfig {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        // Every one of them takes `--model <name>`.
+        flags: Flags { model: Some("--model".into()) },
+        output: Some(output),
+        ..AdapterConfig::default()
+    })
+}
+
+/// Reads a CLI's stdout as `format`. `Err` is the reason the reply is not
+/// usable (an error the CLI reported, or output of the wrong shape).
+pub fn parse(format: OutputFormat, stdout: &str, prompt: &str) -> Result<AgentReply, String> {
+    let estimated = |text: String| AgentReply { usage: super::estimate_usage(prompt, &text), text };
+    match format {
+        OutputFormat::Text => Ok(estimated(stdout.trim_end().to_string())),
+        OutputFormat::Claude => claude(&json_document(stdout)?),
+        OutputFormat::Gemini => gemini(&json_document(stdout)?),
+        OutputFormat::Codex => codex(stdout),
+    }
+}
+
+/// The JSON document on stdout: the whole of it, else its last line that
+/// parses (some CLIs print a notice first).
+fn json_document(stdout: &str) -> Result<Value, String> {
+    if let Ok(v) = serde_json::from_str(stdout.trim()) {
+        return Ok(v);
+    }
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
+        .ok_or_else(|| format!("expected JSON on stdout, got: {}", head(stdout)))
+}
+
+/// `{"type":"result","result":…,"is_error":…,"usage":{…}}`, alone (claude) or
+/// as the last `result` of an array of messages (qwen).
+fn claude(doc: &Value) -> Result<AgentReply, String> {
+    let result = match doc {
+        Value::Array(items) => items
+            .iter()
+            .rev()
+            .find(|m| m["type"] == "result")
+            .ok_or("the JSON output has no `result` message")?,
+        other => other,
+    };
+    let text = result["result"].as_str().unwrap_or_default().to_string();
+    if result["is_error"] == true || result["subtype"].as_str().is_some_and(|s| s.starts_with("error")) {
+        let why = if text.is_empty() { result["subtype"].as_str().unwrap_or("error") } else { &text };
+        return Err(format!("the agent reported an error: {why}"));
+    }
+    if result.get("result").is_none() {
+        return Err(format!("the JSON output has no `result`: {}", head(&doc.to_string())));
+    }
+    let u = &result["usage"];
+    let n = |k: &str| u[k].as_u64().unwrap_or(0);
+    let usage = reported(
+        n("input_tokens") + n("cache_creation_input_tokens") + n("cache_read_input_tokens"),
+        n("output_tokens"),
+        u.is_object(),
+        &text,
+    );
+    Ok(AgentReply { text, usage })
+}
+
+/// `{"response": …, "stats": {"models": {name: {"tokens": {"prompt", "candidates"}}}}}`.
+fn gemini(doc: &Value) -> Result<AgentReply, String> {
+    if let Some(error) = doc.get("error").filter(|e| !e.is_null()) {
+        let why = error["message"].as_str().map_or_else(|| error.to_string(), str::to_string);
+        return Err(format!("the agent reported an error: {why}"));
+    }
+    let text = doc["response"]
+        .as_str()
+        .ok_or_else(|| format!("the JSON output has no `response`: {}", head(&doc.to_string())))?
+        .to_string();
+    let (mut input, mut output, mut seen) = (0, 0, false);
+    if let Some(models) = doc["stats"]["models"].as_object() {
+        for model in models.values() {
+            let t = &model["tokens"];
+            input += t["prompt"].as_u64().unwrap_or(0);
+            output += t["candidates"].as_u64().unwrap_or(0);
+            seen = true;
+        }
+    } else if let Some(i) = doc["stats"]["inputTokens"].as_u64() {
+        input = i;
+        output = doc["stats"]["outputTokens"].as_u64().unwrap_or(0);
+        seen = true;
+    }
+    Ok(AgentReply { usage: reported(input, output, seen, &text), text })
+}
+
+/// JSONL events of `codex exec --json`.
+fn codex(stdout: &str) -> Result<AgentReply, String> {
+    let (mut text, mut input, mut output, mut seen) = (None, 0, 0, false);
+    for event in stdout.lines().filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok()) {
+        match event["type"].as_str().unwrap_or_default() {
+            "item.completed" if event["item"]["type"] == "agent_message" => {
+                text = event["item"]["text"].as_str().map(str::to_string);
+            }
+            "turn.completed" => {
+                // `input_tokens` already includes `cached_input_tokens`.
+                input += event["usage"]["input_tokens"].as_u64().unwrap_or(0);
+                output += event["usage"]["output_tokens"].as_u64().unwrap_or(0);
+                seen = true;
+            }
+            "turn.failed" | "error" => {
+                let why = event["error"]["message"]
+                    .as_str()
+                    .or(event["message"].as_str())
+                    .map_or_else(|| event.to_string(), str::to_string);
+                return Err(format!("the agent reported an error: {why}"));
+            }
+            _ => {}
+        }
+    }
+    let text = text.ok_or_else(|| format!("no `agent_message` among the JSON events: {}", head(stdout)))?;
+    Ok(AgentReply { usage: reported(input, output, seen, &text), text })
+}
+
+/// Usage as the CLI reported it; when it reported none, the output side is
+/// still estimated rather than claimed to be zero.
+fn reported(input: u64, output: u64, seen: bool, text: &str) -> Usage {
+    if seen {
+        Usage { input, output, estimated: false }
+    } else {
+        Usage { input, output: (text.chars().count() as u64).div_ceil(4), estimated: true }
+    }
+}
+
+fn head(text: &str) -> String {
+    let t = text.trim();
+    match t.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &t[..at]),
+        None => t.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::{AgentCall, CommandAdapter};
+    use std::path::PathBuf;
+
+    /// The argv and stdin of built-in `name` for one call with `model`.
+    fn line(name: &str, model: Option<&str>) -> (Vec<String>, bool) {
+        let adapter = CommandAdapter::new(name, config(name).unwrap());
+        let call = AgentCall {
+            prompt: "do it".into(),
+            model: model.map(str::to_string),
+            role: None,
+            workspace: PathBuf::from("/ws"),
+            source: PathBuf::from("/src"),
+            prompt_file: PathBuf::from("/run/p.txt"),
+            timeout: std::time::Duration::from_secs(1),
+        };
+        (adapter.argv(&call), adapter.prompt_on_stdin(&call))
+    }
+
+    #[test]
+    fn each_builtin_runs_its_non_interactive_command_line_with_the_prompt_on_stdin() {
+        let expect: &[(&str, &[&str])] = &[
+            ("claude", &["claude", "--print", "--output-format", "json", "--permission-mode", "acceptEdits"]),
+            (
+                "codex",
+                &[
+                    "codex",
+                    "exec",
+                    "--json",
+                    "--cd",
+                    "/ws",
+                    "--skip-git-repo-check",
+                    "--sandbox",
+                    "workspace-write",
+                    "-",
+                ],
+            ),
+            ("gemini", &["gemini", "--output-format", "json", "--approval-mode", "auto_edit"]),
+            ("qwen", &["qwen", "--output-format", "json", "--approval-mode", "auto-edit"]),
+            ("kimi", &["kimi", "--print", "--final-message-only"]),
+        ];
+        for (name, argv) in expect {
+            assert_eq!(line(name, None), (argv.iter().map(|s| s.to_string()).collect(), true), "{name}");
+        }
+        assert!(config("echo").is_none() && config("nope").is_none());
+    }
+
+    #[test]
+    fn the_model_is_forwarded_with_each_clis_flag() {
+        for name in BUILTIN_CLIS {
+            let (argv, _) = line(name, Some("m1"));
+            let at = argv.iter().position(|a| a == "--model").unwrap_or_else(|| panic!("{name}: {argv:?}"));
+            assert_eq!(argv[at + 1], "m1");
+        }
+        // codex reads the prompt from stdin through a final `-`, which stays last.
+        assert_eq!(line("codex", Some("m1")).0.last().map(String::as_str), Some("-"));
+    }
+
+    #[test]
+    fn claude_json_gives_the_result_and_reported_usage() {
+        let out = r#"{"type":"result","subtype":"success","is_error":false,"result":"Hi!","usage":
+            {"input_tokens":10,"cache_creation_input_tokens":5,"cache_read_input_tokens":100,"output_tokens":7}}"#;
+        let reply = parse(OutputFormat::Claude, out, "p").unwrap();
+        assert_eq!(reply.text, "Hi!");
+        assert_eq!(reply.usage, Usage { input: 115, output: 7, estimated: false });
+        let err = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"result":""}"#;
+        assert!(parse(OutputFormat::Claude, err, "p").unwrap_err().contains("error_max_turns"));
+        assert!(parse(OutputFormat::Claude, "not json", "p").unwrap_err().contains("expected JSON"));
+    }
+
+    #[test]
+    fn qwen_json_array_uses_its_result_message() {
+        let out = r#"[{"type":"system","subtype":"session_start"},{"type":"assistant","message":{}},
+            {"type":"result","subtype":"success","is_error":false,"result":"Paris","usage":{"input_tokens":3,"output_tokens":1}}]"#;
+        let reply = parse(OutputFormat::Claude, out, "p").unwrap();
+        assert_eq!((reply.text.as_str(), reply.usage.input, reply.usage.output), ("Paris", 3, 1));
+    }
+
+    #[test]
+    fn codex_events_give_the_last_message_and_summed_usage() {
+        let out = concat!(
+            "{\"type\":\"thread.started\",\"thread_id\":\"t\"}\n",
+            "{\"type\":\"item.completed\",\"item\":{\"id\":\"1\",\"type\":\"reasoning\",\"text\":\"hm\"}}\n",
+            "{\"type\":\"item.completed\",\"item\":{\"id\":\"2\",\"type\":\"agent_message\",\"text\":\"done\"}}\n",
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":20,\"cached_input_tokens\":5,\"output_tokens\":4}}\n",
+        );
+        let reply = parse(OutputFormat::Codex, out, "p").unwrap();
+        assert_eq!(reply.text, "done");
+        assert_eq!(reply.usage, Usage { input: 20, output: 4, estimated: false });
+        let failed = "{\"type\":\"turn.failed\",\"error\":{\"message\":\"quota\"}}";
+        assert!(parse(OutputFormat::Codex, failed, "p").unwrap_err().ends_with("quota"));
+    }
+
+    #[test]
+    fn gemini_json_sums_tokens_over_models() {
+        let out = r#"{"response":"ok","stats":{"models":{"a":{"tokens":{"prompt":9,"candidates":2}},
+            "b":{"tokens":{"prompt":1,"candidates":1}}}}}"#;
+        let reply = parse(OutputFormat::Gemini, out, "p").unwrap();
+        assert_eq!(reply.usage, Usage { input: 10, output: 3, estimated: false });
+        let err = r#"{"response":null,"error":{"type":"ApiError","message":"no auth"}}"#;
+        assert!(parse(OutputFormat::Gemini, err, "p").unwrap_err().ends_with("no auth"));
+    }
+
+    #[test]
+    fn text_output_is_estimated() {
+        let reply = parse(OutputFormat::Text, "answer\n", "prompt").unwrap();
+        assert_eq!(reply.text, "answer");
+        assert!(reply.usage.estimated);
+    }
+}

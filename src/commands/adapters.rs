@@ -1,0 +1,58 @@
+//! `odw adapters`: every adapter a call can use, whether its CLI is
+//! installed, and the exact command line one call runs here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+
+use odw_engine::adapters::{AgentCall, catalogue, select_default};
+
+use super::config;
+use crate::cli::{AdaptersArgs, Global};
+use crate::report::exit;
+
+pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode> {
+    let config = config(global)?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    // The call as `odw run` here would make it, model named when asked for.
+    let sample = AgentCall {
+        prompt: String::new(),
+        model: args.model.clone(),
+        role: None,
+        workspace: cwd.clone(),
+        source: cwd,
+        prompt_file: PathBuf::from("<runDir>/prompts/<index>-<attempt>.txt"),
+        timeout: Duration::from_secs(1),
+    };
+    let list = catalogue(&config, &sample);
+    let default = select_default(&config, args.adapter.as_deref());
+    if args.json {
+        let default = match &default {
+            Ok(s) => json!({ "name": s.name, "reason": s.reason }),
+            Err(e) => json!({ "error": e.to_string() }),
+        };
+        println!("{}", serde_json::to_string_pretty(&json!({ "adapters": list, "default": default }))?);
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let width = list.iter().map(|a| a.name.len()).max().unwrap_or(4);
+    for a in &list {
+        let installed = match (&a.program, &a.found) {
+            (None, _) => "always available".to_string(),
+            (Some(_), Some(path)) => format!("found: {}", path.display()),
+            (Some(p), None) => format!("`{p}` not on PATH"),
+        };
+        println!("{:width$}  {} · {} · {installed}", a.name, a.origin, a.kind);
+        println!("{:width$}  $ {}", "", a.command_line);
+        if let Some(flag) = &a.model_flag {
+            println!("{:width$}  model: {flag} <model>", "");
+        }
+    }
+    match default {
+        Ok(s) => println!("\ndefault: {} ({})", s.name, s.reason),
+        Err(e) => println!("\ndefault: none: {e}"),
+    }
+    Ok(ExitCode::from(exit::OK))
+}
