@@ -5,6 +5,8 @@
 #   (b) a 200-agent parallel() fan-out vs the same 200 processes started by a
 #       plain shell loop (xargs -P) at the same concurrency
 #   (c) cold start (empty guest cache: compiles the module) vs warm start
+#   (d) resume of a fully journalled 1000-call run (echo adapter): wall time,
+#       time per cached call, vs the live run; journal bytes per call
 # Usage: benches/bench.sh [runs]   (default 21 runs for (a) and (c), 7 for (b))
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +50,18 @@ runs_b=$(( N < 7 ? N : 7 ))
 odw_fan=$(times "$runs_b" odw "$work/cache" fanout.js sh | median)
 shell_fan=$(times "$runs_b" bash -c "seq 200 | xargs -P $C -I{} sh -c 'echo item {} | sh $work/agent.sh >/dev/null'" | median)
 
+cat > "$work/thousand.js" <<'JS'
+export const meta = { name: 'bench-thousand', description: '1000 agents' };
+return (await parallel(Array.from({ length: 1000 }, (_, i) => () => agent(`item ${i}`)))).length;
+JS
+live_one() { (cd "$work" && HOME=$work ODW_CACHE_DIR=$work/cache "$ODW" run thousand.js --wait --runs-root "$work/runs" --adapter "$1" 2>&1 >/dev/null | sed -n 's/^odw: run \([^ ]*\) .*/\1/p'); }
+s=$(now); r1=$(live_one echo); e=$(now); live_echo=$(( (e - s) / 1000 ))
+s=$(now); live_one sh >/dev/null; e=$(now); live_sh=$(( (e - s) / 1000 ))
+resume=$(times "$runs_b" bash -c "cd '$work' && HOME='$work' ODW_CACHE_DIR='$work/cache' '$ODW' run thousand.js --wait --runs-root '$work/runs' --adapter echo --resume-from $r1 >/dev/null 2>&1" | median)
+bytes=$(du -sb "$work/runs/bench-thousand/$r1/journal" | cut -f1)
+
 echo "(a) odw run --wait, one agent, warm:        median ${a} ms   (target < 30 ms)"
 echo "(b) 200-agent fan-out, concurrency $C:       odw ${odw_fan} ms vs shell ${shell_fan} ms   ratio $(awk "BEGIN{printf \"%.3f\", $odw_fan/$shell_fan}")   (target <= 1.10)"
+echo "(d) resume of 1000 journalled calls:     median ${resume} ms ($(awk "BEGIN{printf \"%.1f\", $resume*1000/1000}") µs per cached call)"
+echo "    live run: echo $(awk "BEGIN{printf \"%.0f\", $live_echo/1000}") ms (ratio $(awk "BEGIN{printf \"%.1f\", $live_echo/1000/$resume}")x), sh agents $(awk "BEGIN{printf \"%.0f\", $live_sh/1000}") ms (ratio $(awk "BEGIN{printf \"%.1f\", $live_sh/1000/$resume}")x); journal $(( bytes / 1000 )) bytes per call"
 echo "(c) start, cold (compiles guest) vs warm:   ${cold} ms vs ${a} ms   ratio $(awk "BEGIN{printf \"%.1f\", $cold/$a}")"

@@ -6,8 +6,8 @@
 //!            "started"  -> JSON Started
 //!            "finished" -> JSON Finished (absent until the run ends)
 //! issued     index (u32 big-endian) -> JSON Issued
-//! completed  index (u32 big-endian) -> JSON Completed
-//! order      seq   (u64 big-endian) -> index (u32 big-endian)
+//! order      seq   (u64 big-endian) -> JSON Completed   the completion, in one insert
+//! completed  index (u32 big-endian) -> seq (u64 big-endian), derived from `order`
 //! ```
 //!
 //! Integers are big-endian so that sled's byte order is numeric order:

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
 
 use crate::layout::{self, COMPLETED, FINISHED_KEY, ISSUED, META, ORDER, STARTED_KEY, VERSION_KEY};
 use crate::{Completed, FORMAT_VERSION, Finished, Issued, JournalError, Started};
@@ -96,7 +95,21 @@ impl Journal {
         if order.len() as u64 != next_seq {
             return Err(corrupt(path, "the completion order has gaps"));
         }
-        Journal::assemble(path, db, meta, started, next_seq)
+        let journal = Journal::assemble(path, db, meta, started, next_seq)?;
+        journal.rebuild_index()?;
+        Ok(journal)
+    }
+
+    /// Restores by-index entries a crash lost after their completion was
+    /// written (the completion itself, in `order`, is the truth).
+    fn rebuild_index(&self) -> Result<()> {
+        for (seq, completed) in self.completions()? {
+            let key = layout::index_key(completed.index);
+            if !self.completed.contains_key(key).map_err(|e| storage(&self.path, e))? {
+                self.completed.insert(key, &layout::seq_key(seq)).map_err(|e| storage(&self.path, e))?;
+            }
+        }
+        Ok(())
     }
 
     fn assemble(
@@ -153,6 +166,16 @@ impl Journal {
         self.record_completion(completed, true)
     }
 
+    /// Records a completion copied from another journal (a resumed run
+    /// reusing a recorded call). Not flushed by itself: the result is
+    /// already durable in the journal it came from, and the next
+    /// [`Journal::complete`] or [`Journal::finish`] flushes it with
+    /// everything before it. A resume of a thousand cached calls would
+    /// otherwise spend most of its time in a thousand disk syncs.
+    pub fn complete_copied(&self, completed: &Completed) -> Result<u64> {
+        self.record_completion(completed, false)
+    }
+
     /// [`Journal::complete`], with the flush optional so that `import` can
     /// write many completions and flush once.
     pub(crate) fn record_completion(&self, completed: &Completed, flush: bool) -> Result<u64> {
@@ -170,20 +193,12 @@ impl Journal {
         }
         let seq = *next_seq;
         let seq_key = layout::seq_key(seq);
-        // One transaction so that a crash never leaves a completion without
-        // its place in the order, or an order entry without its completion.
-        (&self.completed, &self.order)
-            .transaction(|(completed_tree, order_tree)| {
-                completed_tree.insert(&index_key, value.clone())?;
-                order_tree.insert(&seq_key, &index_key)?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => storage(&self.path, e),
-                sled::transaction::TransactionError::Abort(()) => {
-                    corrupt(&self.path, "a completion write aborted")
-                }
-            })?;
+        // The record goes in one insert, under its seq: that insert is the
+        // completion (atomic, and cheap: a sled transaction would write and
+        // sync its log buffer twice per call). The by-index entry is derived
+        // from it, and `open` rebuilds any a crash lost in between.
+        self.order.insert(seq_key, value).map_err(|e| storage(&self.path, e))?;
+        self.completed.insert(index_key, &seq_key).map_err(|e| storage(&self.path, e))?;
         // Written: the seq is taken, whether or not the flush below succeeds.
         *next_seq = seq + 1;
         // Flush outside the lock so concurrent completions can share a sync.
@@ -226,29 +241,34 @@ impl Journal {
     pub fn completions(&self) -> Result<Vec<(u64, Completed)>> {
         let mut out = Vec::new();
         for item in self.order.iter() {
-            let (key, index_bytes) = item.map_err(|e| storage(&self.path, e))?;
+            let (key, value) = item.map_err(|e| storage(&self.path, e))?;
             let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
-            let index = layout::decode_index(&index_bytes)
-                .ok_or_else(|| corrupt(&self.path, format!("the index of completion seq {seq}")))?;
-            let completed = self.completed(index)?.ok_or_else(|| {
-                corrupt(&self.path, format!("completion seq {seq} names missing call #{index}"))
-            })?;
-            out.push((seq, completed));
+            out.push((seq, self.decode_completed(seq, &value)?));
         }
         Ok(out)
     }
 
     /// The completion of call `index`, if it completed.
     pub fn completed(&self, index: u32) -> Result<Option<Completed>> {
-        let Some(value) = self.completed.get(layout::index_key(index)).map_err(|e| storage(&self.path, e))?
+        let Some(seq_key) =
+            self.completed.get(layout::index_key(index)).map_err(|e| storage(&self.path, e))?
         else {
             return Ok(None);
         };
-        let completed: Completed = decode(&self.path, format_args!("completed record #{index}"), &value)?;
+        let seq = layout::decode_seq(&seq_key)
+            .ok_or_else(|| corrupt(&self.path, format!("the seq of completed record #{index}")))?;
+        let value = self.order.get(seq_key).map_err(|e| storage(&self.path, e))?.ok_or_else(|| {
+            corrupt(&self.path, format!("completed record #{index} names missing seq {seq}"))
+        })?;
+        let completed = self.decode_completed(seq, &value)?;
         if completed.index != index {
             return Err(corrupt(&self.path, format!("completed record #{index} names #{}", completed.index)));
         }
         Ok(Some(completed))
+    }
+
+    fn decode_completed(&self, seq: u64, value: &[u8]) -> Result<Completed> {
+        decode(&self.path, format_args!("the completed record of seq {seq}"), value)
     }
 
     /// How the run ended, or `None` if it has not (or was killed).

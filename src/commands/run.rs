@@ -13,13 +13,14 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use odw_engine::config::Config;
 use odw_engine::library;
 use odw_engine::replay::ReuseRule;
 use odw_engine::run::{Controls, Prepared, RunOptions, RunReport, execute, prepare};
-use odw_engine::runs::{RunDir, RunState};
+use odw_engine::runs::{RunDir, RunState, Status};
 use odw_engine::scheduler::Control;
 
 use super::{config, parse_args, runs_root, sandbox};
@@ -209,7 +210,24 @@ pub async fn worker(run_dir: &Path) -> anyhow::Result<ExitCode> {
             tokio::time::sleep(POLL).await;
         }
     });
-    let report = execute(&sandbox, &config, prepared, Controls { control, stop: Some(stop) }).await?;
+    let run = prepared.run.clone();
+    let report = match execute(&sandbox, &config, prepared, Controls { control, stop: Some(stop) }).await {
+        Ok(report) => report,
+        Err(e) => {
+            // The run could not start (a bad journal to resume from, …):
+            // say so where `odw status` and `odw result` look.
+            let error = json!({ "error": { "name": "RunError", "message": e.to_string() } });
+            let _ = run.write_json_durable("error.json", &error);
+            let mut status = Status::new(&run.id, &run.id, RunState::Failed, std::process::id());
+            if let Some(s) =
+                run.read_json("status.json").and_then(|s| serde_json::from_value::<Status>(s).ok())
+            {
+                status = Status { state: RunState::Failed, updated_at: odw_engine::runs::timestamp(), ..s };
+            }
+            let _ = run.write_json("status.json", &status);
+            return Err(e.into());
+        }
+    };
     report::summary(&report);
     if let Some(reuse) = &report.reuse {
         report::reuse(reuse, report.agents.dispatched);

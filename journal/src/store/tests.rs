@@ -307,12 +307,11 @@ fn a_damaged_record_is_reported_as_corrupt() {
     {
         let journal = Journal::create(&path, started()).unwrap();
         journal.complete(&completed(0)).unwrap();
-        journal.completed.insert(layout::index_key(0), b"{not json".as_slice()).unwrap();
+        journal.order.insert(layout::seq_key(0), b"{not json".as_slice()).unwrap();
     }
-    let journal = Journal::open(&path).unwrap();
-    let err = journal.completions().unwrap_err();
+    let err = Journal::open(&path).unwrap_err();
     assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
-    assert!(err.to_string().contains("completed record #0"), "{err}");
+    assert!(err.to_string().contains("completed record of seq 0"), "{err}");
 }
 
 #[test]
@@ -349,4 +348,21 @@ fn a_clock_json_cannot_hold_is_refused_before_anything_is_written() {
     let err = journal.complete(&Completed { clock: f64::INFINITY, ..completed(0) }).unwrap_err();
     assert!(matches!(err, JournalError::InvalidRecord { .. }), "{err}");
     assert_eq!(journal.complete(&completed(0)).unwrap(), 0, "the refused record took no seq");
+}
+
+#[test]
+fn a_completion_whose_index_entry_was_lost_is_found_after_reopening() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        journal.complete(&completed(0)).unwrap();
+        // As if the process died between the completion and its index entry.
+        let value = serde_json::to_vec(&completed(7)).unwrap();
+        journal.order.insert(layout::seq_key(1), value).unwrap();
+        journal.flush().unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.completed(7).unwrap(), Some(completed(7)));
+    assert_eq!(journal.completions().unwrap().len(), 2);
+    assert!(matches!(journal.complete(&completed(7)), Err(JournalError::Duplicate { .. })));
 }
