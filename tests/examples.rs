@@ -431,3 +431,36 @@ fn every_example_type_checks_against_the_authoring_types() {
     }
     assert!(output.status.success(), "tsc found type errors:\n{stdout}\n{stderr}");
 }
+
+#[test]
+fn caps_and_budget_cuts_in_the_examples_are_reported_not_silent() {
+    let env = Env::with_config(json!({ "defaultAdapter": "echo" }));
+    let example = |name: &str| root().join("examples").join(format!("{name}.js")).display().to_string();
+    let agents = |run: &Run| of_type(&events_of(&env, &run_id(run)), "agent_started").len();
+
+    // A budget smaller than one item's reserve: every chosen item is skipped
+    // for 'budget', the rest for 'maxItems'; only the summary runs.
+    let caps = env.run_wait(&example("no-silent-caps"), &["--budget", "1000"]);
+    let out = caps.json();
+    assert_eq!(out["processed"], json!([]));
+    let reasons: Vec<&str> =
+        out["skipped"].as_array().unwrap().iter().map(|s| s["reason"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons,
+        ["budget", "budget", "budget", "budget", "budget", "maxItems", "maxItems", "maxItems"]
+    );
+    assert_eq!(out["limits"], json!({ "maxItems": 5, "budgetTotal": 1000 }));
+    assert_eq!(agents(&caps), 1);
+
+    // A round cap hit before the search ran dry says so.
+    let dry = env.run_wait(&example("loop-until-dry"), &["--args", r#"{"maxRounds": 1}"#]);
+    assert_eq!(dry.json()["stoppedBecause"], "maxRounds");
+    assert_eq!(agents(&dry), 2);
+
+    // deep-research researches only the sub-questions the budget affords.
+    let research = env.run_wait(&example("deep-research"), &["--budget", "30000"]);
+    let out = research.json();
+    assert_eq!(out["droppedForBudget"], 2);
+    assert_eq!(out["subQuestions"].as_array().unwrap().len(), 1);
+    assert_eq!(agents(&research), 4, "planner + 1 researcher + 1 checker + writer");
+}
