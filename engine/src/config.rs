@@ -369,6 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn http_adapters_need_a_url_and_workspace_mode_is_checked() {
+        let c = Config::parse(
+            r#"{"adapters": {"l": {"kind": "http", "url": "http://127.0.0.1:8080/v1/chat/completions",
+            "model": "m", "apiKeyEnv": "K"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.adapters["l"].kind, Some(AdapterKind::Http));
+        assert_eq!(c.adapters["l"].api_key_env.as_deref(), Some("K"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let e = Config::parse(r#"{"adapters": {"l": {"kind": "http"}}}"#).unwrap_err();
+        assert!(e.contains("adapters.l.url"), "{e}");
+        assert!(
+            Config::parse(r#"{"adapters": {"l": {"kind": "ftp"}}}"#).unwrap_err().contains("adapters.l.kind")
+        );
+        assert!(Config::parse(r#"{"workspaceMode": "sandbox"}"#).unwrap_err().contains("workspaceMode"));
+        assert!(Config::parse(r#"{"workspaceMode": "worktree"}"#).is_ok());
+    }
+
+    #[test]
     fn defaults_follow_the_design() {
         let c = Config::default();
         assert!(c.concurrency() >= 2 && c.concurrency() <= 16);

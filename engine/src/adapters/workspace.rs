@@ -26,6 +26,8 @@ pub enum WorktreeError {
         .0.display()
     )]
     NotARepo(PathBuf),
+    #[error("isolation: 'worktree' needs git, and it could not be started: {0}")]
+    NoGit(String),
     #[error("isolation: 'worktree': the repository at {} has no commit to branch from yet", .0.display())]
     NoCommit(PathBuf),
     #[error("`git {args}` failed: {stderr}")]
@@ -41,7 +43,7 @@ pub fn repo_root(workspace: &Path) -> Result<PathBuf, WorktreeError> {
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
-        .map_err(|_| WorktreeError::NotARepo(workspace.to_path_buf()))?;
+        .map_err(|e| WorktreeError::NoGit(e.to_string()))?;
     if !out.status.success() {
         return Err(WorktreeError::NotARepo(workspace.to_path_buf()));
     }
