@@ -353,7 +353,10 @@ fn scripts_in_the_claude_code_and_odw_dialect_run_unchanged() {
         events[0]["phases"],
         json!([{ "title": "Review", "detail": "two reviewers in parallel" }, { "title": "Verify" }])
     );
-    let started: Vec<(String, String, String)> = of_type(&events, "agent_started")
+    // Parallel calls may start in any order: compare them by call index.
+    let mut by_index = of_type(&events, "agent_started");
+    by_index.sort_by_key(|e| e["index"].as_u64());
+    let started: Vec<(String, String, String)> = by_index
         .iter()
         .map(|e| {
             let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
