@@ -27,7 +27,7 @@ use crate::protocol::{Activation, Outcome, ScriptError};
 use crate::replay::{Mode, Plan, ReuseRule, ReuseSummary};
 use crate::runs::{AgentCounts, RunDir, RunState};
 use crate::sandbox::{FindWorkflow, GuestIo, Sandbox, SandboxError, WorkflowRef};
-use crate::scheduler::{Control, Scheduler, Setup, now_ms};
+use crate::scheduler::{Control, RunContext, Scheduler, Setup, now_ms};
 
 pub use check::{CheckReport, check};
 pub use meta::{Meta, evaluate_alone, read_meta};
@@ -307,12 +307,14 @@ impl Session<'_> {
         let scheduler = Arc::new(Scheduler::new(
             config.clone(),
             Setup {
-                default_adapter: meta.adapter.clone(),
-                adapter_forced: meta.adapter_forced,
-                workspace: meta.workspace.clone(),
-                run_path: run.path.clone(),
-                progress: progress.clone(),
-                journal: journal.clone(),
+                run: RunContext {
+                    default_adapter: meta.adapter.clone(),
+                    adapter_forced: meta.adapter_forced,
+                    workspace: meta.workspace.clone(),
+                    run_path: run.path.clone(),
+                    progress: progress.clone(),
+                    journal: journal.clone(),
+                },
                 plan,
                 control: controls.control,
             },

@@ -1,0 +1,289 @@
+//! One agent call: checked before it runs ([`Scheduler::prepare`]), then run
+//! in its workspace with schema retries ([`Scheduler::run`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use odw_journal::{CallOutcome, Completed};
+use serde_json::{Value, json};
+
+use super::{Scheduler, now_ms};
+use crate::adapters::workspace::{self, Worktree};
+use crate::adapters::{Adapter, AgentCall, AgentReply};
+use crate::protocol::{AgentRequest, CallError, Completion, Usage};
+use crate::schema::{Rejection, Schema};
+
+/// One call, checked and ready to run.
+pub(super) struct Job {
+    pub(super) index: u32,
+    pub(super) key: String,
+    pub(super) content_key: String,
+    pub(super) label: String,
+    pub(super) phase: Option<String>,
+    pub(super) adapter_name: String,
+    pub(super) adapter: Adapter,
+    pub(super) prompt: String,
+    pub(super) schema: Option<Schema>,
+    pub(super) model: Option<String>,
+    pub(super) role: Option<String>,
+    /// Runs in its own git worktree (in this repository).
+    pub(super) worktree: Option<PathBuf>,
+}
+
+impl Scheduler {
+    /// Checks a request before anything runs: the backstop, the adapter, the
+    /// schema. Each refusal is fatal: retrying or `null`-ing it would hide a
+    /// bug in the script or the setup.
+    pub(super) fn prepare(
+        &self,
+        index: u32,
+        request: Result<Box<AgentRequest>, String>,
+    ) -> Result<Job, CallError> {
+        let request = *request.map_err(|e| CallError::fatal("ProtocolError", e, None))?;
+        let max = self.config.max_agents();
+        if index as usize >= max {
+            return Err(CallError::fatal(
+                "LimitError",
+                format!(
+                    "maxAgents limit: this run tried to dispatch agent #{} but the limit is {max}; \
+                     raise `maxAgents` in odw.config.json if that many agents are intended",
+                    index + 1
+                ),
+                Some("maxAgents"),
+            ));
+        }
+        let opts = request.opts;
+        let isolation =
+            opts.isolation.as_deref().or(self.config.workspace_mode.as_deref()).unwrap_or("inplace");
+        let worktree = match isolation {
+            "inplace" => None,
+            // ODW's copy mode, done the way that keeps the agent's edits.
+            "worktree" | "copy" => {
+                Some(self.repo().map_err(|e| CallError::fatal("WorkspaceError", e, None))?)
+            }
+            other => {
+                return Err(CallError::fatal(
+                    "TypeError",
+                    format!("isolation: '{other}' is not one of 'inplace', 'worktree'"),
+                    None,
+                ));
+            }
+        };
+        let wanted = match (&opts.adapter, self.run.adapter_forced) {
+            (Some(own), false) => own.as_str(),
+            _ => &self.run.default_adapter,
+        };
+        let (adapter_name, adapter) = Adapter::resolve(wanted, &self.config)
+            .map_err(|e| CallError::fatal("ConfigError", e.to_string(), None))?;
+        let schema = match &opts.schema {
+            Some(source) => Some(
+                Schema::compile(source).map_err(|e| CallError::fatal("SchemaError", e.to_string(), None))?,
+            ),
+            None => None,
+        };
+        // Everything that changes the answer is part of the key; label and
+        // phase only change how the call is shown.
+        let mut effective = serde_json::Map::new();
+        effective.insert("adapter".into(), json!(adapter_name));
+        for (key, value) in [
+            ("model", opts.model.as_ref().map(|m| json!(m))),
+            ("schema", opts.schema.clone()),
+            ("agentType", opts.agent_type.as_ref().map(|a| json!(a))),
+            ("effort", opts.effort.as_ref().map(|e| json!(e))),
+            ("isolation", worktree.as_ref().map(|_| json!("worktree"))),
+        ] {
+            if let Some(v) = value {
+                effective.insert(key.into(), v);
+            }
+        }
+        let effective = Value::Object(effective);
+        let key = odw_journal::call_key(index, &request.prompt, &effective);
+        let content_key = odw_journal::content_key(&request.prompt, &effective);
+        let prompt = match &opts.agent_type {
+            Some(role) => format!("You are acting as: {role}.\n\n{}", request.prompt),
+            None => request.prompt,
+        };
+        let label = opts
+            .label
+            .clone()
+            .or_else(|| self.config.adapters.get(&adapter_name).and_then(|a| a.label.clone()))
+            .unwrap_or_else(|| adapter_name.clone());
+        Ok(Job {
+            index,
+            key,
+            content_key,
+            label,
+            phase: request.phase,
+            adapter_name,
+            adapter,
+            prompt,
+            schema,
+            model: opts.model,
+            role: opts.agent_type,
+            worktree,
+        })
+    }
+
+    /// The repository worktrees are made in, looked up once per run.
+    fn repo(&self) -> Result<PathBuf, String> {
+        self.repo.get_or_init(|| workspace::repo_root(&self.run.workspace)).clone().map_err(|e| e.to_string())
+    }
+
+    /// Makes the call's worktree on `odw/<runId>/<index>`, when it asks for one.
+    async fn isolate(&self, job: &Job) -> Result<Option<Worktree>, String> {
+        let Some(repo) = &job.worktree else { return Ok(None) };
+        let run_id =
+            self.run.run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let branch = format!("odw/{run_id}/{}", job.index);
+        let dir = self.run.run_path.join("worktrees").join(job.index.to_string());
+        Worktree::create(&self.run.workspace, repo, &dir, &branch).await.map(Some).map_err(|e| e.to_string())
+    }
+
+    /// Commits an isolated agent's changes on its branch; the event field.
+    async fn keep(&self, job: &Job, worktree: Option<Worktree>) -> Option<Value> {
+        let worktree = worktree?;
+        let message = format!(
+            "odw: agent #{} ({}) of run {}",
+            job.index,
+            job.label,
+            self.run.run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        );
+        let patch = self.run.run_path.join("patches").join(format!("{}.patch", job.index));
+        Some(match worktree.finish(&message, &patch).await {
+            Ok(kept) => json!(kept),
+            Err(e) => json!({ "error": e.to_string() }),
+        })
+    }
+
+    /// Runs one call; the serve loop journals and delivers what it returns.
+    pub(super) async fn run(self: Arc<Self>, job: Job) -> (Completion, Completed) {
+        let slot = self.slot().await;
+        let started = Instant::now();
+        self.run.progress.agent_started(json!({
+            "index": job.index,
+            "label": job.label,
+            "phase": job.phase,
+            "adapter": job.adapter_name,
+            "model": job.model,
+        }));
+        let (result, attempts, usage, worktree) = match self.isolate(&job).await {
+            Ok(tree) => {
+                let workspace =
+                    tree.as_ref().map_or_else(|| self.run.workspace.clone(), |t| t.workspace.clone());
+                let (result, attempts, usage) = self.attempt(&job, &workspace).await;
+                (result, attempts, usage, self.keep(&job, tree).await)
+            }
+            Err(e) => (Err(e), 0, Usage::default(), None),
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let completion = match result {
+            Ok(value) => {
+                self.run.progress.agent_finished(
+                    &usage,
+                    json!({
+                        "index": job.index, "label": job.label, "phase": job.phase,
+                        "ms": ms, "attempts": attempts, "usage": usage, "worktree": worktree,
+                    }),
+                );
+                Completion {
+                    id: job.index,
+                    ok: true,
+                    value: Some(value),
+                    error: None,
+                    usage: Some(usage),
+                    clock: now_ms(),
+                }
+            }
+            Err(message) => {
+                self.run.progress.agent_failed(
+                    &usage,
+                    json!({
+                        "index": job.index, "label": job.label, "phase": job.phase,
+                        "ms": ms, "attempts": attempts, "usage": usage, "error": message,
+                        "worktree": worktree,
+                    }),
+                );
+                let error = CallError::agent(format!("agent `{}` failed: {message}", job.label));
+                Completion {
+                    id: job.index,
+                    ok: false,
+                    value: None,
+                    error: Some(error),
+                    usage: Some(usage),
+                    clock: now_ms(),
+                }
+            }
+        };
+        let outcome = match (&completion.value, &completion.error) {
+            (Some(value), _) => CallOutcome::Ok { value: value.clone() },
+            (None, Some(e)) => CallOutcome::Err { name: e.name.clone(), message: e.message.clone() },
+            (None, None) => CallOutcome::Ok { value: Value::Null },
+        };
+        drop(slot);
+        let record = Completed {
+            index: job.index,
+            key: job.key.clone(),
+            outcome,
+            attempts,
+            usage: to_journal_usage(usage),
+            clock: completion.clock,
+            ms,
+        };
+        (completion, record)
+    }
+
+    /// Runs the call, retrying a reply that does not conform to the schema.
+    /// Returns the value, the number of attempts and the summed usage.
+    async fn attempt(&self, job: &Job, workspace: &std::path::Path) -> (Result<Value, String>, u32, Usage) {
+        let timeout = job.adapter.timeout().unwrap_or_else(|| self.config.agent_timeout());
+        let mut usage = Usage::default();
+        let mut rejection: Option<Rejection> = None;
+        let retries = if job.schema.is_some() { self.config.schema_retries() } else { 0 };
+        for attempt in 1..=retries + 1 {
+            let prompt = match (&job.schema, &rejection) {
+                (Some(schema), Some(r)) => schema.retry_prompt(&job.prompt, r),
+                (Some(schema), None) => schema.prompt(&job.prompt),
+                (None, _) => job.prompt.clone(),
+            };
+            let call = AgentCall {
+                prompt,
+                model: job.model.clone(),
+                role: job.role.clone(),
+                workspace: workspace.to_path_buf(),
+                source: self.run.workspace.clone(),
+                prompt_file: self.run.run_path.join("prompts").join(format!("{}-{attempt}.txt", job.index)),
+                timeout,
+            };
+            let reply: AgentReply = match job.adapter.call(&call).await {
+                Ok(reply) => reply,
+                Err(e) => return (Err(e.to_string()), attempt, usage),
+            };
+            usage = add_usage(usage, reply.usage);
+            let Some(schema) = &job.schema else {
+                return (Ok(Value::String(reply.text)), attempt, usage);
+            };
+            match schema.accept(&reply.text) {
+                Ok(value) => return (Ok(value), attempt, usage),
+                Err(r) => rejection = Some(r),
+            }
+        }
+        let why = rejection.map(|r| r.to_string()).unwrap_or_default();
+        (
+            Err(format!(
+                "the reply did not conform to the schema after {} attempts (`schemaRetries` = {retries}): {why}",
+                retries + 1
+            )),
+            retries + 1,
+            usage,
+        )
+    }
+}
+
+fn to_journal_usage(u: Usage) -> odw_journal::Usage {
+    odw_journal::Usage { input: u.input, output: u.output, estimated: u.estimated }
+}
+
+fn add_usage(a: Usage, b: Usage) -> Usage {
+    Usage { input: a.input + b.input, output: a.output + b.output, estimated: a.estimated || b.estimated }
+}

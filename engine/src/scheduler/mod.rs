@@ -1,0 +1,293 @@
+//! The scheduler: turns the guest's `agent()` requests into adapter calls.
+//!
+//! Requests arrive in the order the script issued them; each gets its
+//! dispatch index (the id the guest already holds). The `maxAgents` backstop
+//! is counted here, at dispatch. Calls then wait for a slot of the
+//! `concurrency` semaphore, run their adapter (with schema retries), and send
+//! their completion back to the guest. When the guest ends, every call still
+//! running is cancelled, which kills its process group.
+
+mod call;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use odw_journal::{CallOutcome, Completed, Issued, Journal};
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::adapters::workspace::WorktreeError;
+use crate::config::Config;
+use crate::progress::Progress;
+use crate::protocol::{CallError, Completion, GuestEvent, Usage};
+use crate::replay::{self, Decision, Divergence, Plan, ReuseSummary, Sequencer};
+use crate::sandbox::GuestMsg;
+
+use call::Job;
+
+/// The run a scheduler serves.
+pub struct RunContext {
+    /// The adapter used when a call names none.
+    pub default_adapter: String,
+    /// `--adapter` was given: `default_adapter` serves every call.
+    pub adapter_forced: bool,
+    /// Where agents work (`{workspace}`) and the project (`{source}`).
+    pub workspace: PathBuf,
+    /// The run directory, for prompt files and patches.
+    pub run_path: PathBuf,
+    pub progress: Arc<Progress>,
+    /// This run's journal (none for `odw replay --check`).
+    pub journal: Option<Arc<Journal>>,
+}
+
+/// What every call of one run shares.
+pub struct Scheduler {
+    pub config: Config,
+    pub run: RunContext,
+    /// Recorded calls to reuse, when resuming or checking.
+    plan: Option<Mutex<Plan>>,
+    sequencer: Mutex<Sequencer<(Completion, Option<Record>)>>,
+    divergence: Mutex<Option<Divergence>>,
+    control: watch::Receiver<Control>,
+    slots: Semaphore,
+    /// The git repository of the workspace, looked up at the first call
+    /// that asks for a worktree.
+    repo: std::sync::OnceLock<Result<PathBuf, WorktreeError>>,
+}
+
+/// What a scheduler is built from, besides the configuration.
+pub struct Setup {
+    pub run: RunContext,
+    pub plan: Option<Plan>,
+    pub control: watch::Receiver<Control>,
+}
+
+/// What `odw pause|resume|stop` asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Control {
+    /// Agents not yet started (queued ones included) wait.
+    pub paused: bool,
+}
+
+/// A completion to journal.
+enum Record {
+    /// From an agent that ran in this run.
+    Live(Completed),
+    /// Served from an earlier run's journal.
+    Copied(Completed),
+}
+
+impl Scheduler {
+    pub fn new(config: Config, setup: Setup) -> Self {
+        let Setup { run, plan, control } = setup;
+        let slots = Semaphore::new(config.concurrency());
+        let order = plan.as_ref().map(|p| p.order().to_vec()).unwrap_or_default();
+        Scheduler {
+            config,
+            run,
+            plan: plan.map(Mutex::new),
+            sequencer: Mutex::new(Sequencer::new(order)),
+            divergence: Mutex::new(None),
+            control,
+            slots,
+            repo: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The first call a `replay --check` could not serve, if any.
+    pub fn divergence(&self) -> Option<Divergence> {
+        lock(&self.divergence).clone()
+    }
+
+    /// What was reused from the journal, when resuming.
+    pub fn reuse_summary(&self) -> Option<ReuseSummary> {
+        self.plan.as_ref().map(|p| lock(p).summary())
+    }
+
+    /// Serves the guest until it ends (its sender is dropped), then cancels
+    /// the calls that are still running.
+    pub async fn serve(
+        self: Arc<Self>,
+        mut from_guest: mpsc::UnboundedReceiver<GuestMsg>,
+        to_guest: mpsc::UnboundedSender<Completion>,
+    ) {
+        let mut calls: JoinSet<(Completion, Completed)> = JoinSet::new();
+        // Completions are journalled and sent here, one at a time, so the
+        // journal's completion order is exactly the order the guest sees.
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let deliver = |items: Vec<(Completion, Option<Record>)>| {
+            for (completion, record) in items {
+                if let Some(record) = record {
+                    self.record(&record);
+                }
+                let _ = to_guest.send(completion);
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        loop {
+            let msg = tokio::select! {
+                msg = from_guest.recv() => match msg {
+                    Some(msg) => msg,
+                    None => break,
+                },
+                Some(Ok((mut completion, mut record))) = calls.join_next(), if !calls.is_empty() => {
+                    // The logical clock moves when the guest receives a
+                    // completion, so it never runs backwards.
+                    completion.clock = now_ms();
+                    record.clock = completion.clock;
+                    deliver(vec![(completion, Some(Record::Live(record)))]);
+                    continue;
+                }
+            };
+            match msg {
+                GuestMsg::Event(GuestEvent::Phase { title }) => self.run.progress.phase(&title),
+                GuestMsg::Event(GuestEvent::Log { message }) => {
+                    self.run.progress.event("log", json!({ "message": message }));
+                }
+                // Blocked with nothing on its way: keeping the recorded order
+                // would wait forever. (An Idle sent before a completion we
+                // have since sent, or while live calls run, is stale.)
+                GuestMsg::Idle { received }
+                    if received == sent.load(std::sync::atomic::Ordering::Relaxed) && calls.is_empty() =>
+                {
+                    deliver(lock(&self.sequencer).idle())
+                }
+                GuestMsg::Idle { .. } => {}
+                GuestMsg::Agent { id, request } => match self.prepare(id, request) {
+                    Ok(job) => match self.decide(&job) {
+                        Decision::Live => {
+                            let mut sequencer = lock(&self.sequencer);
+                            let mut released = sequencer.skip(job.index);
+                            if self.plan.as_ref().is_some_and(|p| lock(p).diverged()) {
+                                // After the first divergence the recorded order no longer applies.
+                                released.extend(sequencer.release_all());
+                            }
+                            drop(sequencer);
+                            deliver(released);
+                            calls.spawn(self.clone().run(job));
+                        }
+                        Decision::Reuse { completed, from_index, rule } => {
+                            let served = self.reuse(&job, completed, rule);
+                            let released = if rule == "prefix" {
+                                lock(&self.sequencer).offer(from_index, served)
+                            } else {
+                                vec![served]
+                            };
+                            deliver(released);
+                        }
+                        Decision::Diverged(d) => {
+                            let error = CallError::fatal("ReplayDivergence", d.to_string(), None);
+                            lock(&self.divergence).get_or_insert(d);
+                            deliver(vec![(failed(id, error), None)]);
+                        }
+                    },
+                    Err(error) => deliver(vec![(failed(id, error), None)]),
+                },
+            }
+        }
+        calls.shutdown().await;
+    }
+
+    /// Journals the call and decides whether a recorded completion serves it.
+    fn decide(&self, job: &Job) -> Decision {
+        if let Some(journal) = &self.run.journal {
+            let issued = Issued {
+                index: job.index,
+                key: job.key.clone(),
+                content_key: job.content_key.clone(),
+                label: job.label.clone(),
+                phase: job.phase.clone(),
+                prompt_head: replay::head(&job.prompt),
+            };
+            if let Err(e) = journal.issue(&issued) {
+                self.run
+                    .progress
+                    .event("journal_error", json!({ "index": job.index, "error": e.to_string() }));
+            }
+        }
+        let Some(plan) = &self.plan else { return Decision::Live };
+        lock(plan).decide(job.index, &job.key, &job.content_key, &job.label, &job.prompt)
+    }
+
+    /// Serves a call from a recorded completion: journalled again in this
+    /// run (so this run can be resumed in turn) and shown as cached.
+    fn reuse(&self, job: &Job, completed: Completed, rule: &'static str) -> (Completion, Option<Record>) {
+        let usage = from_journal_usage(completed.usage);
+        let fields = |extra: Value| {
+            let mut base = json!({
+                "index": job.index, "label": job.label, "phase": job.phase,
+                "adapter": job.adapter_name, "model": job.model, "cached": true, "reuse": rule,
+            });
+            if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
+                b.extend(e);
+            }
+            base
+        };
+        self.run.progress.agent_started(fields(json!({})));
+        let (ok, value, error) = match &completed.outcome {
+            CallOutcome::Ok { value } => (true, Some(value.clone()), None),
+            CallOutcome::Err { name, message } => (
+                false,
+                None,
+                Some(CallError { name: name.clone(), message: message.clone(), fatal: false, limit: None }),
+            ),
+        };
+        let done = fields(json!({ "ms": 0, "attempts": completed.attempts, "usage": usage }));
+        if ok {
+            self.run.progress.agent_finished(&usage, done);
+        } else {
+            self.run.progress.agent_failed(&usage, done);
+        }
+        let record = Completed { index: job.index, key: job.key.clone(), ..completed.clone() };
+        (
+            Completion { id: job.index, ok, value, error, usage: Some(usage), clock: completed.clock },
+            Some(Record::Copied(record)),
+        )
+    }
+
+    /// Journals a completion before the guest may see it: a live one is on
+    /// disk first; a copied one is already on disk in the run it came from.
+    fn record(&self, record: &Record) {
+        let Some(journal) = &self.run.journal else { return };
+        let (result, index) = match record {
+            Record::Live(c) => (journal.complete(c), c.index),
+            Record::Copied(c) => (journal.complete_copied(c), c.index),
+        };
+        if let Err(e) = result {
+            self.run.progress.event("journal_error", json!({ "index": index, "error": e.to_string() }));
+        }
+    }
+
+    /// Waits while the run is paused, then for a concurrency slot. A call
+    /// that got its slot while a pause began gives it back and waits again,
+    /// so a pause holds queued calls too.
+    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let mut control = self.control.clone();
+        loop {
+            control.wait_for(|c| !c.paused).await.ok()?;
+            let slot = self.slots.acquire().await.ok()?;
+            if !control.borrow().paused {
+                return Some(slot);
+            }
+        }
+    }
+}
+
+fn failed(id: u32, error: CallError) -> Completion {
+    Completion { id, ok: false, value: None, error: Some(error), usage: None, clock: now_ms() }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn from_journal_usage(u: odw_journal::Usage) -> Usage {
+    Usage { input: u.input, output: u.output, estimated: u.estimated }
+}
+
+/// Wall-clock ms since the Unix epoch: the logical clock of live completions.
+pub fn now_ms() -> f64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as f64
+}
