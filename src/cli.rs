@@ -71,6 +71,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Inspect, export or import a run's journal.
     Journal(JournalArgs),
+    /// The skill that teaches a coding agent to write and run odw workflows.
+    #[command(subcommand)]
+    Skill(SkillCommand),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -174,6 +177,24 @@ pub enum WorkflowsCommand {
     },
     /// The file a saved workflow's name resolves to.
     Where { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillCommand {
+    /// Copy SKILL.md into an agent's skills directory (default: Claude Code's).
+    Install {
+        /// Claude Code: $CLAUDE_CONFIG_DIR/skills or ~/.claude/skills.
+        #[arg(long, conflicts_with = "codex")]
+        claude: bool,
+        /// Codex: $CODEX_HOME/skills or ~/.codex/skills.
+        #[arg(long)]
+        codex: bool,
+        /// Replace a different SKILL.md that is already there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print SKILL.md.
+    Show,
 }
 
 #[derive(Debug, Args)]

@@ -324,3 +324,24 @@ fn validate_in_a_script_checks_candidates_without_running_them() {
     assert!(out["nameless"].as_str().unwrap().contains("meta.name"));
     assert_eq!(env.mock_invocations(), 0, "validate() ran nothing");
 }
+
+#[test]
+fn skill_install_copies_the_skill_for_claude_and_codex() {
+    let env = Env::new();
+    let out = env.odw(&["skill", "install"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let claude = env.path().join(".claude/skills/odw-workflows/SKILL.md");
+    let text = std::fs::read_to_string(&claude).unwrap();
+    assert!(text.starts_with("---\nname: odw-workflows"), "{text}");
+    assert_eq!(
+        text,
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("skill/SKILL.md")).unwrap()
+    );
+    let again = env.odw(&["skill", "install"]);
+    assert!(again.stderr.contains("already up to date"), "{}", again.stderr);
+    std::fs::write(&claude, "my own notes").unwrap();
+    assert_eq!(env.odw(&["skill", "install"]).code, 1, "a different file is not overwritten");
+    assert_eq!(env.odw(&["skill", "install", "--force"]).code, 0);
+    assert_eq!(env.odw(&["skill", "install", "--codex"]).code, 0);
+    assert!(env.path().join(".codex/skills/odw-workflows/SKILL.md").is_file());
+}

@@ -6,6 +6,7 @@ mod control;
 mod inspect;
 mod journal;
 mod run;
+mod skill;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => workflows::validate(&global, &args).await,
         Command::Replay(args) => journal::replay(&global, &args).await,
         Command::Journal(args) => journal::journal(&global, &args),
+        Command::Skill(cmd) => skill::skill(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "odw", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
