@@ -174,14 +174,6 @@ fn header_agents(path: &Path) -> usize {
         .unwrap_or_else(|_| panic!("{}: `// agents:{line}` does not start with a number", path.display()))
 }
 
-fn run_id(run: &Run) -> String {
-    run.stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("odw: run ").and_then(|r| r.split_whitespace().next()))
-        .unwrap_or_else(|| panic!("no run id in stderr:\n{}", run.stderr))
-        .to_string()
-}
-
 /// The events of run `id`, wherever its workflow directory is.
 fn events_of(env: &Env, id: &str) -> Vec<Value> {
     let dir = std::fs::read_dir(env.runs())
@@ -236,7 +228,7 @@ fn every_example_runs_on_echo_with_its_documented_shape_agent_count_and_a_fully_
             assert_eq!(value.pointer(pointer), Some(want), "{name}: {pointer} in {value:#}");
         }
 
-        let id = run_id(&first);
+        let id = first.run_id();
         let events = events_of(&env, &id);
         assert_eq!(of_type(&events, "agent_started").len(), expected_agents, "{name}: agents dispatched");
         assert_eq!(of_type(&events, "agent_finished").len(), expected_agents, "{name}: agents finished");
@@ -245,7 +237,7 @@ fn every_example_runs_on_echo_with_its_documented_shape_agent_count_and_a_fully_
 
         let resumed = env.run_wait(script, &["--resume-from", &id]);
         assert_eq!(resumed.json(), value, "{name}: the resumed run's result differs");
-        let again = events_of(&env, &run_id(&resumed));
+        let again = events_of(&env, &resumed.run_id());
         let finished = of_type(&again, "agent_finished");
         assert_eq!(finished.len(), expected_agents, "{name}: calls in the resumed run");
         assert!(finished.iter().all(|e| e["cached"] == true), "{name}: a call ran live on resume");
@@ -336,7 +328,7 @@ fn scripts_in_the_claude_code_and_odw_dialect_run_unchanged() {
         }
         let out = env.run_wait(path.to_str().unwrap(), &extra);
         assert_eq!(out.json(), run.result, "{} with args {:?}", run.file, run.args);
-        let events = events_of(&env, &run_id(&out));
+        let events = events_of(&env, &out.run_id());
         assert_eq!(of_type(&events, "agent_started").len(), run.agents, "{}: agents", run.file);
     }
 
@@ -348,7 +340,7 @@ fn scripts_in_the_claude_code_and_odw_dialect_run_unchanged() {
 
     // meta.phases is announced before the body runs; opts.phase groups a call
     // without changing the current phase; opts.model reaches the adapter.
-    let events = events_of(&env, &run_id(&from_file));
+    let events = events_of(&env, &from_file.run_id());
     assert_eq!(
         events[0]["phases"],
         json!([{ "title": "Review", "detail": "two reviewers in parallel" }, { "title": "Verify" }])
@@ -439,7 +431,7 @@ fn every_example_type_checks_against_the_authoring_types() {
 fn caps_and_budget_cuts_in_the_examples_are_reported_not_silent() {
     let env = Env::with_config(json!({ "defaultAdapter": "echo" }));
     let example = |name: &str| root().join("examples").join(format!("{name}.js")).display().to_string();
-    let agents = |run: &Run| of_type(&events_of(&env, &run_id(run)), "agent_started").len();
+    let agents = |run: &Run| of_type(&events_of(&env, &run.run_id()), "agent_started").len();
 
     // A budget smaller than one item's reserve: every chosen item is skipped
     // for 'budget', the rest for 'maxItems'; only the summary runs.

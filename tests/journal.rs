@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Env, Run};
+use common::Env;
 use serde_json::{Value, json};
 
 /// A pipeline of 4 items × 3 stages and a parallel fan-out whose agents
@@ -30,14 +30,6 @@ fn workflow(stage2: &str) -> String {
     WORKFLOW.replace("STAGE2", stage2)
 }
 
-fn run_id(run: &Run) -> String {
-    run.stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("odw: run ").and_then(|r| r.split_whitespace().next()))
-        .unwrap_or_else(|| panic!("no run id in stderr:\n{}", run.stderr))
-        .to_string()
-}
-
 #[test]
 fn resume_reuses_everything_when_nothing_changed_and_replay_check_passes() {
     let env = Env::with_config(json!({ "concurrency": 8 }));
@@ -46,7 +38,7 @@ fn resume_reuses_everything_when_nothing_changed_and_replay_check_passes() {
     let original = first.json();
     let live_calls = env.mock_invocations();
     assert_eq!(live_calls, 15);
-    let r1 = run_id(&first);
+    let r1 = first.run_id();
 
     let again = env.run_wait(&wf, &["--resume-from", &r1]);
     assert_eq!(again.json(), original, "same result, same Date.now() and Math.random()");
@@ -69,7 +61,7 @@ fn an_edited_stage2_prompt_reruns_from_its_index_on() {
     let wf = env.script("wf.js", &workflow("`s2 ${item} <- ${prev}`"));
     let first = env.run_wait(&wf, &[]);
     first.json();
-    let r1 = run_id(&first);
+    let r1 = first.run_id();
     let run1 = env.runs().join("test").join(&r1);
     let issued: Vec<Value> = {
         let out = env.odw(&["journal", &r1, "--json", "--runs-root", env.runs().to_str().unwrap()]);
@@ -101,7 +93,7 @@ fn an_edited_stage2_prompt_reruns_from_its_index_on() {
         "{}",
         resumed.stderr
     );
-    let resumed_dir = env.runs().join("test").join(run_id(&resumed));
+    let resumed_dir = env.runs().join("test").join(resumed.run_id());
     let meta: Value = serde_json::from_slice(&std::fs::read(resumed_dir.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["resumedFrom"], r1.as_str());
     let cached = common::read_events(&resumed_dir)
@@ -118,7 +110,7 @@ fn reuse_content_keeps_unchanged_sibling_branches() {
     let wf = env.script("wf.js", &workflow("`s2 ${item} <- ${prev}`"));
     let first = env.run_wait(&wf, &[]);
     first.json();
-    let r1 = run_id(&first);
+    let r1 = first.run_id();
     let wf = env.script(
         "wf.js",
         &workflow("item === 'c' ? `s2 ${item} (edited) <- ${prev}` : `s2 ${item} <- ${prev}`"),
@@ -141,7 +133,7 @@ fn replay_check_of_an_edited_script_exits_3_naming_the_index() {
         .script("wf.js", "const a = await agent('first');\nconst b = await agent('second');\nreturn [a, b];");
     let first = env.run_wait(&wf, &[]);
     first.json();
-    let r1 = run_id(&first);
+    let r1 = first.run_id();
     let edited = env.script(
         "wf2.js",
         "const a = await agent('first');\nconst b = await agent('second, edited');\nreturn [a, b];",
@@ -224,7 +216,7 @@ fn journal_export_import_and_check_in_another_runs_root() {
     let wf = env.script("wf.js", "return [await agent('one'), Math.random() < 1];");
     let first = env.run_wait(&wf, &["--args", r#"{"k": 1}"#]);
     first.json();
-    let r1 = run_id(&first);
+    let r1 = first.run_id();
     let export = env.odw(&["journal", &r1, "--export", "--runs-root", env.runs().to_str().unwrap()]);
     assert_eq!(export.code, 0, "{}", export.stderr);
     let header: Value = serde_json::from_str(export.stdout.lines().next().unwrap()).unwrap();
@@ -251,7 +243,7 @@ fn a_foreign_or_corrupt_journal_is_a_clear_error() {
     let wf = env.script("wf.js", "return await agent('one');");
     let first = env.run_wait(&wf, &[]);
     first.json();
-    let r1 = run_id(&first);
+    let r1 = first.run_id();
     let journal = env.runs().join("test").join(&r1).join("journal");
     std::fs::remove_dir_all(&journal).unwrap();
     std::fs::create_dir_all(&journal).unwrap();

@@ -146,6 +146,15 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    /// The run id from the summary line `odw: run <id> …` on stderr.
+    pub fn run_id(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("odw: run ").and_then(|r| r.split_whitespace().next()))
+            .unwrap_or_else(|| panic!("no run id in stderr:\n{}", self.stderr))
+            .to_string()
+    }
+
     /// Asserts exit 0 and returns stdout parsed as JSON.
     pub fn json(&self) -> Value {
         assert_eq!(self.code, 0, "odw failed:\n{}", self.stderr);

@@ -177,43 +177,29 @@ impl Scheduler {
             Err(e) => (Err(e), 0, Usage::default(), None),
         };
         let ms = started.elapsed().as_millis() as u64;
-        let completion = match result {
+        let mut fields = json!({
+            "index": job.index, "label": job.label, "phase": job.phase,
+            "ms": ms, "attempts": attempts, "usage": usage, "worktree": worktree,
+        });
+        let (value, error) = match result {
             Ok(value) => {
-                self.run.progress.agent_finished(
-                    &usage,
-                    json!({
-                        "index": job.index, "label": job.label, "phase": job.phase,
-                        "ms": ms, "attempts": attempts, "usage": usage, "worktree": worktree,
-                    }),
-                );
-                Completion {
-                    id: job.index,
-                    ok: true,
-                    value: Some(value),
-                    error: None,
-                    usage: Some(usage),
-                    clock: now_ms(),
-                }
+                self.run.progress.agent_finished(&usage, fields);
+                (Some(value), None)
             }
             Err(message) => {
-                self.run.progress.agent_failed(
-                    &usage,
-                    json!({
-                        "index": job.index, "label": job.label, "phase": job.phase,
-                        "ms": ms, "attempts": attempts, "usage": usage, "error": message,
-                        "worktree": worktree,
-                    }),
-                );
                 let error = CallError::agent(format!("agent `{}` failed: {message}", job.label));
-                Completion {
-                    id: job.index,
-                    ok: false,
-                    value: None,
-                    error: Some(error),
-                    usage: Some(usage),
-                    clock: now_ms(),
-                }
+                fields["error"] = json!(message);
+                self.run.progress.agent_failed(&usage, fields);
+                (None, Some(error))
             }
+        };
+        let completion = Completion {
+            id: job.index,
+            ok: value.is_some(),
+            value,
+            error,
+            usage: Some(usage),
+            clock: now_ms(),
         };
         let outcome = match (&completion.value, &completion.error) {
             (Some(value), _) => CallOutcome::Ok { value: value.clone() },
