@@ -71,7 +71,8 @@ pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<Ex
         eprintln!("odw: {} is a valid workflow", args.script.display());
     } else {
         for e in &verdict.errors {
-            eprintln!("odw: error: {}:{}:{}: {}", args.script.display(), e.line, e.column, e.message);
+            let at = if e.line == 0 { String::new() } else { format!(":{}:{}", e.line, e.column) };
+            eprintln!("odw: error: {}{at}: {}", args.script.display(), e.message);
         }
     }
     Ok(ExitCode::from(if verdict.ok { exit::OK } else { exit::FAILED }))

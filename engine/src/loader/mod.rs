@@ -54,7 +54,7 @@ pub struct Script {
 
 /// A script the loader refuses, with its position in the file.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", path.display())]
+#[error("{}{}: {message}", path.display(), position_suffix(*line, *column))]
 pub struct LoadError {
     pub path: PathBuf,
     pub line: usize,
@@ -118,6 +118,11 @@ impl Script {
     pub fn display_name(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// `:line:column`, or nothing for an error about the whole file (line 0).
+fn position_suffix(line: usize, column: usize) -> String {
+    if line == 0 { String::new() } else { format!(":{line}:{column}") }
 }
 
 /// Byte offsets of `export` and of the braces of the meta literal.
@@ -270,6 +275,12 @@ mod tests {
     fn meta_braces_inside_strings_do_not_end_the_literal() {
         let s = load("export const meta = { name: '}', description: `${'{'}` }\nreturn 1").unwrap();
         assert!(s.meta_source.ends_with("description: `${'{'}` })"));
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named_without_a_position() {
+        let e = Script::read(Path::new("/no/such/wf.js")).unwrap_err();
+        assert!(e.to_string().starts_with("/no/such/wf.js: cannot read the workflow"), "{e}");
     }
 
     #[test]
