@@ -303,6 +303,10 @@ fn nested_workflows_share_the_agent_cap_and_go_one_level_deep() {
     env.run_wait(&two, &[]).fails_with(&["one level deep"]);
     let missing = env.script("missing.js", "return await workflow('no-such-saved-workflow');");
     env.run_wait(&missing, &[]).fails_with(&["no saved workflow named `no-such-saved-workflow`"]);
+    let outside = env.script("outside.js", "return await workflow({ scriptPath: '../elsewhere/wf.js' });");
+    env.run_wait(&outside, &[]).fails_with(&["must be a relative path below the calling script's folder"]);
+    let absolute = env.script("absolute.js", "return await workflow({ scriptPath: '/etc/wf.js' });");
+    env.run_wait(&absolute, &[]).fails_with(&["must be a relative path"]);
 }
 
 #[test]

@@ -414,8 +414,17 @@ impl FindWorkflow for Nested {
             WorkflowRef::Name(name) => crate::library::find(&self.config, &self.workspace, name)
                 .map(|saved| saved.path)
                 .ok_or_else(|| format!("no saved workflow named `{name}`"))?,
-            WorkflowRef::ScriptPath(p) if p.ends_with(".js") => self.base.join(p),
-            WorkflowRef::ScriptPath(p) => return Err(format!("`{p}` is not a .js workflow file")),
+            WorkflowRef::ScriptPath(p) if !p.ends_with(".js") => {
+                return Err(format!("`{p}` is not a .js workflow file"));
+            }
+            // A script may reach workflows beside it or below it, not the
+            // rest of the disk.
+            WorkflowRef::ScriptPath(p)
+                if Path::new(p).components().any(|c| !matches!(c, std::path::Component::Normal(_))) =>
+            {
+                return Err(format!("`{p}` must be a relative path below the calling script's folder"));
+            }
+            WorkflowRef::ScriptPath(p) => self.base.join(p),
         };
         // Only the fact that the file cannot be read is reported, never its
         // contents: a reference must not become a way to read files.
