@@ -10,7 +10,7 @@
 mod check;
 mod meta;
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -420,7 +420,9 @@ impl FindWorkflow for Nested {
             // A script may reach workflows beside it or below it, not the
             // rest of the disk.
             WorkflowRef::ScriptPath(p)
-                if Path::new(p).components().any(|c| !matches!(c, std::path::Component::Normal(_))) =>
+                if Path::new(p)
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) =>
             {
                 return Err(format!("`{p}` must be a relative path below the calling script's folder"));
             }
