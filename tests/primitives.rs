@@ -266,3 +266,13 @@ fn budget_is_visible_and_enforced() {
     let wf = env.script("wf2.js", "return [budget.total, budget.remaining() === Infinity];");
     assert_eq!(env.run_wait(&wf, &[]).json(), json!([null, true]));
 }
+
+#[test]
+fn an_agent_that_exits_without_reading_its_prompt_does_not_take_odw_down() {
+    // A prompt far larger than a pipe buffer, to an agent that never reads
+    // stdin: odw's write fails with a broken pipe, which must not kill odw.
+    let env =
+        Env::with_config(json!({ "adapters": { "deaf": { "command": ["sh", "-c", "echo answered"] } } }));
+    let wf = env.script("wf.js", "return await agent('x'.repeat(1 << 20), { adapter: 'deaf' });");
+    assert_eq!(env.run_wait(&wf, &["--adapter", "deaf"]).json(), json!("answered"));
+}
