@@ -101,7 +101,7 @@ fn pause_holds_queued_agents_and_resume_releases_them() {
     let env = Env::with_config(json!({ "concurrency": 2 }));
     let wf = env.script(
         "wf.js",
-        "return (await parallel([1,2,3,4,5,6,7,8].map((i) => () => agent(`p${i} sleep:0.4`)))).length;",
+        "return (await parallel([1,2,3,4,5,6,7,8].map((i) => () => agent(`p${i} sleep:1`)))).length;",
     );
     let id = start(&env, &wf);
     wait_for("two agents to start", Duration::from_secs(20), || env.mock_invocations() == 2);
@@ -109,7 +109,7 @@ fn pause_holds_queued_agents_and_resume_releases_them() {
     assert_eq!(paused.code, 0, "{}", paused.stderr);
     wait_for("the status to say paused", Duration::from_secs(5), || status(&env, &id)["state"] == "paused");
     // The two running agents finish; none of the six queued ones starts.
-    std::thread::sleep(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(2000));
     assert_eq!(env.mock_invocations(), 2, "a queued agent started while paused");
     let ended = env.mock_lines().iter().filter(|l| l.what == "end").count();
     assert_eq!(ended, 2, "running agents finish during a pause");
