@@ -43,7 +43,8 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a workflow: a .js file or the name of a saved workflow.
+    /// Run a workflow: a .js file, a module from `odw build`, or the name of
+    /// a saved workflow.
     Run(RunArgs),
     /// Show a run's state, agent counts, elapsed time and tokens.
     Status(RunRef),
@@ -67,6 +68,12 @@ pub enum Command {
     Workflows(WorkflowsCommand),
     /// Compile-check a workflow without running it (exit 0 ok, 1 errors).
     Validate(ValidateArgs),
+    /// Compile a workflow into a self-contained, pre-initialised WebAssembly
+    /// module that `odw run` runs.
+    Build(BuildArgs),
+    /// Print a workflow module's meta, script hash and imports (the complete
+    /// list of what it can call); a .js file shows what it would be built into.
+    Inspect(InspectArgs),
     /// Replay a recorded run against its journal with no agents.
     Replay(ReplayArgs),
     /// Inspect, export or import a run's journal.
@@ -86,7 +93,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The workflow: a path to a .js file, or a saved workflow's name.
+    /// The workflow: a path to a .js file or a .wasm module from `odw
+    /// build`, or a saved workflow's name.
     pub script: String,
     /// The workflow's `args`: JSON, @file with JSON, or a plain string.
     #[arg(long, value_name = "JSON|@FILE")]
@@ -202,6 +210,24 @@ pub struct ValidateArgs {
     /// The workflow file.
     pub script: PathBuf,
     /// Print JSON: {ok, meta?, errors: [{line, column, message}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The workflow file (.js).
+    pub script: PathBuf,
+    /// Where to write the module (default: beside the script, as .wasm).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The workflow module (.wasm) or script (.js).
+    pub workflow: PathBuf,
+    /// Print JSON: {file, meta, scriptHash, imports, …}.
     #[arg(long)]
     pub json: bool,
 }

@@ -10,7 +10,8 @@
 //! ([`schema`]) and journals every call (`odw-journal`), reusing recorded
 //! ones when resuming or checking ([`replay`]). What happens is recorded in
 //! the run directory ([`runs`], [`progress`]). [`validate`] compiles a
-//! workflow without running it.
+//! workflow without running it; [`module`] compiles it ahead of time into a
+//! pre-initialised WebAssembly module (`odw build`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,6 +38,7 @@ pub mod adapters;
 pub mod config;
 pub mod library;
 pub mod loader;
+pub mod module;
 pub mod progress;
 pub mod protocol;
 pub mod replay;

@@ -48,7 +48,7 @@ pub fn sources(config: &Config, cwd: &Path) -> Vec<Source> {
 
 /// Whether `arg` names a saved workflow rather than a file.
 pub fn is_name(arg: &str) -> bool {
-    !arg.contains('/') && !arg.ends_with(".js") && !Path::new(arg).exists()
+    !arg.contains('/') && !arg.ends_with(".js") && !arg.ends_with(".wasm") && !Path::new(arg).exists()
 }
 
 /// Finds saved workflow `name`.

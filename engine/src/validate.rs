@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::loader::{self, Script};
-use crate::protocol::Activation;
 use crate::run::{RunError, evaluate_alone, read_meta};
 use crate::sandbox::Sandbox;
 
@@ -51,25 +50,20 @@ pub async fn validate_file(sandbox: &Sandbox, config: &Config, path: &Path) -> V
 
 /// Validates workflow text; `path` names it in positions.
 pub async fn validate_source(sandbox: &Sandbox, config: &Config, path: &Path, source: String) -> Validation {
-    let script = match Script::parse(path, source) {
-        Ok(s) => s,
-        Err(e) => return Validation::failed(e.line as u32, e.column as u32, e.message),
-    };
-    let meta = match read_meta(sandbox, config, &script).await {
+    match Script::parse(path, source) {
+        Ok(script) => validate_script(sandbox, config, &script).await,
+        Err(e) => Validation::failed(e.line as u32, e.column as u32, e.message),
+    }
+}
+
+/// Validates a loaded script.
+pub async fn validate_script(sandbox: &Sandbox, config: &Config, script: &Script) -> Validation {
+    let meta = match read_meta(sandbox, config, script).await {
         Ok(m) => m,
         Err(RunError::Meta { message, .. }) => return Validation::failed(1, 1, message),
         Err(other) => return Validation::failed(0, 0, other.to_string()),
     };
-    let activation = Activation {
-        source: script.compile_only.clone(),
-        filename: script.display_name(),
-        line_one_shift: script.line_one_shift,
-        args: Value::Null,
-        seed: [0, 0],
-        clock: 0.0,
-        budget: None,
-    };
-    match evaluate_alone(sandbox, config, &activation).await {
+    match evaluate_alone(sandbox, config, &script.compile_activation()).await {
         Ok(outcome) if outcome.ok => Validation { ok: true, meta: Some(meta.raw), errors: Vec::new() },
         Ok(outcome) => {
             let mut error = outcome.error.unwrap_or_else(|| crate::protocol::ScriptError {

@@ -10,11 +10,17 @@
 //! The loop: drain QuickJS's job queue; if the script has finished, stop;
 //! otherwise block in `wait_next` (the host parks this wasm fiber without
 //! blocking a thread) and hand the completion to the prelude.
+//!
+//! Pre-initialisation (`odw build`, and the host's compile cache): the host
+//! calls [`initialize`] once with the script, then snapshots this module's
+//! memory. The snapshot holds a QuickJS runtime with the prelude and the
+//! script already compiled, so `_start` in the snapshot skips straight to
+//! running them; nothing run-specific (args, seed, clock) is in it.
 
 mod host;
 
-use javy::quickjs::{Ctx, Function, Object, Value, context::EvalOptions};
-use std::cell::Cell;
+use javy::quickjs::{Ctx, Function, Object, Persistent, Value, context::EvalOptions};
+use std::cell::{Cell, RefCell};
 
 /// The prelude: an expression evaluating to `function (host, init) -> control`.
 const PRELUDE: &str = include_str!("prelude.js");
@@ -22,10 +28,78 @@ const PRELUDE: &str = include_str!("prelude.js");
 thread_local! {
     /// Set once the prelude has reported the run's outcome through `finish`.
     static FINISHED: Cell<bool> = const { Cell::new(false) };
+    /// What [`initialize`] compiled, waiting in the snapshot for `_start`.
+    static PREPARED: RefCell<Option<Prepared>> = const { RefCell::new(None) };
+}
+
+/// A runtime with the prelude and one script compiled but not yet run.
+struct Prepared {
+    runtime: javy::Runtime,
+    /// The prelude's factory, `function (host, init) -> control`.
+    prelude: Persistent<Function<'static>>,
+    /// The script's body as an uncalled async function.
+    script: Persistent<Function<'static>>,
+}
+
+/// What a run starts from: compiled ahead of time, or source to evaluate.
+enum Start<'js> {
+    Compiled { prelude: Function<'js>, script: Function<'js> },
+    Source,
+}
+
+/// Compiles the prelude and the script named by the activation (`source` is
+/// the body wrapped as an uncalled function) and keeps them for `_start`.
+/// Called by the host only while building a snapshot; a failure is reported
+/// through `finish` like any internal error, and leaves nothing prepared.
+#[unsafe(export_name = "wizer-initialize")]
+pub extern "C" fn initialize() {
+    let activation = host::read_activation();
+    let runtime = match new_runtime() {
+        Ok(rt) => rt,
+        Err(message) => return host::finish_internal(&message),
+    };
+    let compiled = runtime.context().with(|ctx| -> Result<_, String> {
+        let init = ctx.json_parse(activation).map_err(|e| format!("activation is not JSON: {e}"))?;
+        let init = init.as_object().ok_or("activation is not a JSON object")?.clone();
+        let prelude = evaluate_prelude(&ctx)?;
+        let script: Function =
+            evaluate(&ctx, get(&init, "source")?, get(&init, "filename")?).map_err(|e| describe(&ctx, e))?;
+        Ok((Persistent::save(&ctx, prelude), Persistent::save(&ctx, script)))
+    });
+    match compiled {
+        Ok((prelude, script)) => {
+            PREPARED.with(|p| *p.borrow_mut() = Some(Prepared { runtime, prelude, script }))
+        }
+        Err(message) => host::finish_internal(&message),
+    }
 }
 
 fn main() {
     let activation = host::read_activation();
+    if let Some(Prepared { runtime, prelude, script }) = PREPARED.with(|p| p.borrow_mut().take()) {
+        runtime.context().with(|ctx| {
+            let start = prelude
+                .restore(&ctx)
+                .and_then(|prelude| Ok(Start::Compiled { prelude, script: script.restore(&ctx)? }));
+            let result = start.map_err(js_err).and_then(|start| run(&ctx, &activation, start));
+            if let Err(message) = result {
+                host::finish_internal(&message);
+            }
+        });
+        return;
+    }
+    let runtime = match new_runtime() {
+        Ok(rt) => rt,
+        Err(message) => return host::finish_internal(&message),
+    };
+    runtime.context().with(|ctx| {
+        if let Err(message) = run(&ctx, &activation, Start::Source) {
+            host::finish_internal(&message);
+        }
+    });
+}
+
+fn new_runtime() -> Result<javy::Runtime, String> {
     let mut config = javy::Config::default();
     // `console` is re-defined by the prelude to emit log events; javy's own
     // console would write to WASI stdout, which the host discards anyway.
@@ -35,37 +109,25 @@ fn main() {
         // javy never collects cycles by default (its programs are short-lived);
         // workflows can run for hours, so let QuickJS's cycle collector run.
         .gc_threshold(8 << 20);
-    let runtime = match javy::Runtime::new(config) {
-        Ok(rt) => rt,
-        Err(e) => return host::finish_internal(&format!("cannot start QuickJS: {e}")),
-    };
-    runtime.context().with(|ctx| {
-        if let Err(message) = run(&ctx, &activation) {
-            host::finish_internal(&message);
-        }
-    });
+    javy::Runtime::new(config).map_err(|e| format!("cannot start QuickJS: {e}"))
 }
 
 /// Evaluates the prelude and the script, then drives the event loop until the
 /// prelude reports an outcome. `Err` is an internal error of the guest itself;
 /// script errors are reported by the prelude as ordinary outcomes.
-fn run<'js>(ctx: &Ctx<'js>, activation: &str) -> Result<(), String> {
-    let init = ctx
-        .json_parse(activation)
-        .map_err(|e| format!("activation is not JSON: {e}"))?;
-    let init_obj = init
-        .as_object()
-        .ok_or("activation is not a JSON object")?
-        .clone();
-    let control = boot_prelude(ctx, init)?;
-    let source: String = get(&init_obj, "source")?;
-    let filename: String = get(&init_obj, "filename")?;
-
-    let mut options = EvalOptions::default();
-    options.global = true;
-    options.strict = false;
-    options.filename = Some(filename);
-    match ctx.eval_with_options::<Value, _>(source, options) {
+fn run<'js>(ctx: &Ctx<'js>, activation: &str, start: Start<'js>) -> Result<(), String> {
+    let init = ctx.json_parse(activation).map_err(|e| format!("activation is not JSON: {e}"))?;
+    let init_obj = init.as_object().ok_or("activation is not a JSON object")?.clone();
+    let (prelude, script) = match start {
+        Start::Compiled { prelude, script } => (prelude, Some(script)),
+        Start::Source => (evaluate_prelude(ctx)?, None),
+    };
+    let control = boot_prelude(ctx, prelude, init)?;
+    let value = match script {
+        Some(script) => script.call::<_, Value>(()),
+        None => evaluate(ctx, get(&init_obj, "source")?, get(&init_obj, "filename")?),
+    };
+    match value {
         Ok(value) => call(&control, "track", (value,))?,
         Err(_) => call(&control, "fail", (ctx.catch(),))?,
     }
@@ -82,8 +144,32 @@ fn run<'js>(ctx: &Ctx<'js>, activation: &str) -> Result<(), String> {
     }
 }
 
-/// Installs the raw host functions and evaluates the prelude with them.
-fn boot_prelude<'js>(ctx: &Ctx<'js>, init: Value<'js>) -> Result<Object<'js>, String> {
+/// Evaluates workflow code as a global (sloppy-mode) script under `filename`.
+fn evaluate<'js, V: javy::quickjs::FromJs<'js>>(
+    ctx: &Ctx<'js>,
+    source: String,
+    filename: String,
+) -> javy::quickjs::Result<V> {
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = false;
+    options.filename = Some(filename);
+    ctx.eval_with_options(source, options)
+}
+
+/// Compiles the prelude into its factory function.
+fn evaluate_prelude<'js>(ctx: &Ctx<'js>) -> Result<Function<'js>, String> {
+    let mut options = EvalOptions::default();
+    options.filename = Some("odw:prelude".into());
+    ctx.eval_with_options(PRELUDE, options).map_err(|e| describe(ctx, e))
+}
+
+/// Installs the raw host functions and calls the prelude's factory with them.
+fn boot_prelude<'js>(
+    ctx: &Ctx<'js>,
+    factory: Function<'js>,
+    init: Value<'js>,
+) -> Result<Object<'js>, String> {
     let raw = Object::new(ctx.clone()).map_err(js_err)?;
     let start = Function::new(ctx.clone(), |request: String| host::agent_start(&request));
     let emit = Function::new(ctx.clone(), |event: String| host::emit(&event));
@@ -95,11 +181,7 @@ fn boot_prelude<'js>(ctx: &Ctx<'js>, init: Value<'js>) -> Result<Object<'js>, St
     // Evaluates code the prelude got from `load` (a meta literal, a nested
     // workflow's body) under its own file name, inside this same sandbox.
     let evaluate = Function::new(ctx.clone(), |ctx: Ctx<'js>, source: String, filename: String| {
-        let mut options = EvalOptions::default();
-        options.global = true;
-        options.strict = false;
-        options.filename = Some(filename);
-        ctx.eval_with_options::<Value<'js>, _>(source, options)
+        evaluate::<Value<'js>>(&ctx, source, filename)
     });
     raw.set("load", load.map_err(js_err)?).map_err(js_err)?;
     raw.set("evaluate", evaluate.map_err(js_err)?).map_err(js_err)?;
@@ -107,17 +189,11 @@ fn boot_prelude<'js>(ctx: &Ctx<'js>, init: Value<'js>) -> Result<Object<'js>, St
     raw.set("emit", emit.map_err(js_err)?).map_err(js_err)?;
     raw.set("finish", finish.map_err(js_err)?).map_err(js_err)?;
 
-    let mut options = EvalOptions::default();
-    options.filename = Some("odw:prelude".into());
-    let factory: Function = ctx
-        .eval_with_options(PRELUDE, options)
-        .map_err(|e| describe(ctx, e))?;
     factory.call((raw, init)).map_err(|e| describe(ctx, e))
 }
 
 fn get<'js, T: javy::quickjs::FromJs<'js>>(obj: &Object<'js>, key: &str) -> Result<T, String> {
-    obj.get(key)
-        .map_err(|e| format!("activation field `{key}`: {e}"))
+    obj.get(key).map_err(|e| format!("activation field `{key}`: {e}"))
 }
 
 fn call<'js, A: javy::quickjs::function::IntoArgs<'js>>(
@@ -126,8 +202,7 @@ fn call<'js, A: javy::quickjs::function::IntoArgs<'js>>(
     args: A,
 ) -> Result<(), String> {
     let f: Function = control.get(name).map_err(js_err)?;
-    f.call::<_, ()>(args)
-        .map_err(|e| describe(control.ctx(), e))
+    f.call::<_, ()>(args).map_err(|e| describe(control.ctx(), e))
 }
 
 fn js_err(e: javy::quickjs::Error) -> String {

@@ -5,6 +5,7 @@ mod adapters;
 mod control;
 mod inspect;
 mod journal;
+mod modules;
 mod run;
 mod skill;
 mod workflows;
@@ -38,6 +39,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Adapters(args) => adapters::adapters(&global, &args),
         Command::Workflows(cmd) => workflows::workflows(&global, cmd).await,
         Command::Validate(args) => workflows::validate(&global, &args).await,
+        Command::Build(args) => modules::build(&global, &args).await,
+        Command::Inspect(args) => modules::inspect(&global, &args).await,
         Command::Replay(args) => journal::replay(&global, &args).await,
         Command::Journal(args) => journal::journal(&global, &args),
         Command::Skill(cmd) => skill::skill(cmd),

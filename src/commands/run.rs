@@ -180,7 +180,8 @@ fn spawn_worker(run_dir: &Path) -> anyhow::Result<()> {
 
 /// The worker: runs a prepared run directory, obeying `control.json`.
 pub async fn worker(run_dir: &Path) -> anyhow::Result<ExitCode> {
-    let prepared = Prepared::load(run_dir)?;
+    let sandbox = sandbox()?;
+    let prepared = Prepared::load(&sandbox, run_dir)?;
     let config = match &prepared.meta.config {
         Some(path) => Config::read(path)?,
         None => Config::default(),
@@ -188,7 +189,6 @@ pub async fn worker(run_dir: &Path) -> anyhow::Result<ExitCode> {
     if let Err(e) = std::env::set_current_dir(&prepared.meta.workspace) {
         report::warn(&format!("cannot enter {}: {e}", prepared.meta.workspace.display()));
     }
-    let sandbox = sandbox()?;
     let (control_tx, control) = watch::channel(Control::default());
     let (stop_tx, stop) = oneshot::channel();
     let control_file = run_dir.join("control.json");

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use scan::Token;
 
-use crate::protocol::ScriptError;
+use crate::protocol::{Activation, ScriptError};
 
 /// Opens the async function the body runs in; placed before line 1.
 const WRAP_OPEN: &str = "(async () => {";
@@ -117,6 +117,20 @@ impl Script {
     /// The name shown in stack traces: the file name as the user gave it.
     pub fn display_name(&self) -> String {
         self.path.display().to_string()
+    }
+
+    /// An activation that compiles the body without running it (`odw
+    /// validate`, `odw build`).
+    pub fn compile_activation(&self) -> Activation {
+        Activation {
+            source: self.compile_only.clone(),
+            filename: self.display_name(),
+            line_one_shift: self.line_one_shift,
+            args: serde_json::Value::Null,
+            seed: [0, 0],
+            clock: 0.0,
+            budget: None,
+        }
     }
 }
 

@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use odw_journal::Journal;
 use serde_json::Value;
 
-use super::{Controls, JOURNAL_DIR, RunError, RunMeta, Session, io};
+use super::{Controls, JOURNAL_DIR, RunError, RunMeta, Session, Workflow, io};
 use crate::config::Config;
-use crate::loader::Script;
 use crate::replay::{Divergence, Mode, Plan};
 use crate::runs::{RunDir, RunState};
 use crate::sandbox::Sandbox;
@@ -55,11 +54,11 @@ pub async fn check(
     let finished = journal.finished()?;
     drop(journal);
 
-    let script = Script::read(&script.unwrap_or_else(|| meta.script.clone()))?;
+    let workflow = Workflow::load(sandbox, &script.unwrap_or_else(|| meta.script.clone()))?;
     let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
     let run = RunDir::create(scratch.path(), &meta.workflow).map_err(io("cannot make a scratch run"))?;
     let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };
-    let session = Session { sandbox, config, run, meta, script, journal: None, plan: Some(plan) };
+    let session = Session { sandbox, config, run, meta, workflow, journal: None, plan: Some(plan) };
     let report = session.drive(Controls::default()).await?;
     let divergence = report.divergence.clone();
 

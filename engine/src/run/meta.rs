@@ -30,29 +30,38 @@ pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> R
         budget: None,
     };
     let outcome = evaluate_alone(sandbox, config, &activation).await?;
-    let meta_error = |message: String| RunError::Meta { path: path.clone(), message };
     let raw = match outcome {
         Outcome { ok: true, value: Some(v), .. } => v,
-        Outcome { error: Some(e), .. } => return Err(meta_error(format!("meta: {}: {}", e.name, e.message))),
-        _ => return Err(meta_error("meta did not evaluate to a value".into())),
-    };
-    let name = match raw.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        _ => return Err(meta_error("`meta.name` must be a non-empty string".into())),
-    };
-    let description = match raw.get("description") {
-        Some(Value::String(s)) => s.clone(),
-        _ => return Err(meta_error("`meta.description` must be a string".into())),
-    };
-    if let Some(phases) = raw.get("phases") {
-        let ok = phases
-            .as_array()
-            .is_some_and(|ps| ps.iter().all(|p| p.get("title").is_some_and(Value::is_string)));
-        if !ok {
-            return Err(meta_error("`meta.phases` must be an array of `{title, detail?}`".into()));
+        Outcome { error: Some(e), .. } => {
+            return Err(RunError::Meta { path, message: format!("meta: {}: {}", e.name, e.message) });
         }
+        _ => return Err(RunError::Meta { path, message: "meta did not evaluate to a value".into() }),
+    };
+    Meta::check(&path, raw)
+}
+
+impl Meta {
+    /// Checks an evaluated `meta` object: `name`, `description`, `phases`.
+    pub fn check(path: &str, raw: Value) -> Result<Meta, RunError> {
+        let meta_error = |message: String| RunError::Meta { path: path.to_string(), message };
+        let name = match raw.get("name") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            _ => return Err(meta_error("`meta.name` must be a non-empty string".into())),
+        };
+        let description = match raw.get("description") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(meta_error("`meta.description` must be a string".into())),
+        };
+        if let Some(phases) = raw.get("phases") {
+            let ok = phases
+                .as_array()
+                .is_some_and(|ps| ps.iter().all(|p| p.get("title").is_some_and(Value::is_string)));
+            if !ok {
+                return Err(meta_error("`meta.phases` must be an array of `{title, detail?}`".into()));
+            }
+        }
+        Ok(Meta { name, description, raw })
     }
-    Ok(Meta { name, description, raw })
 }
 
 /// Runs an activation that may not call agents (meta, compile checks).

@@ -22,11 +22,12 @@ use tokio::sync::{mpsc, watch};
 use crate::adapters;
 use crate::config::Config;
 use crate::loader::{self, LoadError, Script};
+use crate::module::{self, ModuleError, WorkflowModule};
 use crate::progress::Progress;
 use crate::protocol::{Activation, Outcome, ScriptError};
 use crate::replay::{Mode, Plan, ReuseRule, ReuseSummary};
 use crate::runs::{AgentCounts, RunDir, RunState};
-use crate::sandbox::{FindWorkflow, GuestIo, Sandbox, SandboxError, WorkflowRef};
+use crate::sandbox::{Boot, Compiled, FindWorkflow, GuestIo, Preset, Sandbox, SandboxError, WorkflowRef};
 use crate::scheduler::{Control, RunContext, Scheduler, Setup, now_ms};
 
 pub use check::{CheckReport, check};
@@ -86,11 +87,131 @@ pub struct RunMeta {
 }
 
 /// A run whose directory exists and that is ready to execute.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Prepared {
     pub run: RunDir,
     pub meta: RunMeta,
+    pub workflow: Workflow,
+}
+
+/// What a run evaluates: a script, and how its instance starts.
+#[derive(Clone)]
+pub struct Workflow {
     pub script: Script,
+    start: Start,
+    /// `meta` as a workflow module recorded it (modules and cache hits).
+    recorded_meta: Option<Value>,
+}
+
+#[derive(Clone)]
+enum Start {
+    /// Compile the script; put the result in the compile cache at `cache`.
+    Source { cache: Option<PathBuf> },
+    /// From a module with the guest's code: `odw build`, or a cache hit.
+    Preset { preset: Arc<Preset>, cached: bool },
+    /// From a module compiled on its own.
+    Module(Arc<Compiled>),
+}
+
+impl Start {
+    /// How the run started, as its `run_started` event says: `compiled`
+    /// (from source), `cached` (from the compile cache) or `module`.
+    fn origin(&self) -> &'static str {
+        match self {
+            Start::Source { .. } => "compiled",
+            Start::Preset { cached: true, .. } => "cached",
+            Start::Preset { cached: false, .. } | Start::Module(_) => "module",
+        }
+    }
+}
+
+impl Workflow {
+    /// Loads a script, or a workflow module (told apart by its first bytes).
+    /// A script already in the compile cache starts from its module.
+    pub fn load(sandbox: &Sandbox, path: &Path) -> Result<Workflow, RunError> {
+        if module::is_module(path) {
+            return Workflow::from_module(sandbox, WorkflowModule::read(path)?);
+        }
+        let script = Script::read(path)?;
+        let Some(cached) = sandbox.cache_dir().map(|dir| module::cache::path(dir, &script)) else {
+            return Ok(Workflow { script, start: Start::Source { cache: None }, recorded_meta: None });
+        };
+        // Anything wrong with a cache entry only costs a compile.
+        if let Ok(hit) = WorkflowModule::read(&cached)
+            && hit.manifest.source == script.source
+            && let Ok(workflow) = Workflow::from_module(sandbox, hit)
+            && let Start::Preset { preset, .. } = workflow.start
+        {
+            let start = Start::Preset { preset, cached: true };
+            return Ok(Workflow { script, start, ..workflow });
+        }
+        Ok(Workflow { script, start: Start::Source { cache: Some(cached) }, recorded_meta: None })
+    }
+
+    fn from_module(sandbox: &Sandbox, built: WorkflowModule) -> Result<Workflow, RunError> {
+        let script = built.script()?;
+        let invalid = |message: String| ModuleError::Format { path: built.path.clone(), message };
+        if script.hash != built.manifest.script_hash {
+            return Err(invalid("the manifest's script hash does not match its script".into()).into());
+        }
+        let recorded_meta = Some(built.manifest.meta);
+        let bytes = Arc::new(built.bytes);
+        let start = match Preset::of(bytes.clone()).map_err(invalid)? {
+            Some(preset) => Start::Preset { preset: Arc::new(preset), cached: false },
+            None => Start::Module(Arc::new(
+                sandbox
+                    .compile(&bytes)
+                    .map_err(|source| ModuleError::Sandbox { path: built.path.clone(), source })?,
+            )),
+        };
+        Ok(Workflow { script, start, recorded_meta })
+    }
+
+    /// The workflow's `meta`: as a module recorded it, else evaluated.
+    pub async fn meta(&self, sandbox: &Sandbox, config: &Config) -> Result<Meta, RunError> {
+        match &self.recorded_meta {
+            Some(raw) => Meta::check(&self.script.display_name(), raw.clone()),
+            None => read_meta(sandbox, config, &self.script).await,
+        }
+    }
+
+    /// Evaluates `activation` in a fresh instance of this workflow. A
+    /// script compiled now is stored in the compile cache, by a task that
+    /// must be awaited before the process ends.
+    async fn run(
+        &self,
+        sandbox: &Sandbox,
+        meta: &Value,
+        activation: &Activation,
+        limits: crate::sandbox::SandboxLimits,
+        io: GuestIo,
+    ) -> (Result<Outcome, SandboxError>, Option<tokio::task::JoinHandle<()>>) {
+        let boot = match &self.start {
+            Start::Source { cache: None } => Boot::Source,
+            Start::Preset { preset, .. } => Boot::Preset(preset),
+            Start::Module(module) => Boot::Module(module),
+            Start::Source { cache: Some(path) } => {
+                let (image, captured) = tokio::sync::oneshot::channel();
+                let manifest = module::Manifest::new(&self.script, meta.clone());
+                let path = path.clone();
+                let saving = tokio::spawn(async move {
+                    let Ok(image) = captured.await else { return };
+                    // A cache that cannot be written only costs the next run a compile.
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let bytes = module::assemble(image, &manifest).ok()?;
+                        module::cache::store(&path, &bytes).ok()
+                    })
+                    .await;
+                });
+                let compile = self.script.compile_activation();
+                let outcome = sandbox
+                    .evaluate(Boot::Compile { compile: &compile, image }, activation, limits, io)
+                    .await;
+                return (outcome, Some(saving));
+            }
+        };
+        (sandbox.evaluate(boot, activation, limits, io).await, None)
+    }
 }
 
 /// How a run ended.
@@ -118,6 +239,8 @@ pub enum RunError {
     Adapter(#[from] adapters::ChoiceError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Module(#[from] ModuleError),
     #[error("{0}")]
     Journal(#[from] odw_journal::JournalError),
     #[error("no run `{id}` under {}", root.display())]
@@ -143,9 +266,10 @@ pub fn default_adapter(
 
 /// Loads the script, evaluates meta and makes the run directory.
 pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Result<Prepared, RunError> {
-    let script = Script::read(&opts.script)?;
+    let workflow = Workflow::load(sandbox, &opts.script)?;
+    let script = &workflow.script;
     let selected = default_adapter(config, opts.adapter.as_deref())?;
-    let meta = read_meta(sandbox, config, &script).await?;
+    let meta = workflow.meta(sandbox, config).await?;
     let root = opts.runs_root.clone().unwrap_or_else(|| config.runs_root());
 
     // A resumed run replays the recorded clock and seed, so the script sees
@@ -194,7 +318,7 @@ pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Re
     run.write_json("meta.json", &record).map_err(io("cannot write meta.json"))?;
     let status = crate::runs::Status::new(&run.id, &meta.name, RunState::Pending, 0);
     run.write_json("status.json", &status).map_err(io("cannot write status.json"))?;
-    Ok(Prepared { run, meta: record, script })
+    Ok(Prepared { run, meta: record, workflow })
 }
 
 impl RunMeta {
@@ -211,12 +335,12 @@ impl RunMeta {
 
 impl Prepared {
     /// Reads a prepared run back from its directory (in the worker).
-    pub fn load(run_path: &Path) -> Result<Prepared, RunError> {
+    pub fn load(sandbox: &Sandbox, run_path: &Path) -> Result<Prepared, RunError> {
         let id = run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let run = RunDir { id, path: run_path.to_path_buf() };
         let meta = RunMeta::read(&run)?;
-        let script = Script::read(&meta.script)?;
-        Ok(Prepared { run, meta, script })
+        let workflow = Workflow::load(sandbox, &meta.script)?;
+        Ok(Prepared { run, meta, workflow })
     }
 }
 
@@ -243,7 +367,7 @@ pub async fn execute(
     prepared: Prepared,
     controls: Controls,
 ) -> Result<RunReport, RunError> {
-    let Prepared { run, meta, script } = prepared;
+    let Prepared { run, meta, workflow } = prepared;
     let root = run.path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
     let plan = match &meta.resumed_from {
         Some(id) => {
@@ -258,14 +382,14 @@ pub async fn execute(
         version: odw_journal::FORMAT_VERSION,
         seed: meta.seed,
         clock: meta.clock,
-        script_hash: script.hash.clone(),
+        script_hash: workflow.script.hash.clone(),
         args_hash: blake3::hash(odw_journal::canonical_json(&meta.args).as_bytes()).to_hex().to_string(),
         resumed_from: meta.resumed_from.clone(),
         odw_version: env!("CARGO_PKG_VERSION").into(),
         context: serde_json::to_value(&meta).unwrap_or(Value::Null),
     };
     let journal = Arc::new(Journal::create(&run.path.join(JOURNAL_DIR), started)?);
-    let session = Session { sandbox, config, run, meta, script, journal: Some(journal), plan };
+    let session = Session { sandbox, config, run, meta, workflow, journal: Some(journal), plan };
     session.drive(controls).await
 }
 
@@ -275,14 +399,15 @@ struct Session<'a> {
     config: &'a Config,
     run: RunDir,
     meta: RunMeta,
-    script: Script,
+    workflow: Workflow,
     journal: Option<Arc<Journal>>,
     plan: Option<Plan>,
 }
 
 impl Session<'_> {
     async fn drive(self, controls: Controls) -> Result<RunReport, RunError> {
-        let Session { sandbox, config, run, meta, script, journal, plan } = self;
+        let Session { sandbox, config, run, meta, workflow, journal, plan } = self;
+        let script = &workflow.script;
         let begun = Instant::now();
         let progress =
             Arc::new(Progress::new(run.clone(), &meta.workflow).map_err(io("cannot start the event log"))?);
@@ -291,6 +416,7 @@ impl Session<'_> {
             json!({
                 "runId": run.id, "workflow": meta.workflow, "args": meta.args, "adapter": meta.adapter,
                 "phases": meta.meta.get("phases"), "resumedFrom": meta.resumed_from,
+                "start": workflow.start.origin(),
             }),
         );
         let resuming = plan.is_some();
@@ -347,13 +473,16 @@ impl Session<'_> {
             base: meta.script.parent().map(Path::to_path_buf).unwrap_or_default(),
         });
         let guest_io = GuestIo { to_host, completions, workflows: Some(workflows) };
-        let guest = sandbox.run(&activation, config.sandbox_limits(), guest_io);
-        let outcome = match controls.stop {
+        let guest = workflow.run(sandbox, &meta.meta, &activation, config.sandbox_limits(), guest_io);
+        let (outcome, saving) = match controls.stop {
             Some(stop) => tokio::select! {
-                outcome = guest => Some(outcome),
-                _ = stop => None,
+                (outcome, saving) = guest => (Some(outcome), saving),
+                _ = stop => (None, None),
             },
-            None => Some(guest.await),
+            None => {
+                let (outcome, saving) = guest.await;
+                (Some(outcome), saving)
+            }
         };
         // The guest is gone; the scheduler cancels what is still running
         // (killing each agent's process group).
@@ -364,7 +493,7 @@ impl Session<'_> {
         let (state, result) = match outcome {
             None => (RunState::Stopped, Err(script_error("Stopped", "the run was stopped".into()))),
             Some(outcome) => {
-                let result = conclude(&script, outcome);
+                let result = conclude(script, outcome);
                 (if result.is_ok() { RunState::Done } else { RunState::Failed }, result)
             }
         };
@@ -393,6 +522,9 @@ impl Session<'_> {
                     .map_err(io("cannot write error.json"))?;
                 progress.finish(state, "run_failed", json!({ "ms": elapsed_ms, "error": error }));
             }
+        }
+        if let Some(saving) = saving {
+            let _ = saving.await;
         }
         let reuse = scheduler.reuse_summary().filter(|_| resuming);
         let divergence = scheduler.divergence();

@@ -7,39 +7,73 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use wasmtime::{Engine, Module};
+use wasmtime_wizer::{ModuleContext, Wizer};
 
 use super::SandboxError;
 
 /// The guest, built by `guest/build.sh` and committed.
 pub static GUEST_WASM: &[u8] = include_bytes!("../../../guest/odw_guest.wasm");
 
-fn cache_key(engine: &Engine) -> String {
+/// Which wasmtime the cache keys name. Kept in step with Cargo.toml by the
+/// `cache_key_names_the_wasmtime_version` test.
+const WASMTIME_VERSION: &str = "48.0.8";
+
+/// blake3 of [`GUEST_WASM`], computed once per process.
+pub fn guest_hash() -> &'static blake3::Hash {
+    static HASH: OnceLock<blake3::Hash> = OnceLock::new();
+    HASH.get_or_init(|| blake3::hash(GUEST_WASM))
+}
+
+/// The name of a precompiled artifact: what was compiled (`kind` and the
+/// hash of its bytes), by which wasmtime, with which engine settings.
+fn cache_key(engine: &Engine, kind: &str, hash: &blake3::Hash) -> String {
     let mut settings = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut settings);
-    let guest = blake3::hash(GUEST_WASM).to_hex();
-    format!("guest-{}-wasmtime{}-{:016x}.cwasm", &guest[..16], wasmtime_version(), settings.finish())
+    let hash = hash.to_hex();
+    format!("{kind}-{}-wasmtime{WASMTIME_VERSION}-{:016x}.cwasm", &hash[..16], settings.finish())
 }
 
-fn wasmtime_version() -> &'static str {
-    // Kept in step with Cargo.toml by the `cache_key_names_the_wasmtime_version` test.
-    "48.0.8"
+/// The guest as the sandbox runs it: instrumented by wizer so that its
+/// memory and globals are exported, which is what lets the host snapshot an
+/// instance after `wizer-initialize` (see `snapshot.rs`). Instrumenting
+/// only adds exports; the code and the imports are the guest's own.
+pub(super) fn instrumented() -> Result<(ModuleContext<'static>, Vec<u8>), SandboxError> {
+    Wizer::new()
+        .instrument(GUEST_WASM)
+        .map_err(|e| SandboxError::Setup(format!("cannot instrument the guest: {e:#}")))
 }
 
-pub(super) fn load_module(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module, SandboxError> {
-    let cached = cache_dir.map(|dir| dir.join(cache_key(engine)));
+/// The guest, compiled (or loaded precompiled from `cache_dir`).
+pub(super) fn load_guest(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module, SandboxError> {
+    load_module(engine, cache_dir, "guest", guest_hash(), || Ok(instrumented()?.1))
+}
+
+/// Compiles a module, or loads the artifact cached for the bytes whose
+/// blake3 is `hash` (`source` makes the bytes to compile, which may be
+/// derived from them).
+pub(super) fn load_module(
+    engine: &Engine,
+    cache_dir: Option<&Path>,
+    kind: &str,
+    hash: &blake3::Hash,
+    source: impl FnOnce() -> Result<Vec<u8>, SandboxError>,
+) -> Result<Module, SandboxError> {
+    let cached = cache_dir.map(|dir| dir.join(cache_key(engine, kind, hash)));
     if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
         // SAFETY: the file is one odw wrote into its own cache directory
-        // (created 0700) for exactly this engine configuration; wasmtime also
-        // checks the version and settings recorded in the artifact. A file
-        // that fails those checks is recompiled below.
+        // (created 0700) for exactly these bytes and this engine
+        // configuration; wasmtime also checks the version and settings
+        // recorded in the artifact. A file that fails those checks is
+        // recompiled below.
         if let Ok(module) = unsafe { Module::deserialize_file(engine, path) } {
             return Ok(module);
         }
     }
-    let module = Module::new(engine, GUEST_WASM)
-        .map_err(|e| SandboxError::Setup(format!("cannot compile the guest: {e:#}")))?;
+    let module = Module::new(engine, source()?)
+        .map_err(|e| SandboxError::Setup(format!("cannot compile the {kind} module: {e:#}")))?;
     if let Some(path) = cached {
         // A cache that cannot be written only costs the next run a compile.
         let _ = store_artifact(&module, &path);
@@ -68,8 +102,12 @@ mod tests {
     #[test]
     fn cache_key_names_the_wasmtime_version() {
         let manifest = include_str!("../../../Cargo.toml");
-        let pinned = format!("version = \"{}\"", wasmtime_version());
-        assert!(manifest.lines().any(|l| l.starts_with("wasmtime =") && l.contains(&pinned)));
+        let pinned = format!("version = \"{WASMTIME_VERSION}\"");
+        // The guest key names only wasmtime: wizer's instrumentation is part of
+        // what is cached, so it must move in step with wasmtime.
+        for krate in ["wasmtime =", "wasmtime-wizer ="] {
+            assert!(manifest.lines().any(|l| l.starts_with(krate) && l.contains(&pinned)), "{krate}");
+        }
     }
 
     /// The committed guest must be built from the committed sources: the same

@@ -15,9 +15,10 @@ mod guest;
 mod imports;
 mod limits;
 mod load;
+mod snapshot;
 mod wasi;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,8 +27,10 @@ use tokio::sync::mpsc;
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, UpdateDeadline};
 
 use crate::protocol::{Activation, AgentRequest, Completion, GuestEvent, Outcome};
-pub use guest::GUEST_WASM;
+pub use guest::{GUEST_WASM, guest_hash};
 pub use limits::{LimitHit, SandboxLimits};
+use snapshot::INIT_FUNC;
+pub use snapshot::{Image, Preset, sections};
 
 /// How often the epoch ticker advances; the CPU limit is counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -116,8 +119,39 @@ pub enum SandboxError {
 
 /// The compiled guest, ready to instantiate.
 pub struct Sandbox {
-    pre: InstancePre<GuestState>,
+    engine: Engine,
+    linker: Linker<GuestState>,
+    guest: Compiled,
+    cache_dir: Option<PathBuf>,
     ticker: Arc<AtomicBool>,
+}
+
+/// How an evaluation's instance starts.
+pub enum Boot<'a> {
+    /// The guest evaluates `activation.source`.
+    Source,
+    /// The guest first compiles `compile.source` (a body wrapped as an
+    /// uncalled function) and hands its state to `image` — for the compile
+    /// cache — then runs it with the activation. If the script does not
+    /// compile, nothing is sent and the run reports why.
+    Compile { compile: &'a Activation, image: tokio::sync::oneshot::Sender<Image> },
+    /// The guest starts from a workflow module's state (see [`Preset`]).
+    Preset(&'a Preset),
+    /// A workflow module that is not the guest's code, compiled on its own.
+    Module(&'a Compiled),
+}
+
+/// A module compiled for this sandbox and linked against its imports: the
+/// guest itself, or a pre-initialised workflow module.
+pub struct Compiled {
+    pre: InstancePre<GuestState>,
+}
+
+impl Compiled {
+    /// The module's imports as `module::name`: every capability it has.
+    pub fn imports(&self) -> Vec<String> {
+        module_imports(self.pre.module())
+    }
 }
 
 impl Drop for Sandbox {
@@ -158,7 +192,7 @@ impl Sandbox {
         config.max_wasm_stack(8 << 20);
         config.async_stack_size(16 << 20);
         let engine = Engine::new(&config).map_err(|e| SandboxError::Setup(e.to_string()))?;
-        let module = guest::load_module(&engine, cache_dir)?;
+        let module = guest::load_guest(&engine, cache_dir)?;
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
         wasi::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
@@ -166,31 +200,131 @@ impl Sandbox {
 
         let ticker = Arc::new(AtomicBool::new(true));
         let running = ticker.clone();
+        let ticking = engine.clone();
         std::thread::Builder::new()
             .name("odw-epoch".into())
             .spawn(move || {
                 while running.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    ticking.increment_epoch();
                 }
             })
             .map_err(|e| SandboxError::Setup(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Sandbox { pre, ticker })
+        let cache_dir = cache_dir.map(Path::to_path_buf);
+        Ok(Sandbox { engine, linker, guest: Compiled { pre }, cache_dir, ticker })
     }
 
     /// The guest module's imports as `module::name`: every capability it has.
     pub fn imports(&self) -> Vec<String> {
-        module_imports(self.pre.module())
+        self.guest.imports()
     }
 
-    /// Evaluates `activation` in a fresh store. Agent calls go out on
-    /// `io.to_host`; their completions must come back on `io.completions`.
+    /// Where compiled modules are cached, if anywhere.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
+    /// Compiles a workflow module (or loads it precompiled from the cache)
+    /// and links it against the sandbox's imports, and only those: a module
+    /// that asks for anything else is refused here.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, SandboxError> {
+        let hash = blake3::hash(bytes);
+        let module = guest::load_module(&self.engine, self.cache_dir.as_deref(), "module", &hash, || {
+            Ok(bytes.to_vec())
+        })?;
+        let pre = self.linker.instantiate_pre(&module).map_err(|e| {
+            SandboxError::Setup(format!("the module needs what the sandbox does not offer: {e:#}"))
+        })?;
+        Ok(Compiled { pre })
+    }
+
+    /// Evaluates `activation.source` in a fresh instance of the guest.
+    /// Agent calls go out on `io.to_host`; their completions must come back
+    /// on `io.completions`.
     pub async fn run(
         &self,
         activation: &Activation,
         limits: SandboxLimits,
         io: GuestIo,
     ) -> Result<Outcome, SandboxError> {
+        self.evaluate(Boot::Source, activation, limits, io).await
+    }
+
+    /// Evaluates a workflow in a fresh instance started as `boot` says.
+    pub async fn evaluate(
+        &self,
+        boot: Boot<'_>,
+        activation: &Activation,
+        limits: SandboxLimits,
+        io: GuestIo,
+    ) -> Result<Outcome, SandboxError> {
+        let mut store = self.store(activation, limits, io)?;
+        let trap = |e: wasmtime::Error| limits::classify(e, &limits);
+        let pre = match &boot {
+            Boot::Module(module) => &module.pre,
+            _ => &self.guest.pre,
+        };
+        let instance = pre.instantiate_async(&mut store).await.map_err(trap)?;
+        match boot {
+            Boot::Source | Boot::Module(_) => {}
+            Boot::Preset(preset) => preset.apply(&mut store, &instance)?,
+            Boot::Compile { compile, image } => {
+                let staged =
+                    serde_json::to_vec(compile).map_err(|e| SandboxError::Protocol(e.to_string()))?;
+                let run = std::mem::replace(&mut store.data_mut().activation, staged);
+                let init = instance.get_typed_func::<(), ()>(&mut store, INIT_FUNC).map_err(trap)?;
+                init.call_async(&mut store, ()).await.map_err(trap)?;
+                store.data_mut().activation = run;
+                // The guest reports through `finish` only when the script
+                // does not compile; `_start` then evaluates the source
+                // itself, which reports the error at its place in the file.
+                if store.data_mut().outcome.take().is_none() {
+                    let _ = image.send(Image::capture(&mut store, &instance)?);
+                }
+            }
+        }
+        let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(trap)?;
+        start.call_async(&mut store, ()).await.map_err(trap)?;
+        let outcome = store
+            .data_mut()
+            .outcome
+            .take()
+            .ok_or_else(|| SandboxError::Protocol("the guest exited without an outcome".into()))?;
+        serde_json::from_slice(&outcome).map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
+    }
+
+    /// Compiles `compile.source` (a workflow body wrapped as an uncalled
+    /// function, [`crate::loader::Script::compile_only`]) in a fresh guest
+    /// and returns the guest's state right after: what a workflow module
+    /// starts from.
+    pub async fn image(&self, compile: &Activation, limits: SandboxLimits) -> Result<Image, SandboxError> {
+        let (io, refuse) = GuestIo::isolated();
+        let mut store = self.store(compile, limits, io)?;
+        let trap = |e: wasmtime::Error| limits::classify(e, &limits);
+        let captured = async {
+            let instance = self.guest.pre.instantiate_async(&mut store).await.map_err(trap)?;
+            let init = instance.get_typed_func::<(), ()>(&mut store, INIT_FUNC).map_err(trap)?;
+            init.call_async(&mut store, ()).await.map_err(trap)?;
+            if let Some(outcome) = store.data_mut().outcome.take() {
+                let outcome: Outcome = serde_json::from_slice(&outcome)
+                    .map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))?;
+                let message = outcome.error.map(|e| format!("{}: {}", e.name, e.message)).unwrap_or_default();
+                return Err(SandboxError::Setup(format!("the workflow does not compile: {message}")));
+            }
+            Image::capture(&mut store, &instance)
+        }
+        .await;
+        refuse.abort();
+        captured
+    }
+
+    /// A fresh store for one evaluation, with its limits and CPU accounting.
+    fn store(
+        &self,
+        activation: &Activation,
+        limits: SandboxLimits,
+        io: GuestIo,
+    ) -> Result<Store<GuestState>, SandboxError> {
         let GuestIo { to_host, completions, workflows } = io;
         let activation_json =
             serde_json::to_vec(activation).map_err(|e| SandboxError::Protocol(e.to_string()))?;
@@ -209,7 +343,7 @@ impl Sandbox {
             limits,
             cpu_ticks: 0,
         };
-        let mut store = Store::new(self.pre.module().engine(), state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
@@ -222,22 +356,7 @@ impl Sandbox {
             // tasks that run its agents.
             Ok(UpdateDeadline::Yield(1))
         });
-
-        let result = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call_async(&mut store, ()).await
-        }
-        .await;
-        if let Err(e) = result {
-            return Err(limits::classify(e, &store.data().limits));
-        }
-        let outcome = store
-            .data_mut()
-            .outcome
-            .take()
-            .ok_or_else(|| SandboxError::Protocol("the guest exited without an outcome".into()))?;
-        serde_json::from_slice(&outcome).map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
+        Ok(store)
     }
 }
 

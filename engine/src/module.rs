@@ -1,0 +1,243 @@
+//! Workflow modules: a workflow compiled ahead of time (`odw build`).
+//!
+//! A workflow module is the guest pre-initialised with one script (see
+//! `sandbox/snapshot.rs`): QuickJS, the prelude and the script's compiled
+//! bytecode are in its initial memory, so a run skips starting QuickJS and
+//! compiling. It is an ordinary WebAssembly module with exactly the guest's
+//! imports — which is why `odw inspect` can list its capabilities from the
+//! module itself — plus one custom section, [`SECTION`], with a [`Manifest`]:
+//! what was built, from which text, by which odw.
+//!
+//! The manifest carries the script's text so that a run of the module is
+//! recorded like a run of the script (same script hash in the journal, so
+//! `--resume-from` and `replay --check` work across the two) and so that meta
+//! is evaluated in the sandbox exactly as for a script. The manifest is what
+//! the builder wrote: the import list is checked from the code, the manifest
+//! is a claim. Running a module never trusts more than running a script:
+//! it is linked against the same imports, under the same limits.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::loader::{LoadError, Script};
+use crate::sandbox::{Image, Sandbox, SandboxError};
+use crate::validate::{Problem, validate_script};
+
+/// The custom section that holds the [`Manifest`] (JSON).
+pub const SECTION: &str = "odw-workflow";
+
+/// The manifest format this odw writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// What a workflow module was built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub format: u32,
+    pub odw_version: String,
+    /// The script's file as it was named when built (positions name it).
+    pub file: String,
+    /// blake3 of the script's text, as a run of the script records it.
+    pub script_hash: String,
+    /// `meta`, as evaluated when built.
+    pub meta: Value,
+    /// The script's text.
+    pub source: String,
+}
+
+/// A workflow module read from disk.
+#[derive(Debug, Clone)]
+pub struct WorkflowModule {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub manifest: Manifest,
+}
+
+/// Why a module could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{}", invalid_message(.path, .problems))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+    #[error("{}: {source}", .path.display())]
+    Sandbox { path: PathBuf, source: SandboxError },
+    #[error("{}: {message}", .path.display())]
+    Format { path: PathBuf, message: String },
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn invalid_message(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| match p.line {
+            0 => format!("{}: {}", path.display(), p.message),
+            line => format!("{}:{line}:{}: {}", path.display(), p.column, p.message),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// Whether `path` names a WebAssembly module rather than a script: by its
+/// first bytes, so the extension does not matter.
+pub fn is_module(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\0asm"
+}
+
+/// Compiles `script` into a workflow module: checks it as `odw validate`
+/// does (every refusal with its position), then pre-initialises the guest
+/// with it and adds the manifest.
+pub async fn build(sandbox: &Sandbox, config: &Config, script: &Script) -> Result<Vec<u8>, ModuleError> {
+    let validation = validate_script(sandbox, config, script).await;
+    let meta = match validation.meta {
+        Some(meta) if validation.ok => meta,
+        _ => return Err(ModuleError::Invalid { path: script.path.clone(), problems: validation.errors }),
+    };
+    let failed = |source| ModuleError::Sandbox { path: script.path.clone(), source };
+    let image = sandbox.image(&script.compile_activation(), config.sandbox_limits()).await.map_err(failed)?;
+    assemble(image, &Manifest::new(script, meta)).map_err(failed)
+}
+
+/// The guest rewritten to start in `image`, labelled with `manifest`.
+pub fn assemble(image: Image, manifest: &Manifest) -> Result<Vec<u8>, SandboxError> {
+    let mut bytes = image.into_module()?;
+    let json = serde_json::to_vec(manifest).map_err(|e| SandboxError::Protocol(e.to_string()))?;
+    // A custom section may follow the last one; appending keeps every byte
+    // wizer wrote where it was.
+    use wasm_encoder::Section;
+    wasm_encoder::CustomSection { name: SECTION.into(), data: json.into() }.append_to(&mut bytes);
+    Ok(bytes)
+}
+
+impl Manifest {
+    /// The manifest of a module built from `script`, whose meta is `meta`.
+    pub fn new(script: &Script, meta: Value) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            odw_version: env!("CARGO_PKG_VERSION").into(),
+            file: script.display_name(),
+            script_hash: script.hash.clone(),
+            meta,
+            source: script.source.clone(),
+        }
+    }
+}
+
+impl WorkflowModule {
+    /// Reads a module and its manifest.
+    pub fn read(path: &Path) -> Result<WorkflowModule, ModuleError> {
+        let bytes =
+            std::fs::read(path).map_err(|source| ModuleError::Io { path: path.to_path_buf(), source })?;
+        let format = |message: String| ModuleError::Format { path: path.to_path_buf(), message };
+        let section = custom_section(&bytes, SECTION)
+            .map_err(|e| format(format!("not a valid WebAssembly module: {e}")))?
+            .ok_or_else(|| format(format!("not a workflow module: it has no `{SECTION}` section")))?;
+        let manifest: Manifest = serde_json::from_slice(section)
+            .map_err(|e| format(format!("the `{SECTION}` section is not a manifest odw can read: {e}")))?;
+        if manifest.format != FORMAT {
+            return Err(format(format!(
+                "built by odw {} in module format {}; this odw {} reads format {FORMAT}: rebuild it with `odw build`",
+                manifest.odw_version,
+                manifest.format,
+                env!("CARGO_PKG_VERSION"),
+            )));
+        }
+        Ok(WorkflowModule { path: path.to_path_buf(), bytes, manifest })
+    }
+
+    /// The script the module was built from, loaded as the loader loads a
+    /// file (positions name the original file).
+    pub fn script(&self) -> Result<Script, LoadError> {
+        Script::parse(Path::new(&self.manifest.file), self.manifest.source.clone())
+    }
+
+    /// The module's imports as `module::name`, read from the module itself.
+    pub fn imports(&self) -> Result<Vec<String>, ModuleError> {
+        imports(&self.bytes)
+            .map_err(|e| ModuleError::Format { path: self.path.clone(), message: e.to_string() })
+    }
+}
+
+/// The imports of a WebAssembly module as `module::name`.
+pub fn imports(bytes: &[u8]) -> Result<Vec<String>, wasmparser::BinaryReaderError> {
+    let mut found = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let wasmparser::Payload::ImportSection(section) = payload? {
+            for import in section.into_imports() {
+                let import = import?;
+                found.push(format!("{}::{}", import.module, import.name));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The payload of the custom section `name`, found from section headers.
+fn custom_section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String> {
+    for (id, range) in crate::sandbox::sections(bytes)? {
+        if id != 0 {
+            continue;
+        }
+        let reader = wasmparser::BinaryReader::new(&bytes[range.clone()], range.start);
+        let section = wasmparser::CustomSectionReader::new(reader).map_err(|e| e.to_string())?;
+        if section.name() == name {
+            return Ok(Some(section.data()));
+        }
+    }
+    Ok(None)
+}
+
+/// The compile cache: the module each script compiled into, so that running
+/// the same script again starts from it instead of compiling.
+pub mod cache {
+    use std::path::{Path, PathBuf};
+
+    use crate::loader::Script;
+    use crate::sandbox::guest_hash;
+
+    /// How many compiled scripts the cache keeps (about 1 MiB each); the
+    /// least recently written go first.
+    const KEEP: usize = 64;
+
+    /// Where the module compiled from `script` is cached. The key names all
+    /// that the compiled code depends on: the guest, this odw, the script's
+    /// text and the name its positions and stack traces show.
+    pub fn path(cache_dir: &Path, script: &Script) -> PathBuf {
+        let mut key = blake3::Hasher::new();
+        key.update(guest_hash().as_bytes());
+        for part in [env!("CARGO_PKG_VERSION"), &script.display_name(), &script.hash] {
+            key.update(&(part.len() as u64).to_le_bytes());
+            key.update(part.as_bytes());
+        }
+        key.update(&script.line_one_shift.to_le_bytes());
+        cache_dir.join("scripts").join(format!("{}.wasm", &key.finalize().to_hex()[..32]))
+    }
+
+    /// Stores a compiled module (atomically: readers see all or nothing)
+    /// and trims the cache to its [`KEEP`] newest entries.
+    pub fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)?;
+        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        entries.sort();
+        let excess = entries.len().saturating_sub(KEEP);
+        for (_, old) in entries.into_iter().take(excess) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+}

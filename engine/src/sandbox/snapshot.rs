@@ -1,0 +1,270 @@
+//! Pre-initialisation: the guest with one script already compiled in it.
+//!
+//! This is wizer's recipe, driven by the sandbox's own wasmtime engine and
+//! imports. The guest's `wizer-initialize` export starts QuickJS and compiles
+//! the prelude and the script without running either; the state of the
+//! instance right after it — its memory and mutable globals — is an
+//! [`Image`]. wizer rewrites the guest with an image as its initial state:
+//! a workflow module (`odw build`, and the compile cache). `_start` in such a
+//! module finds the compiled script waiting and skips straight to running it.
+//! Nothing run-specific is in an image: args, seed, clock and budget still
+//! come from the activation at run time.
+//!
+//! Running a module needs no compiler when its code is the guest's own
+//! (every module this odw builds): a [`Preset`] — the module's memory size,
+//! data segments and globals — is written into a fresh instance of the
+//! already compiled guest. That is what instantiating the module would do,
+//! without compiling a megabyte of identical code again.
+
+use std::future::Future;
+use std::ops::Range;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use wasmparser::{
+    BinaryReader, DataKind, DataSectionReader, GlobalSectionReader, MemorySectionReader, Operator,
+};
+use wasmtime::{Instance, Store, Val};
+use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
+
+use super::{GUEST_WASM, GuestState, SandboxError, guest};
+
+/// The guest's initialisation export (`guest/src/main.rs`).
+pub(super) const INIT_FUNC: &str = "wizer-initialize";
+/// The name wizer's instrumentation exports the guest's memory under.
+const MEMORY: &str = "__wizer_memory_0";
+/// The prefix of the names it exports mutable globals under (then the index).
+const GLOBAL: &str = "__wizer_global_";
+
+/// The state of a guest instance right after `wizer-initialize`.
+pub struct Image {
+    memory: Vec<u8>,
+    globals: Vec<(String, SnapshotVal)>,
+}
+
+impl Image {
+    /// Copies the memory and the mutable globals out of an initialised instance.
+    pub(super) fn capture(store: &mut Store<GuestState>, instance: &Instance) -> Result<Image, SandboxError> {
+        let memory = instance
+            .get_memory(&mut *store, MEMORY)
+            .ok_or_else(|| SandboxError::Protocol("the guest exports no memory to snapshot".into()))?;
+        let memory = memory.data(&*store).to_vec();
+        let names: Vec<String> = instance
+            .exports(&mut *store)
+            .map(|e| e.name().to_string())
+            .filter(|n| n.starts_with(GLOBAL))
+            .collect();
+        let mut globals = Vec::with_capacity(names.len());
+        for name in names {
+            let global = instance.get_global(&mut *store, &name).expect("listed above");
+            let value = match global.get(&mut *store) {
+                Val::I32(x) => SnapshotVal::I32(x),
+                Val::I64(x) => SnapshotVal::I64(x),
+                Val::F32(x) => SnapshotVal::F32(x),
+                Val::F64(x) => SnapshotVal::F64(x),
+                Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+                other => {
+                    return Err(SandboxError::Protocol(format!("cannot snapshot global {name}: {other:?}")));
+                }
+            };
+            globals.push((name, value));
+        }
+        Ok(Image { memory, globals })
+    }
+
+    /// The guest rewritten to start in this state: a workflow module.
+    pub fn into_module(mut self) -> Result<Vec<u8>, SandboxError> {
+        let (context, _) = guest::instrumented()?;
+        let mut wizer = Wizer::new();
+        wizer.init_func(INIT_FUNC);
+        ready(wizer.snapshot(&context, &mut self))
+            .map_err(|e| SandboxError::Setup(format!("cannot snapshot the guest: {e:#}")))
+    }
+}
+
+/// Polls a future that never waits: wizer's passes are `async` for
+/// instances that must be read remotely, but an [`Image`] is in memory.
+fn ready<T>(future: impl Future<Output = T>) -> T {
+    let mut future = pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => unreachable!("wizer waited on an in-memory image"),
+    }
+}
+
+impl InstanceState for Image {
+    async fn global_get(&mut self, name: &str, _: ValType) -> SnapshotVal {
+        // wizer asks only for the globals its instrumentation exported, which
+        // are the ones captured: a missing one is a bug, not bad input.
+        let found = self.globals.iter().find(|(n, _)| n == name).expect("a captured global");
+        match found.1 {
+            SnapshotVal::I32(x) => SnapshotVal::I32(x),
+            SnapshotVal::I64(x) => SnapshotVal::I64(x),
+            SnapshotVal::F32(x) => SnapshotVal::F32(x),
+            SnapshotVal::F64(x) => SnapshotVal::F64(x),
+            SnapshotVal::V128(x) => SnapshotVal::V128(x),
+        }
+    }
+
+    async fn memory_contents(&mut self, _: &str, contents: impl FnOnce(&[u8]) + Send) {
+        contents(&self.memory)
+    }
+}
+
+/// The initial state of a workflow module whose code is the guest's,
+/// ready to be written into a fresh instance of the guest.
+#[derive(Debug)]
+pub struct Preset {
+    bytes: Arc<Vec<u8>>,
+    pages: u64,
+    /// Mutable globals by index, with their initial values.
+    globals: Vec<(u32, Val)>,
+    /// Active data segments: where in memory, and where in `bytes`.
+    segments: Vec<(usize, Range<usize>)>,
+}
+
+impl Preset {
+    /// Reads a module's initial state, if its code and imports are exactly
+    /// the guest's (otherwise it must be compiled on its own). A module that
+    /// claims to be the guest but is malformed is an error.
+    pub fn of(bytes: Arc<Vec<u8>>) -> Result<Option<Preset>, String> {
+        let sections = sections(&bytes)?;
+        let mine =
+            sections.iter().filter(|(id, _)| !REWRITTEN.contains(id)).map(|(id, r)| (*id, &bytes[r.clone()]));
+        let guest = guest_sections()
+            .iter()
+            .filter(|(id, _)| !REWRITTEN.contains(id))
+            .map(|(id, r)| (*id, &GUEST_WASM[r.clone()]));
+        if !mine.eq(guest) {
+            return Ok(None);
+        }
+        let (mut pages, mut globals, mut segments) = (None, Vec::new(), Vec::new());
+        let parse = |e: wasmparser::BinaryReaderError| e.to_string();
+        for (id, range) in sections {
+            let reader = BinaryReader::new(&bytes[range.clone()], range.start);
+            match id {
+                MEMORY_SECTION => {
+                    for memory in MemorySectionReader::new(reader).map_err(parse)? {
+                        pages.get_or_insert(memory.map_err(parse)?.initial);
+                    }
+                }
+                GLOBAL_SECTION => {
+                    let reader = GlobalSectionReader::new(reader).map_err(parse)?;
+                    for (index, global) in reader.into_iter().enumerate() {
+                        let global = global.map_err(parse)?;
+                        if global.ty.mutable {
+                            globals.push((index as u32, constant(global.init_expr.get_operators_reader())?));
+                        }
+                    }
+                }
+                DATA_SECTION => {
+                    for data in DataSectionReader::new(reader).map_err(parse)? {
+                        let data = data.map_err(parse)?;
+                        if let DataKind::Active { memory_index: 0, offset_expr } = data.kind {
+                            let at = match constant(offset_expr.get_operators_reader())? {
+                                Val::I32(x) => x as u32 as usize,
+                                _ => return Err("a data segment with a non-i32 offset".into()),
+                            };
+                            segments.push((at, data.range.end - data.data.len()..data.range.end));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let pages = pages.ok_or("the module defines no memory")?;
+        Ok(Some(Preset { bytes, pages, globals, segments }))
+    }
+
+    /// Writes this state into a fresh instance of the guest, as
+    /// instantiating the module itself would have.
+    pub(super) fn apply(
+        &self,
+        store: &mut Store<GuestState>,
+        instance: &Instance,
+    ) -> Result<(), SandboxError> {
+        let protocol = |m: String| SandboxError::Protocol(m);
+        let memory = instance
+            .get_memory(&mut *store, MEMORY)
+            .ok_or_else(|| protocol("the guest exports no memory".into()))?;
+        let have = memory.size(&*store);
+        if self.pages > have {
+            memory
+                .grow(&mut *store, self.pages - have)
+                .map_err(|e| SandboxError::Setup(format!("the module's memory does not fit: {e}")))?;
+        }
+        let data = memory.data_mut(&mut *store);
+        data.fill(0);
+        for (at, range) in &self.segments {
+            let target = data
+                .get_mut(*at..*at + range.len())
+                .ok_or_else(|| protocol(format!("a data segment at {at} lies outside the memory")))?;
+            target.copy_from_slice(&self.bytes[range.clone()]);
+        }
+        for (index, value) in &self.globals {
+            let global = instance
+                .get_global(&mut *store, &format!("{GLOBAL}{index}"))
+                .ok_or_else(|| protocol(format!("the guest exports no global {index}")))?;
+            global.set(&mut *store, *value).map_err(|e| protocol(format!("global {index}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+const MEMORY_SECTION: u8 = 5;
+const GLOBAL_SECTION: u8 = 6;
+const DATA_SECTION: u8 = 11;
+/// Sections a snapshot rewrites (memory, globals, exports, data, data
+/// count) and custom ones: everything else is the module's code and
+/// linkage, which must be the guest's for a [`Preset`].
+const REWRITTEN: [u8; 6] = [0, MEMORY_SECTION, GLOBAL_SECTION, 7, DATA_SECTION, 12];
+
+/// A module's sections as (id, payload range), read from their headers
+/// only: far cheaper than parsing, which visits every function body.
+pub fn sections(bytes: &[u8]) -> Result<Vec<(u8, Range<usize>)>, String> {
+    if bytes.len() < 8 || bytes[..4] != *b"\0asm" || bytes[4..8] != [1, 0, 0, 0] {
+        return Err("not a WebAssembly module (bad header)".into());
+    }
+    let mut found = Vec::new();
+    let mut at = 8;
+    while at < bytes.len() {
+        let id = bytes[at];
+        let (size, len) = leb128_u32(&bytes[at + 1..]).ok_or("a section with a malformed size")?;
+        let start = at + 1 + len;
+        let end = start.checked_add(size as usize).filter(|&e| e <= bytes.len());
+        let end = end.ok_or_else(|| format!("section {id} at {at} runs past the end of the module"))?;
+        found.push((id, start..end));
+        at = end;
+    }
+    Ok(found)
+}
+
+/// An unsigned LEB128 `u32` and how many bytes it took.
+fn leb128_u32(bytes: &[u8]) -> Option<(u32, usize)> {
+    let mut value: u32 = 0;
+    for (i, &byte) in bytes.iter().take(5).enumerate() {
+        value |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// The guest's sections, read once per process.
+fn guest_sections() -> &'static [(u8, Range<usize>)] {
+    static SECTIONS: OnceLock<Vec<(u8, Range<usize>)>> = OnceLock::new();
+    SECTIONS.get_or_init(|| sections(GUEST_WASM).unwrap_or_default())
+}
+
+/// The value of a constant expression of one `*.const`.
+fn constant(mut ops: wasmparser::OperatorsReader<'_>) -> Result<Val, String> {
+    Ok(match ops.read().map_err(|e| e.to_string())? {
+        Operator::I32Const { value } => Val::I32(value),
+        Operator::I64Const { value } => Val::I64(value),
+        Operator::F32Const { value } => Val::F32(value.bits()),
+        Operator::F64Const { value } => Val::F64(value.bits()),
+        _ => return Err(format!("an initial value that is not a constant (at {})", ops.original_position())),
+    })
+}

@@ -1,0 +1,127 @@
+//! `odw build` and `odw inspect`: workflow modules.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use odw_engine::loader::Script;
+use odw_engine::module::{self, WorkflowModule};
+use odw_engine::run::read_meta;
+
+use super::{config, sandbox};
+use crate::cli::{BuildArgs, Global, InspectArgs};
+use crate::report::exit;
+
+pub async fn build(global: &Global, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let begun = Instant::now();
+    let config = config(global)?;
+    let output = args.output.clone().unwrap_or_else(|| args.script.with_extension("wasm"));
+    if output == args.script {
+        anyhow::bail!("{}: the module would overwrite its own script; name it with -o", output.display());
+    }
+    let script = Script::read(&args.script)?;
+    let sandbox = sandbox()?;
+    let bytes = module::build(&sandbox, &config, &script).await?;
+    write_atomically(&output, &bytes)?;
+    eprintln!(
+        "odw: built {} ({} KiB, script {}) in {} ms",
+        output.display(),
+        bytes.len() / 1024,
+        &script.hash[..16],
+        begun.elapsed().as_millis()
+    );
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Writes beside the target and renames, so a reader never sees half a module.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
+    let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.workflow;
+    let report = if module::is_module(path) {
+        let built = WorkflowModule::read(path)?;
+        let size = built.bytes.len();
+        let m = built.manifest.clone();
+        Report {
+            kind: "module",
+            file: m.file,
+            meta: m.meta,
+            script_hash: m.script_hash,
+            built_by: Some(format!("odw {} (module format {})", m.odw_version, m.format)),
+            size,
+            imports: built.imports()?,
+        }
+    } else {
+        let config = config(global)?;
+        let script = Script::read(path)?;
+        let sandbox = sandbox()?;
+        let meta = read_meta(&sandbox, &config, &script).await?;
+        Report {
+            kind: "script",
+            file: script.display_name(),
+            meta: meta.raw,
+            script_hash: script.hash,
+            built_by: None,
+            size: script.source.len(),
+            imports: sandbox.imports(),
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json(path))?);
+    } else {
+        report.print(path);
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// What `odw inspect` shows.
+struct Report {
+    kind: &'static str,
+    file: String,
+    meta: Value,
+    script_hash: String,
+    built_by: Option<String>,
+    size: usize,
+    imports: Vec<String>,
+}
+
+impl Report {
+    fn to_json(&self, path: &Path) -> Value {
+        json!({
+            "path": PathBuf::from(path), "kind": self.kind, "file": self.file, "meta": self.meta,
+            "scriptHash": self.script_hash, "builtBy": self.built_by, "size": self.size,
+            "imports": self.imports,
+        })
+    }
+
+    fn print(&self, path: &Path) {
+        let text = |key: &str| self.meta.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+        println!("{} ({})", path.display(), self.kind);
+        println!("  workflow     {}", text("name"));
+        println!("  description  {}", text("description"));
+        if let Some(phases) = self.meta.get("phases").and_then(Value::as_array) {
+            let titles: Vec<&str> = phases.iter().filter_map(|p| p["title"].as_str()).collect();
+            println!("  phases       {}", titles.join(" · "));
+        }
+        println!("  script       {}", self.file);
+        println!("  script hash  blake3:{}", self.script_hash);
+        if let Some(by) = &self.built_by {
+            println!("  built by     {by}");
+        }
+        println!("  size         {} bytes", self.size);
+        let what = if self.kind == "module" { "the module" } else { "it runs in" };
+        println!("  imports      {} — everything {what} can call:", self.imports.len());
+        for import in &self.imports {
+            println!("    {import}");
+        }
+    }
+}
