@@ -241,3 +241,31 @@ pub mod cache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_section_is_found_after_the_module() {
+        let mut bytes = crate::sandbox::GUEST_WASM.to_vec();
+        assert_eq!(custom_section(&bytes, SECTION).unwrap(), None);
+        use wasm_encoder::Section;
+        wasm_encoder::CustomSection { name: SECTION.into(), data: b"{}".as_slice().into() }
+            .append_to(&mut bytes);
+        assert_eq!(custom_section(&bytes, SECTION).unwrap(), Some(b"{}".as_slice()));
+        assert_eq!(imports(&bytes).unwrap().len(), 17, "still a valid module");
+    }
+
+    #[test]
+    fn a_module_is_told_from_a_script_by_its_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Named against type on purpose: the extension does not decide.
+        let (module, script) = (dir.path().join("wf.js"), dir.path().join("wf.wasm"));
+        std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+        std::fs::write(&script, "export const meta = {};").unwrap();
+        assert!(is_module(&module));
+        assert!(!is_module(&script));
+        assert!(!is_module(&dir.path().join("missing.wasm")));
+    }
+}

@@ -268,3 +268,30 @@ fn constant(mut ops: wasmparser::OperatorsReader<'_>) -> Result<Val, String> {
         _ => return Err(format!("an initial value that is not a constant (at {})", ops.original_position())),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_read_from_their_headers() {
+        let guest = sections(GUEST_WASM).unwrap();
+        assert!(guest.iter().any(|(id, _)| *id == 10), "a code section");
+        assert_eq!(guest.last().unwrap().1.end, GUEST_WASM.len(), "they cover the module");
+        assert!(sections(b"\0asm\x02\0\0\0").unwrap_err().contains("bad header"));
+        let truncated = sections(b"\0asm\x01\0\0\0\x01\x05\x00").unwrap_err();
+        assert!(truncated.contains("runs past the end"), "{truncated}");
+    }
+
+    #[test]
+    fn the_guest_is_its_own_preset_and_other_code_is_not() {
+        let preset = Preset::of(Arc::new(GUEST_WASM.to_vec())).unwrap().expect("the guest's own code");
+        assert!(preset.pages > 0 && !preset.segments.is_empty());
+
+        let mut other = GUEST_WASM.to_vec();
+        let (_, code) = sections(GUEST_WASM).unwrap().into_iter().find(|(id, _)| *id == 10).unwrap();
+        let last = code.end - 1; // the `end` of the last function body
+        other[last - 1] ^= 0x01;
+        assert!(Preset::of(Arc::new(other)).unwrap().is_none(), "changed code must be compiled on its own");
+    }
+}

@@ -1,0 +1,244 @@
+//! Workflow modules end to end: `odw build`, `odw run wf.wasm`, `odw inspect`,
+//! and the compile cache that makes `odw run wf.js` compile a script once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, read_events};
+use serde_json::Value;
+
+/// Uses args, `parallel`, a phase and `Math.random`, so that a module must
+/// carry the whole runtime, not a canned result.
+const BODY: &str = "phase('Ask');
+const [a, b] = await parallel([() => agent(`one ${args.topic}`), () => agent(`two ${args.topic}`)]);
+log('asked');
+return { a, b, lucky: Math.floor(Math.random() * 1e9), phases: meta.phases ?? null };";
+
+/// The guest's capabilities: a module must import exactly these.
+const IMPORTS: [&str; 17] = [
+    "odw::activation",
+    "odw::agent_start",
+    "odw::emit",
+    "odw::finish",
+    "odw::load",
+    "odw::take_payload",
+    "odw::wait_next",
+    "wasi_snapshot_preview1::clock_time_get",
+    "wasi_snapshot_preview1::environ_get",
+    "wasi_snapshot_preview1::environ_sizes_get",
+    "wasi_snapshot_preview1::fd_close",
+    "wasi_snapshot_preview1::fd_fdstat_get",
+    "wasi_snapshot_preview1::fd_read",
+    "wasi_snapshot_preview1::fd_seek",
+    "wasi_snapshot_preview1::fd_write",
+    "wasi_snapshot_preview1::proc_exit",
+    "wasi_snapshot_preview1::random_get",
+];
+
+/// The run directory of run `id`.
+fn run_dir(env: &Env, id: &str) -> PathBuf {
+    std::fs::read_dir(env.runs())
+        .unwrap()
+        .map(|wf| wf.unwrap().path().join(id))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no run {id}"))
+}
+
+/// How run `id` started, from its `run_started` event.
+fn start_of(env: &Env, id: &str) -> String {
+    let events = read_events(&run_dir(env, id));
+    let started = events.iter().find(|e| e["type"] == "run_started").expect("run_started");
+    started["start"].as_str().unwrap_or_default().to_string()
+}
+
+fn script_hash(env: &Env, id: &str) -> String {
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(run_dir(env, id).join("meta.json")).unwrap()).unwrap();
+    meta["scriptHash"].as_str().unwrap().to_string()
+}
+
+fn build(env: &Env, script: &str, output: &str) {
+    let built = env.odw(&["build", script, "-o", output]);
+    assert_eq!(built.code, 0, "build failed:\n{}", built.stderr);
+    let bytes = std::fs::read(env.path().join(output)).unwrap();
+    assert_eq!(&bytes[..4], b"\0asm", "a WebAssembly module");
+}
+
+#[test]
+fn a_built_module_runs_like_its_script_and_inspect_lists_its_capabilities() {
+    let env = Env::new();
+    std::fs::write(
+        env.path().join("wf.js"),
+        format!(
+            "export const meta = {{ name: 'modular', description: 'built ahead', phases: [{{ title: 'Ask' }}] }};\n{BODY}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(env.path().join("out")).unwrap();
+    build(&env, "wf.js", "out/wf.wasm");
+
+    let from_script = env.run_wait("wf.js", &["--args", r#"{"topic": "tides"}"#]);
+    let from_module = env.run_wait("out/wf.wasm", &["--args", r#"{"topic": "tides"}"#]);
+    let (s, m) = (from_script.json(), from_module.json());
+    assert_eq!(m["a"], s["a"]);
+    assert_eq!(m["b"], s["b"]);
+    assert!(m["a"].as_str().unwrap().contains("one tides"), "the agent saw the args: {m}");
+    assert_eq!(m["phases"], serde_json::json!([{ "title": "Ask" }]));
+    assert!(m["lucky"].is_u64());
+    let module_run = from_module.run_id();
+    assert_eq!(start_of(&env, &module_run), "module");
+    let events = read_events(&run_dir(&env, &module_run));
+    assert!(events.iter().any(|e| e["type"] == "log" && e["message"] == "asked"), "{events:?}");
+    // Both runs record the script's hash: they are runs of the same workflow.
+    let hash = script_hash(&env, &from_script.run_id());
+    assert_eq!(script_hash(&env, &module_run), hash);
+
+    let inspected = env.odw(&["inspect", "out/wf.wasm", "--json"]).json();
+    assert_eq!(inspected["kind"], "module");
+    assert_eq!(inspected["meta"]["name"], "modular");
+    assert_eq!(inspected["scriptHash"], hash.as_str());
+    let mut imports: Vec<String> =
+        inspected["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_string()).collect();
+    imports.sort();
+    assert_eq!(imports, IMPORTS);
+    let human = env.odw(&["inspect", "out/wf.wasm"]);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    for part in ["modular", &hash, "odw::agent_start", "17"] {
+        assert!(human.stdout.contains(part), "inspect lacks {part}:\n{}", human.stdout);
+    }
+
+    let script = env.odw(&["inspect", "wf.js", "--json"]).json();
+    assert_eq!(script["kind"], "script");
+    assert_eq!(script["scriptHash"], hash.as_str());
+    assert_eq!(script["imports"].as_array().unwrap().len(), IMPORTS.len());
+}
+
+#[test]
+fn a_run_resumes_and_replays_across_a_script_and_its_module() {
+    let env = Env::new();
+    let script = env.script("wf.js", BODY);
+    build(&env, &script, "wf.wasm");
+    let first = env.run_wait(&script, &["--args", r#"{"topic": "x"}"#]);
+    let recorded = first.json();
+    assert_eq!(env.mock_invocations(), 2);
+
+    let resumed = env.run_wait("wf.wasm", &["--args", r#"{"topic": "x"}"#, "--resume-from", &first.run_id()]);
+    assert_eq!(resumed.json(), recorded, "same calls, same seed, same result");
+    assert_eq!(env.mock_invocations(), 2, "every call came from the journal");
+
+    let runs = env.runs();
+    let check = env.odw(&[
+        "replay",
+        &first.run_id(),
+        "--check",
+        "--script",
+        "wf.wasm",
+        "--runs-root",
+        runs.to_str().unwrap(),
+    ]);
+    assert_eq!(check.code, 0, "replay --check of the module:\n{}", check.stderr);
+}
+
+#[test]
+fn errors_in_a_module_name_the_script_file_and_line() {
+    let env = Env::new();
+    let script =
+        env.script("thrower.js", "const a = await agent('hi');\nthrow new Error('boom ' + a.length);");
+    build(&env, &script, "thrower.wasm");
+    // Line 3: the header is line 1.
+    env.run_wait("thrower.wasm", &[]).fails_with(&["thrower.js:3:", "Error: boom"]);
+}
+
+#[test]
+fn build_refuses_a_script_that_does_not_compile_and_writes_nothing() {
+    let env = Env::new();
+    let script = env.script("bad.js", "const a = 1;\nlet b = (;\nreturn a;");
+    env.odw(&["build", &script]).fails_with(&["bad.js:3:", "SyntaxError"]);
+    assert!(!env.path().join("bad.wasm").exists());
+
+    let importing = env.script("imports.js", "import fs from 'fs';\nreturn 1;");
+    env.odw(&["build", &importing]).fails_with(&["imports.js:2:"]);
+}
+
+#[test]
+fn a_module_that_is_not_a_workflow_is_a_clear_error() {
+    let env = Env::new();
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/odw_guest.wasm");
+    std::fs::copy(guest, env.path().join("plain.wasm")).unwrap();
+    env.run_wait("plain.wasm", &[]).fails_with(&["plain.wasm", "not a workflow module", "odw-workflow"]);
+    env.odw(&["inspect", "plain.wasm"]).fails_with(&["plain.wasm", "not a workflow module"]);
+
+    std::fs::write(env.path().join("broken.wasm"), b"\0asm\x01\0\0\0\x01\xff\xff").unwrap();
+    env.run_wait("broken.wasm", &[]).fails_with(&["broken.wasm", "not a valid WebAssembly module"]);
+}
+
+/// A cache directory of this test's own, holding a copy of the compiled
+/// guest so that no test pays for compiling it again.
+fn own_cache(env: &Env) -> PathBuf {
+    let cache = env.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("odw-cache");
+    env.odw(&["validate", &env.script("warm.js", "return 1;")]); // fills the shared cache
+    for entry in std::fs::read_dir(shared).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|x| x == "cwasm") {
+            std::fs::copy(entry.path(), cache.join(entry.file_name())).unwrap();
+        }
+    }
+    cache
+}
+
+fn cached_scripts(cache: &Path) -> usize {
+    std::fs::read_dir(cache.join("scripts")).map(|d| d.flatten().count()).unwrap_or(0)
+}
+
+fn run_with_cache(env: &Env, cache: &Path, script: &str) -> common::Run {
+    let runs = env.runs();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_odw"))
+        .args(["run", script, "--wait", "--runs-root", runs.to_str().unwrap()])
+        .current_dir(env.path())
+        .env("HOME", env.path())
+        .env("ODW_CACHE_DIR", cache)
+        .env("MOCK_LOG", env.mock_log())
+        .env_remove("ODW_CONFIG")
+        .output()
+        .unwrap();
+    common::Run::from(output)
+}
+
+#[test]
+fn running_a_script_twice_compiles_it_once() {
+    let env = Env::new();
+    let cache = own_cache(&env);
+    let script = env.script("twice.js", "const r = await agent('once');\nreturn { r, at: Date.now() > 0 };");
+
+    let first = run_with_cache(&env, &cache, &script);
+    let result = first.json();
+    assert_eq!(start_of(&env, &first.run_id()), "compiled");
+    assert_eq!(cached_scripts(&cache), 1, "the compiled script is cached");
+
+    let second = run_with_cache(&env, &cache, &script);
+    assert_eq!(second.json(), result);
+    assert_eq!(start_of(&env, &second.run_id()), "cached");
+    assert_eq!(cached_scripts(&cache), 1);
+
+    // An edit is a different script: compiled again, cached beside the first.
+    env.script("twice.js", "const r = await agent('edited');\nreturn { r };");
+    let edited = run_with_cache(&env, &cache, &script);
+    assert!(edited.json()["r"].as_str().unwrap().contains("edited"));
+    assert_eq!(start_of(&env, &edited.run_id()), "compiled");
+    assert_eq!(cached_scripts(&cache), 2);
+
+    // A script that does not compile leaves nothing in the cache.
+    let bad = env.script("bad.js", "let b = (;");
+    run_with_cache(&env, &cache, &bad).fails_with(&["bad.js:2:"]);
+    assert_eq!(cached_scripts(&cache), 2);
+
+    // A damaged cache entry costs a compile, never a wrong run.
+    for entry in std::fs::read_dir(cache.join("scripts")).unwrap().flatten() {
+        std::fs::write(entry.path(), b"\0asm\x01\0\0\0garbage").unwrap();
+    }
+    let recovered = run_with_cache(&env, &cache, &script);
+    assert!(recovered.json()["r"].as_str().unwrap().contains("edited"));
+    assert_eq!(start_of(&env, &recovered.run_id()), "compiled");
+}
