@@ -139,41 +139,7 @@ impl Preset {
         if !mine.eq(guest) {
             return Ok(None);
         }
-        let (mut pages, mut globals, mut segments) = (None, Vec::new(), Vec::new());
-        let parse = |e: wasmparser::BinaryReaderError| e.to_string();
-        for (id, range) in sections {
-            let reader = BinaryReader::new(&bytes[range.clone()], range.start);
-            match id {
-                MEMORY_SECTION => {
-                    for memory in MemorySectionReader::new(reader).map_err(parse)? {
-                        pages.get_or_insert(memory.map_err(parse)?.initial);
-                    }
-                }
-                GLOBAL_SECTION => {
-                    let reader = GlobalSectionReader::new(reader).map_err(parse)?;
-                    for (index, global) in reader.into_iter().enumerate() {
-                        let global = global.map_err(parse)?;
-                        if global.ty.mutable {
-                            globals.push((index as u32, constant(global.init_expr.get_operators_reader())?));
-                        }
-                    }
-                }
-                DATA_SECTION => {
-                    for data in DataSectionReader::new(reader).map_err(parse)? {
-                        let data = data.map_err(parse)?;
-                        if let DataKind::Active { memory_index: 0, offset_expr } = data.kind {
-                            let at = match constant(offset_expr.get_operators_reader())? {
-                                Val::I32(x) => x as u32 as usize,
-                                _ => return Err("a data segment with a non-i32 offset".into()),
-                            };
-                            segments.push((at, data.range.end - data.data.len()..data.range.end));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        let pages = pages.ok_or("the module defines no memory")?;
+        let (pages, globals, segments) = initial_state(&bytes, sections)?;
         Ok(Some(Preset { bytes, pages, globals, segments }))
     }
 
@@ -195,7 +161,14 @@ impl Preset {
                 .map_err(|e| SandboxError::Setup(format!("the module's memory does not fit: {e}")))?;
         }
         let data = memory.data_mut(&mut *store);
-        data.fill(0);
+        // A fresh instance is zero but for the guest's own data segments;
+        // clearing those (not the whole memory, most of which is untouched
+        // copy-on-write pages) leaves exactly what the module's state lies on.
+        for (at, range) in guest_segments() {
+            if let Some(target) = data.get_mut(*at..*at + range.len()) {
+                target.fill(0);
+            }
+        }
         for (at, range) in &self.segments {
             let target = data
                 .get_mut(*at..*at + range.len())
@@ -210,6 +183,49 @@ impl Preset {
         }
         Ok(())
     }
+}
+
+/// Memory pages, mutable globals (by index) and active data segments (where
+/// in memory, where in `bytes`): what instantiating a module sets up.
+type InitialState = (u64, Vec<(u32, Val)>, Vec<(usize, Range<usize>)>);
+
+fn initial_state(bytes: &[u8], sections: Vec<(u8, Range<usize>)>) -> Result<InitialState, String> {
+    let (mut pages, mut globals, mut segments) = (None, Vec::new(), Vec::new());
+    let parse = |e: wasmparser::BinaryReaderError| e.to_string();
+    for (id, range) in sections {
+        let reader = BinaryReader::new(&bytes[range.clone()], range.start);
+        match id {
+            MEMORY_SECTION => {
+                for memory in MemorySectionReader::new(reader).map_err(parse)? {
+                    pages.get_or_insert(memory.map_err(parse)?.initial);
+                }
+            }
+            GLOBAL_SECTION => {
+                let reader = GlobalSectionReader::new(reader).map_err(parse)?;
+                for (index, global) in reader.into_iter().enumerate() {
+                    let global = global.map_err(parse)?;
+                    if global.ty.mutable {
+                        globals.push((index as u32, constant(global.init_expr.get_operators_reader())?));
+                    }
+                }
+            }
+            DATA_SECTION => {
+                for data in DataSectionReader::new(reader).map_err(parse)? {
+                    let data = data.map_err(parse)?;
+                    if let DataKind::Active { memory_index: 0, offset_expr } = data.kind {
+                        let at = match constant(offset_expr.get_operators_reader())? {
+                            Val::I32(x) => x as u32 as usize,
+                            _ => return Err("a data segment with a non-i32 offset".into()),
+                        };
+                        segments.push((at, data.range.end - data.data.len()..data.range.end));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let pages = pages.ok_or("the module defines no memory")?;
+    Ok((pages, globals, segments))
 }
 
 const MEMORY_SECTION: u8 = 5;
@@ -250,6 +266,16 @@ fn leb128_u32(bytes: &[u8]) -> Option<(u32, usize)> {
         }
     }
     None
+}
+
+/// The guest's own active data segments, read once per process.
+fn guest_segments() -> &'static [(usize, Range<usize>)] {
+    static SEGMENTS: OnceLock<Vec<(usize, Range<usize>)>> = OnceLock::new();
+    SEGMENTS.get_or_init(|| {
+        initial_state(GUEST_WASM, guest_sections().to_vec())
+            .map(|(_, _, segments)| segments)
+            .unwrap_or_default()
+    })
 }
 
 /// The guest's sections, read once per process.
