@@ -203,7 +203,7 @@ pub mod cache {
 
     /// How many compiled scripts the cache keeps (about 1 MiB each); the
     /// least recently written go first.
-    const KEEP: usize = 64;
+    pub(super) const KEEP: usize = 64;
 
     /// Where the module compiled from `script` is cached. The key names all
     /// that the compiled code depends on: the guest, this odw, the script's
@@ -255,6 +255,30 @@ mod tests {
             .append_to(&mut bytes);
         assert_eq!(custom_section(&bytes, SECTION).unwrap(), Some(b"{}".as_slice()));
         assert_eq!(imports(&bytes).unwrap().len(), 17, "still a valid module");
+    }
+
+    #[test]
+    fn the_compile_cache_keeps_its_newest_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let scripts = dir.path().join("scripts");
+        for i in 0..cache::KEEP + 3 {
+            cache::store(&scripts.join(format!("{i:03}.wasm")), b"\0asm").unwrap();
+            // Distinct modification times, oldest first.
+            let time = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i as u64);
+            std::fs::File::options()
+                .write(true)
+                .open(scripts.join(format!("{i:03}.wasm")))
+                .unwrap()
+                .set_modified(time)
+                .unwrap();
+        }
+        let mut left: Vec<String> = std::fs::read_dir(&scripts)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), cache::KEEP);
+        assert_eq!(left[0], "003.wasm", "the three oldest went: {left:?}");
     }
 
     #[test]
