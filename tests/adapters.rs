@@ -366,6 +366,47 @@ fn worktree_isolation_keeps_each_agents_diff_on_its_branch() {
 }
 
 #[test]
+fn stopping_a_run_removes_the_worktrees_of_its_unfinished_agents() {
+    let case = Case::new(json!({ "adapters": { "slow": { "command": ["/bin/sh", "-c", "sleep 30"] } } }));
+    let work = case.path("work");
+    git(&work, &["init", "-q"]);
+    git(&work, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init"]);
+    case.script("return await agent('hold', { isolation: 'worktree' });");
+    let runs = case.path("runs");
+    let odw = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_odw"))
+            .args(args)
+            .args(["--runs-root", runs.to_str().unwrap()])
+            .current_dir(&work)
+            .env("HOME", case.dir.path())
+            .env("ODW_CACHE_DIR", cache_dir())
+            .env_remove("ODW_CONFIG")
+            .output()
+            .unwrap();
+        Run::from(out)
+    };
+    let started = odw(&["run", "wf.js"]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.stdout.trim().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let run_dir = runs.join("test").join(&id); // `test` is the header's meta.name
+    let agent_running = || {
+        read_events(&run_dir).iter().any(|e| e["type"] == "agent_started")
+            && run_dir.join("worktrees/0").is_dir()
+    };
+    while !agent_running() {
+        assert!(std::time::Instant::now() < deadline, "the isolated agent never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stopped = odw(&["stop", &id]);
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    assert!(!run_dir.join("worktrees/0").exists(), "the stopped agent's worktree is removed");
+    let worktrees = git(&work, &["worktree", "list", "--porcelain"]);
+    assert_eq!(worktrees.matches("worktree ").count(), 1, "only the main worktree is left:\n{worktrees}");
+    git(&work, &["rev-parse", "--verify", &format!("odw/{id}/0")]); // the branch stays
+}
+
+#[test]
 fn worktree_isolation_outside_a_git_repository_is_a_clear_error() {
     let case = Case::new(json!({ "workspaceMode": "worktree" }));
     case.script("return await agent('x');");

@@ -161,6 +161,22 @@ impl Worktree {
     }
 }
 
+/// Removes every worktree left under `dir` by calls that never finished (a
+/// stopped run): nothing will commit them. Their branches stay, like every
+/// isolated call's; a worktree git no longer knows is removed as a folder.
+pub async fn remove_abandoned(repo: &Path, dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let _git = GIT.lock().await;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let text = path.display().to_string();
+        if git(repo, &["worktree", "remove", "--force", &text]).await.is_err() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+    let _ = git(repo, &["worktree", "prune"]).await;
+}
+
 /// Runs git in `dir`; its trimmed stdout, or its stderr as the error.
 async fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
     git_raw(dir, args).await.map(|out| out.trim().to_string())

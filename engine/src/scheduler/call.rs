@@ -140,6 +140,13 @@ impl Scheduler {
         Worktree::create(&self.run.workspace, repo, &dir, &branch).await.map(Some).map_err(|e| e.to_string())
     }
 
+    /// Removes the worktrees of calls cancelled before they finished.
+    pub(super) async fn remove_abandoned_worktrees(&self) {
+        if let Some(Ok(repo)) = self.repo.get() {
+            workspace::remove_abandoned(repo, &self.run.run_path.join("worktrees")).await;
+        }
+    }
+
     /// Commits an isolated agent's changes on its branch; the event field.
     async fn keep(&self, job: &Job, worktree: Option<Worktree>) -> Option<Value> {
         let worktree = worktree?;

@@ -107,7 +107,7 @@ impl Scheduler {
     }
 
     /// Serves the guest until it ends (its sender is dropped), then cancels
-    /// the calls that are still running.
+    /// the calls that are still running and removes their worktrees.
     pub async fn serve(
         self: Arc<Self>,
         mut from_guest: mpsc::UnboundedReceiver<GuestMsg>,
@@ -188,6 +188,7 @@ impl Scheduler {
             }
         }
         calls.shutdown().await;
+        self.remove_abandoned_worktrees().await;
     }
 
     /// Journals the call and decides whether a recorded completion serves it.
