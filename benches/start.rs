@@ -10,11 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use odw_engine::config::Config;
-use odw_engine::loader::Script;
-use odw_engine::module;
-use odw_engine::protocol::Activation;
 use odw_engine::sandbox::{Boot, GuestIo, Preset, Sandbox};
+use odw_engine::{Activation, Config, Script};
 
 fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
@@ -23,7 +20,7 @@ fn benches(c: &mut Criterion) {
     let config = Config::default();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deep-research.js");
     let script = Script::read(&path).expect("example");
-    let bytes = runtime.block_on(module::build(&sandbox, &config, &script)).expect("build");
+    let bytes = runtime.block_on(odw_engine::build(&sandbox, &config, &script)).expect("build");
     let preset = Preset::of(Arc::new(bytes)).expect("module").expect("the guest's code");
     let activation = Activation {
         source: script.body.clone(),

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # rquickjs-sys wants a wasi-sdk; Debian's clang 14 + wasi-libc do the job through a
-# folder of symlinks (DESIGN §7). Made here, never committed.
+# folder of symlinks (docs/design.md §7). Made here, never committed.
 shim=wasi-sdk-shim
 mkdir -p "$shim/bin" "$shim/share/wasi-sysroot/lib"
 ln -sfn /usr/bin/clang "$shim/bin/clang"

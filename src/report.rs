@@ -1,17 +1,48 @@
-//! Everything the CLI prints for people: errors, warnings, run summaries.
-//! One place, so messages look alike and never show a Rust panic or a raw
-//! wasm trap.
+//! Everything the CLI prints for people: errors, warnings, run summaries,
+//! and the exit codes. One place, so messages look alike and never show a
+//! Rust panic or a raw wasm trap.
 
 use std::process::ExitCode;
 
-use odw_engine::protocol::ScriptError;
-use odw_engine::run::RunReport;
+use odw_engine::{ReuseSummary, RunReport, ScriptError};
 
-/// Exit codes, documented in `odw --help`.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
+/// Writes a line to stdout, returning the error instead of panicking, so a
+/// closed pipe (`odw logs … | head`) ends the command quietly ([`main`]
+/// finds the broken pipe in the error chain).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+pub(crate) use outln;
+
+/// odw's exit codes, as `odw --help` documents them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The workflow finished (with `--wait` its result is printed).
+    Ok = 0,
+    /// The workflow failed or was stopped, or odw could not run it.
+    Failed = 1,
+    /// Bad flags or flag values, bad `--args` JSON.
+    Usage = 2,
+    /// `odw replay --check`: the script diverged from the journal.
+    Diverged = 3,
+    /// `odw run --wait --timeout`: the time ran out (the run goes on).
+    StillRunning = 124,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+impl Exit {
+    /// `Ok` when `ok`, else `Failed`.
+    pub fn ok_if(ok: bool) -> ExitCode {
+        (if ok { Exit::Ok } else { Exit::Failed }).into()
+    }
 }
 
 pub fn warn(message: &str) {
@@ -21,13 +52,20 @@ pub fn warn(message: &str) {
 /// An error that stops the command before or outside a run.
 pub fn fatal(e: &anyhow::Error) -> ExitCode {
     eprintln!("odw: error: {e:#}");
-    ExitCode::from(exit::FAILED)
+    Exit::Failed.into()
 }
 
 /// A usage error (bad flag values): exit 2.
 pub fn usage(message: &str) -> ExitCode {
     eprintln!("odw: error: {message}");
-    ExitCode::from(exit::USAGE)
+    Exit::Usage.into()
+}
+
+/// Whether `e` comes from writing to a reader that went away.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The one-line summary of a finished run, on stderr.
@@ -63,7 +101,7 @@ pub fn script_error(e: &ScriptError) {
 }
 
 /// What a resumed run reused.
-pub fn reuse(r: &odw_engine::replay::ReuseSummary, calls: u64) {
+pub fn reuse(r: &ReuseSummary, calls: u64) {
     let first = match &r.first_live {
         Some((index, label)) => format!("first live call at index {index} (label {label})"),
         None => "no live calls".to_string(),
@@ -74,4 +112,26 @@ pub fn reuse(r: &odw_engine::replay::ReuseSummary, calls: u64) {
         String::new()
     };
     eprintln!("odw: reused {} of {calls} calls{content}, {first}", r.by_prefix + r.by_content);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_pipe_is_found_anywhere_in_the_chain() {
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let wrapped = anyhow::Error::from(pipe).context("cannot print the events");
+        assert!(is_broken_pipe(&wrapped));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("broken pipe, but only in words")));
+    }
+
+    #[test]
+    fn exit_codes_are_the_documented_ones() {
+        for (exit, code) in [(Exit::Ok, 0), (Exit::Failed, 1), (Exit::Usage, 2), (Exit::Diverged, 3)] {
+            assert_eq!(exit as u8, code);
+            assert!(crate::cli::AFTER_HELP.contains(&format!("\n  {code:<4} ")), "{code} is documented");
+        }
+        assert!(crate::cli::AFTER_HELP.contains(&format!("\n  {:<4} ", Exit::StillRunning as u8)));
+    }
 }

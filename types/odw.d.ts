@@ -1,7 +1,7 @@
 // Authoring types for odw workflows (Claude Code's Workflow dialect plus
 // ODW's extensions). Editors use them for completion and checking of plain
 // `.js` workflows; see types/tsconfig.json. The semantics of each primitive
-// are those of DIALECT.md; the comments here summarise them.
+// are those of docs/dialect.md; the comments here summarise them.
 //
 // A workflow file is `export const meta = {...}` followed by the body of an
 // async function (top-level `await` and `return`). These are *globals* of
@@ -37,12 +37,27 @@ interface AgentOptions {
   /** Passed to the adapter's model flag. */
   model?: string;
   effort?: string;
-  /** Run the agent in its own git worktree; its diff is kept. */
-  isolation?: 'worktree';
+  /** `'worktree'`: run the agent in its own git worktree; its diff is kept. Default `'inplace'`. */
+  isolation?: 'inplace' | 'worktree';
   /** A persona line added to the prompt ("You are acting as: …"). */
   agentType?: string;
   /** odw/ODW extension: which adapter runs this call (default: the run's adapter). */
   adapter?: string;
+}
+
+/**
+ * `error.name` of the errors odw raises. A caught `agent()` failure is an
+ * `AgentError` (inside `parallel`/`pipeline` that slot becomes `null`); the
+ * others are fatal and end the run even when caught.
+ */
+type OdwErrorName = 'AgentError' | 'BudgetError' | 'LimitError' | 'ProtocolError' | 'ConfigError' | 'SchemaError' | 'WorkspaceError' | 'ReplayDivergence' | 'TypeError' | 'Error' | 'Stopped' | 'RunError' | 'InternalError';
+
+/** An error odw raises; `fatal` ones end the run even when caught. */
+interface OdwError extends Error {
+  name: OdwErrorName;
+  readonly fatal?: true;
+  /** The configuration key of the limit that was hit (`LimitError`). */
+  limit?: string;
 }
 
 /** `agent()` options that carry a schema. */

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::protocol::Isolation;
 use crate::sandbox::SandboxLimits;
 
 /// Top-level keys, as ODW defines them plus odw's own limits.
@@ -218,10 +219,11 @@ impl Config {
                 return Err(format!("`{key}` must be a positive number of seconds"));
             }
         }
-        if let Some(mode) =
-            self.workspace_mode.as_deref().filter(|m| !["inplace", "worktree", "copy"].contains(m))
-        {
-            return Err(format!("`workspaceMode` must be \"inplace\" or \"worktree\", not {mode:?}"));
+        if let Some(mode) = self.workspace_mode.as_deref().filter(|m| Isolation::parse_config(m).is_none()) {
+            return Err(format!(
+                "`workspaceMode` must be one of {} (or \"copy\", ODW's name for \"worktree\"), not {mode:?}",
+                Isolation::NAMES.map(|n| format!("\"{n}\"")).join(", ")
+            ));
         }
         if self.script_memory_mb.is_some_and(|mb| !(16..=4096).contains(&mb)) {
             return Err("`scriptMemoryMb` must be between 16 and 4096".into());
@@ -274,6 +276,11 @@ impl Config {
     }
 
     /// Where run directories go: `runsRoot`, else `~/.odw/runs`.
+    /// Where agents work when a call does not say (`workspaceMode`).
+    pub fn workspace_mode(&self) -> Isolation {
+        self.workspace_mode.as_deref().and_then(Isolation::parse_config).unwrap_or_default()
+    }
+
     pub fn runs_root(&self) -> PathBuf {
         self.runs_root
             .clone()

@@ -2,20 +2,28 @@
 //! Workflow dialect — sandboxed in QuickJS-in-WebAssembly, with their agent
 //! calls running concurrently as subprocesses.
 //!
-//! Data flows one way: the CLI calls [`run`] (`prepare`, then `execute`, in
-//! the same process or a detached worker); the engine loads the script
-//! ([`loader`], [`library`] for saved workflows), evaluates it in the
-//! [`sandbox`], and serves the guest's `agent()` calls with the
-//! [`scheduler`], which runs [`adapters`], checks structured output
-//! ([`schema`]) and journals every call (`odw-journal`), reusing recorded
-//! ones when resuming or checking ([`replay`]). What happens is recorded in
-//! the run directory ([`runs`], [`progress`]). [`validate`] compiles a
-//! workflow without running it; [`module`] compiles it ahead of time into a
-//! pre-initialised WebAssembly module (`odw build`).
+//! Data flows one way. The CLI calls [`run`]: `prepare`, then `execute`, in
+//! the same process or a detached worker. From the bottom up:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `protocol` | the messages that cross the guest/host boundary, and the vocabulary both sides share: [`Isolation`], [`ErrorName`] |
+//! | `wasm` | reading WebAssembly binaries: sections, custom sections, imports |
+//! | `fsio` | [`atomic_write`]: how every file another process reads is written |
+//! | `config` | `odw.config.json`: reading and checking it |
+//! | `loader` | the host-side scan of a script: meta literal, body, refusals with positions |
+//! | [`sandbox`] | wasmtime and the guest: one evaluation, bounded; knows no adapter, journal or run directory |
+//! | `workflow` | a workflow apart from any run: how it starts (source, compile cache, module), meta, validate, `odw build`, saved workflows, nested-workflow resolution |
+//! | `replay` | what a recorded run may serve: the reuse rules and the recorded completion order |
+//! | `rundir` | the run directory's layout, alone: `meta.json`, `status.json` and the liveness rule, `control.json`, the typed events, progress |
+//! | `schema` | structured output: compiling a schema, the prompt suffix, checking a reply |
+//! | `adapters` | running one agent call: built-in CLIs, echo, commands, HTTP |
+//! | `scheduler` | serving the guest's calls: dispatch, concurrency, retries, journalling |
+//! | [`run`] | one run: prepare, execute (a session of guest and scheduler), check, import |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use odw_engine::{config::Config, run::{RunOptions, run_workflow}, sandbox::Sandbox};
+//! use odw_engine::{Config, ReuseRule, RunOptions, run_workflow, sandbox::Sandbox};
 //! let sandbox = Sandbox::new(None)?;
 //! let config = Config::default();
 //! let opts = RunOptions {
@@ -26,7 +34,7 @@
 //!     runs_root: None,
 //!     workspace: std::env::current_dir()?,
 //!     resume_from: None,
-//!     reuse: odw_engine::replay::ReuseRule::Prefix,
+//!     reuse: ReuseRule::Prefix,
 //!     config_path: None,
 //! };
 //! let report = run_workflow(&sandbox, &config, opts).await?;
@@ -34,17 +42,33 @@
 //! # Ok(()) }
 //! ```
 
-pub mod adapters;
-pub mod config;
-pub mod library;
-pub mod loader;
-pub mod module;
-pub mod progress;
-pub mod protocol;
-pub mod replay;
+mod adapters;
+mod config;
+mod fsio;
+mod loader;
+mod protocol;
+mod replay;
 pub mod run;
-pub mod runs;
+mod rundir;
 pub mod sandbox;
-pub mod scheduler;
-pub mod schema;
-pub mod validate;
+mod scheduler;
+mod schema;
+mod wasm;
+mod workflow;
+
+pub use adapters::{AdapterInfo, AgentCall, BUILTIN_CLIS, catalogue, select_default};
+pub use config::{Config, home_dir};
+pub use fsio::atomic_write;
+pub use loader::{LoadError, Script};
+pub use protocol::{Activation, ErrorName, Isolation, ScriptError, Usage};
+pub use replay::{Divergence, ReuseRule, ReuseSummary};
+pub use run::{CheckReport, Controls, Prepared, RunError, RunOptions, RunReport, run_workflow};
+pub use rundir::{
+    AgentCounts, ControlFile, ControlRequest, Event, EventTail, RunDir, RunDirError, RunMeta, RunState,
+    Stamped, Status,
+};
+pub use scheduler::Control;
+pub use workflow::{
+    Meta, ModuleError, Problem, Validation, WorkflowError, WorkflowModule, build, is_module, library,
+    read_meta, validate_file,
+};

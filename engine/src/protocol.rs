@@ -39,7 +39,7 @@ pub struct AgentRequest {
     pub phase: Option<String>,
 }
 
-/// The options `agent()` accepts (DIALECT.md). Unknown keys are refused in the
+/// The options `agent()` accepts (docs/dialect.md). Unknown keys are refused in the
 /// prelude with a TypeError at the caller's line, and again here.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -62,13 +62,122 @@ pub struct AgentOpts {
     pub adapter: Option<String>,
 }
 
-/// Token usage of one call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    /// True when the adapter reported nothing and odw estimated (chars / 4).
-    pub estimated: bool,
+/// Token usage of one call: the journal's record, sent to the guest as is.
+pub use odw_journal::Usage;
+
+/// Where an agent works: `opts.isolation`, and `workspaceMode` in the
+/// configuration. The one definition: the prelude's check, `types/odw.d.ts`
+/// and the configuration's check are tested against [`Isolation::NAMES`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// In the workspace itself.
+    #[default]
+    Inplace,
+    /// In its own git worktree on a branch of its own; its changes are
+    /// committed there and kept as a patch.
+    Worktree,
+}
+
+impl Isolation {
+    /// The names a script may give, in order.
+    pub const NAMES: [&'static str; 2] = ["inplace", "worktree"];
+
+    /// A script's `opts.isolation`.
+    pub fn parse(name: &str) -> Option<Isolation> {
+        match name {
+            "inplace" => Some(Isolation::Inplace),
+            "worktree" => Some(Isolation::Worktree),
+            _ => None,
+        }
+    }
+
+    /// The configuration's `workspaceMode`, which also takes ODW's name
+    /// `copy` for a worktree (done the way that keeps the agent's edits).
+    pub fn parse_config(name: &str) -> Option<Isolation> {
+        Isolation::parse(name).or((name == "copy").then_some(Isolation::Worktree))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Isolation::NAMES[self as usize]
+    }
+
+    /// The names as a message lists them: `'inplace', 'worktree'`.
+    pub fn listed() -> String {
+        Isolation::NAMES.map(|n| format!("'{n}'")).join(", ")
+    }
+}
+
+/// The names of the errors odw raises, as `error.name` shows them — in the
+/// script (a caught `agent()` failure) and in `error.json`. The one
+/// definition: the prelude's names and `OdwErrorName` in `types/odw.d.ts`
+/// are tested against [`ErrorName::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorName {
+    /// The agent failed (exit, timeout, a reply that never fit the schema).
+    /// The only one that is not fatal: `parallel` and `pipeline` turn it
+    /// into `null`.
+    AgentError,
+    /// `--budget` is spent.
+    BudgetError,
+    /// A configured limit was hit (`maxAgents`, CPU, memory, …).
+    LimitError,
+    /// The guest sent something the host cannot read.
+    ProtocolError,
+    /// The call names an adapter the configuration cannot provide.
+    ConfigError,
+    /// `opts.schema` is not a schema odw can check.
+    SchemaError,
+    /// An isolated call's worktree could not be made.
+    WorkspaceError,
+    /// `odw replay --check`: the call differs from the journal.
+    ReplayDivergence,
+    /// An option has the wrong type or value.
+    TypeError,
+    /// `agent()` where no agent may run (meta, `validate`).
+    Error,
+    /// The run was stopped (`odw stop`, Ctrl-C).
+    Stopped,
+    /// A prepared run could not start.
+    RunError,
+    /// odw itself failed.
+    InternalError,
+}
+
+impl ErrorName {
+    pub const ALL: [ErrorName; 13] = [
+        ErrorName::AgentError,
+        ErrorName::BudgetError,
+        ErrorName::LimitError,
+        ErrorName::ProtocolError,
+        ErrorName::ConfigError,
+        ErrorName::SchemaError,
+        ErrorName::WorkspaceError,
+        ErrorName::ReplayDivergence,
+        ErrorName::TypeError,
+        ErrorName::Error,
+        ErrorName::Stopped,
+        ErrorName::RunError,
+        ErrorName::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorName::AgentError => "AgentError",
+            ErrorName::BudgetError => "BudgetError",
+            ErrorName::LimitError => "LimitError",
+            ErrorName::ProtocolError => "ProtocolError",
+            ErrorName::ConfigError => "ConfigError",
+            ErrorName::SchemaError => "SchemaError",
+            ErrorName::WorkspaceError => "WorkspaceError",
+            ErrorName::ReplayDivergence => "ReplayDivergence",
+            ErrorName::TypeError => "TypeError",
+            ErrorName::Error => "Error",
+            ErrorName::Stopped => "Stopped",
+            ErrorName::RunError => "RunError",
+            ErrorName::InternalError => "InternalError",
+        }
+    }
 }
 
 /// The end of one agent call, delivered to the guest.
@@ -101,12 +210,17 @@ pub struct CallError {
 
 impl CallError {
     pub fn agent(message: impl Into<String>) -> Self {
-        CallError { name: "AgentError".into(), message: message.into(), fatal: false, limit: None }
+        CallError {
+            name: ErrorName::AgentError.as_str().into(),
+            message: message.into(),
+            fatal: false,
+            limit: None,
+        }
     }
 
-    pub fn fatal(name: &str, message: impl Into<String>, limit: Option<&str>) -> Self {
+    pub fn fatal(name: ErrorName, message: impl Into<String>, limit: Option<&str>) -> Self {
         CallError {
-            name: name.into(),
+            name: name.as_str().into(),
             message: message.into(),
             fatal: true,
             limit: limit.map(str::to_string),
@@ -147,6 +261,20 @@ pub struct ScriptError {
     pub limit: Option<String>,
 }
 
+impl ScriptError {
+    /// An error odw raises itself, with no position in the script.
+    pub fn new(name: ErrorName, message: impl Into<String>) -> ScriptError {
+        ScriptError {
+            name: name.as_str().into(),
+            message: message.into(),
+            stack: None,
+            location: None,
+            fatal: false,
+            limit: None,
+        }
+    }
+}
+
 /// A 1-based position in the workflow file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
@@ -155,4 +283,48 @@ pub struct Location {
     pub file: Option<String>,
     pub line: u32,
     pub column: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guest's prelude and the script's type declarations list the same
+    /// names as the host: one definition, checked like the import list.
+    const PRELUDE: &str = include_str!("../../guest/src/prelude.js");
+    const TYPES: &str = include_str!("../../types/odw.d.ts");
+
+    /// The quoted names in the one line of `text` that starts with `start`.
+    fn quoted_in_line<'a>(text: &'a str, start: &str) -> Vec<&'a str> {
+        let line =
+            text.lines().find(|l| l.trim_start().starts_with(start)).unwrap_or_else(|| panic!("{start}"));
+        line.split('\'').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn isolation_names_agree_with_the_prelude_and_the_types() {
+        assert_eq!(quoted_in_line(PRELUDE, "const ISOLATION ="), Isolation::NAMES);
+        assert_eq!(quoted_in_line(TYPES, "isolation?:"), Isolation::NAMES);
+        for name in Isolation::NAMES {
+            assert_eq!(Isolation::parse(name).map(Isolation::as_str), Some(name));
+            assert_eq!(serde_json::to_value(Isolation::parse(name)).unwrap(), name);
+        }
+        assert_eq!(Isolation::parse("copy"), None);
+        assert_eq!(Isolation::parse_config("copy"), Some(Isolation::Worktree));
+    }
+
+    #[test]
+    fn error_names_agree_with_the_prelude_and_the_types() {
+        let all: Vec<&str> = ErrorName::ALL.iter().map(|n| n.as_str()).collect();
+        assert_eq!(quoted_in_line(TYPES, "type OdwErrorName ="), all);
+        // Every name the prelude raises is one of them.
+        for raised in PRELUDE.split("WorkflowError(").skip(1).filter_map(|s| s.strip_prefix('\'')) {
+            let name = &raised[..raised.find('\'').unwrap()];
+            assert!(all.contains(&name), "the prelude raises {name}");
+        }
+        for raised in PRELUDE.split("err.name || '").skip(1) {
+            let name = &raised[..raised.find('\'').unwrap()];
+            assert!(all.contains(&name), "the prelude defaults to {name}");
+        }
+    }
 }

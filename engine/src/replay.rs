@@ -27,9 +27,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use odw_journal::{CallOutcome, Completed, Issued, Journal, JournalError};
 
-/// How calls after the first divergence are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How calls after the first divergence are treated (`--reuse`); also the
+/// rule that served a reused call, as its events record it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ReuseRule {
+    #[default]
     Prefix,
     Content,
 }
@@ -45,7 +48,7 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Serve this recorded completion (recorded at `from_index`).
-    Reuse { completed: Completed, from_index: u32, rule: &'static str },
+    Reuse { completed: Completed, from_index: u32, rule: ReuseRule },
     /// Run the agent.
     Live,
     /// `odw replay --check` only: the script asked for a call the journal
@@ -168,7 +171,7 @@ impl Plan {
             if let Some(c) = self.completed.get(&index) {
                 self.used.insert(index);
                 self.reused_prefix += 1;
-                return Decision::Reuse { completed: c.clone(), from_index: index, rule: "prefix" };
+                return Decision::Reuse { completed: c.clone(), from_index: index, rule: ReuseRule::Prefix };
             }
             // Recorded but never completed: run it, the prefix goes on.
         } else if self.diverged_at.is_none() {
@@ -179,7 +182,7 @@ impl Plan {
                 index,
                 expected: recorded.cloned(),
                 actual_label: label.to_string(),
-                actual_prompt_head: head(prompt),
+                actual_prompt_head: odw_journal::prompt_head(prompt),
             });
         }
         if self.diverged_at.is_some() && self.mode == Mode::Resume(ReuseRule::Content) {
@@ -187,7 +190,11 @@ impl Plan {
                 if self.used.insert(from) {
                     if let Some(c) = self.completed.get(&from) {
                         self.reused_content += 1;
-                        return Decision::Reuse { completed: c.clone(), from_index: from, rule: "content" };
+                        return Decision::Reuse {
+                            completed: c.clone(),
+                            from_index: from,
+                            rule: ReuseRule::Content,
+                        };
                     }
                 }
             }
@@ -197,11 +204,6 @@ impl Plan {
         }
         Decision::Live
     }
-}
-
-/// The first 200 characters of a prompt, as the journal keeps them.
-pub fn head(prompt: &str) -> String {
-    prompt.chars().take(200).collect()
 }
 
 /// Holds served completions until it is their turn in the recorded order.
@@ -278,6 +280,171 @@ impl<T> Sequencer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use odw_journal::{Started, Usage, call_key, content_key, prompt_head};
+    use serde_json::json;
+
+    /// A recorded call: its prompt, and whether it completed (and how).
+    #[derive(Clone, Copy)]
+    enum Recorded {
+        Ok(&'static str),
+        Failed(&'static str),
+        Incomplete(&'static str),
+    }
+
+    fn prompt_of(r: Recorded) -> &'static str {
+        match r {
+            Recorded::Ok(p) | Recorded::Failed(p) | Recorded::Incomplete(p) => p,
+        }
+    }
+
+    fn opts() -> serde_json::Value {
+        json!({"adapter": "echo"})
+    }
+
+    /// A journal with `calls` recorded at indices 0.., completed in
+    /// `order` (indices of completed calls).
+    fn journal(dir: &std::path::Path, calls: &[Recorded], order: &[u32]) -> Journal {
+        let started = Started {
+            version: odw_journal::FORMAT_VERSION,
+            seed: [1, 2],
+            clock: 0.0,
+            script_hash: "s".into(),
+            args_hash: "a".into(),
+            resumed_from: None,
+            odw_version: "test".into(),
+            context: serde_json::Value::Null,
+        };
+        let journal = Journal::create(&dir.join("journal"), started).unwrap();
+        for (i, call) in calls.iter().enumerate() {
+            let prompt = prompt_of(*call);
+            journal
+                .issue(&Issued {
+                    index: i as u32,
+                    key: call_key(i as u32, prompt, &opts()),
+                    content_key: content_key(prompt, &opts()),
+                    label: format!("c{i}"),
+                    phase: None,
+                    prompt_head: prompt_head(prompt),
+                })
+                .unwrap();
+        }
+        for &i in order {
+            let outcome = match calls[i as usize] {
+                Recorded::Ok(p) => CallOutcome::Ok { value: json!(format!("answer to {p}")) },
+                Recorded::Failed(_) => CallOutcome::Err { name: "AgentError".into(), message: "no".into() },
+                Recorded::Incomplete(_) => continue,
+            };
+            let key = call_key(i, prompt_of(calls[i as usize]), &opts());
+            let completed =
+                Completed { index: i, key, outcome, attempts: 1, usage: Usage::default(), clock: 0.0, ms: 1 };
+            journal.complete(&completed).unwrap();
+        }
+        journal
+    }
+
+    /// What `decide` said, in short: `P<from>` reused by prefix, `C<from>`
+    /// by content, `L` live, `D` diverged.
+    fn verdicts(mode: Mode, calls: &[Recorded], order: &[u32], asked: &[&str]) -> (Vec<String>, Plan) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = Plan::load(&journal(dir.path(), calls, order), mode).unwrap();
+        let said = asked
+            .iter()
+            .enumerate()
+            .map(|(i, prompt)| {
+                let key = call_key(i as u32, prompt, &opts());
+                match plan.decide(i as u32, &key, &content_key(prompt, &opts()), "l", prompt) {
+                    Decision::Reuse { from_index, rule: ReuseRule::Prefix, .. } => format!("P{from_index}"),
+                    Decision::Reuse { from_index, rule: ReuseRule::Content, .. } => format!("C{from_index}"),
+                    Decision::Live => "L".into(),
+                    Decision::Diverged(_) => "D".into(),
+                }
+            })
+            .collect();
+        (said, plan)
+    }
+
+    #[test]
+    fn decide_applies_the_reuse_rules() {
+        use Recorded::*;
+        let prefix = Mode::Resume(ReuseRule::Prefix);
+        let content = Mode::Resume(ReuseRule::Content);
+        let abc = [Ok("a"), Ok("b"), Ok("c")];
+        #[rustfmt::skip]
+        type Case<'a> = (&'a str, Mode, &'a [Recorded], &'a [u32], &'a [&'a str], &'a [&'a str]);
+        let table: [Case; 9] = [
+            ("unchanged: all reused", prefix, &abc, &[0, 1, 2], &["a", "b", "c"], &["P0", "P1", "P2"]),
+            ("a change ends the prefix", prefix, &abc, &[0, 1, 2], &["a", "X", "c"], &["P0", "L", "L"]),
+            (
+                "content reuses after the change",
+                content,
+                &abc,
+                &[0, 1, 2],
+                &["a", "X", "c"],
+                &["P0", "L", "C2"],
+            ),
+            (
+                "content serves a moved call once",
+                content,
+                &abc,
+                &[0, 1, 2],
+                &["X", "b", "b"],
+                &["L", "C1", "L"],
+            ),
+            (
+                "a failed call runs again, the prefix goes on",
+                prefix,
+                &[Ok("a"), Failed("b"), Ok("c")],
+                &[0, 1, 2],
+                &["a", "b", "c"],
+                &["P0", "L", "P2"],
+            ),
+            (
+                "an incomplete call runs, the prefix goes on",
+                prefix,
+                &[Ok("a"), Incomplete("b"), Ok("c")],
+                &[0, 2],
+                &["a", "b", "c"],
+                &["P0", "L", "P2"],
+            ),
+            (
+                "more calls than recorded run live",
+                prefix,
+                &abc,
+                &[0, 1, 2],
+                &["a", "b", "c", "d"],
+                &["P0", "P1", "P2", "L"],
+            ),
+            (
+                "check serves everything recorded",
+                Mode::Check,
+                &[Ok("a"), Failed("b")],
+                &[1, 0],
+                &["a", "b"],
+                &["P0", "P1"],
+            ),
+            ("check refuses the first difference", Mode::Check, &abc, &[0, 1, 2], &["a", "X"], &["P0", "D"]),
+        ];
+        for (case, mode, calls, order, asked, expected) in table {
+            let (said, _) = verdicts(mode, calls, order, asked);
+            assert_eq!(said, expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_plan_keeps_the_recorded_order_and_sums_up() {
+        use Recorded::*;
+        let (_, plan) = verdicts(
+            Mode::Resume(ReuseRule::Content),
+            &[Ok("a"), Ok("b"), Ok("c")],
+            &[2, 0, 1],
+            &["a", "X", "c"],
+        );
+        assert_eq!(plan.order(), [2, 0, 1]);
+        assert!(plan.diverged());
+        let summary = plan.summary();
+        assert_eq!((summary.by_prefix, summary.by_content), (1, 1));
+        assert_eq!(summary.first_live, Some((1, "l".into())));
+    }
 
     #[test]
     fn sequencer_delivers_in_recorded_order() {

@@ -112,6 +112,7 @@
 
   const AGENT_OPTS = ['label', 'phase', 'schema', 'model', 'effort', 'isolation', 'agentType', 'adapter'];
   const STRING_OPTS = ['label', 'phase', 'model', 'effort', 'agentType', 'adapter'];
+  const ISOLATION = ['inplace', 'worktree'];
   const pending = new Map();
   let currentPhase = null;
   let spent = 0;
@@ -139,8 +140,8 @@
       if (key === 'schema' && (typeof value !== 'object' && typeof value !== 'boolean')) {
         throw new TypeError(`agent(): option \`schema\` must be a JSON Schema object, got ${typeName(value)}`);
       }
-      if (key === 'isolation' && value !== 'worktree' && value !== 'inplace') {
-        throw new TypeError(`agent(): option \`isolation\` must be 'worktree', got ${JSON.stringify(value)}`);
+      if (key === 'isolation' && !ISOLATION.includes(value)) {
+        throw new TypeError(`agent(): option \`isolation\` must be one of '${ISOLATION.join("', '")}', got ${JSON.stringify(value)}`);
       }
       clean[key] = value;
     }

@@ -97,6 +97,23 @@ pub struct Usage {
     pub estimated: bool,
 }
 
+impl Usage {
+    /// Input and output tokens together (saturating: usage is reported by
+    /// agents, and a wild figure must not wrap).
+    pub fn total(&self) -> u64 {
+        self.input.saturating_add(self.output)
+    }
+
+    /// The usage of two attempts of one call, summed.
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            input: self.input.saturating_add(other.input),
+            output: self.output.saturating_add(other.output),
+            estimated: self.estimated || other.estimated,
+        }
+    }
+}
+
 /// Written when call `index` finishes. The journal numbers completions in
 /// the order they were recorded (`seq`); replay delivers them in that order,
 /// which is what makes a run with concurrent calls reproducible.

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 
-use odw_engine::adapters::{AgentCall, catalogue, select_default};
+use odw_engine::{AgentCall, catalogue, select_default};
 
 use super::config;
 use crate::cli::{AdaptersArgs, Global};
-use crate::report::exit;
+use crate::report::{Exit, outln};
 
 pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
@@ -34,8 +34,8 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
             Ok(s) => json!({ "name": s.name, "reason": s.reason }),
             Err(e) => json!({ "error": e.to_string() }),
         };
-        println!("{}", serde_json::to_string_pretty(&json!({ "adapters": list, "default": default }))?);
-        return Ok(ExitCode::from(exit::OK));
+        outln!("{}", serde_json::to_string_pretty(&json!({ "adapters": list, "default": default }))?);
+        return Ok(Exit::Ok.into());
     }
     let width = list.iter().map(|a| a.name.len()).max().unwrap_or(4);
     for a in &list {
@@ -44,15 +44,15 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
             (Some(_), Some(path)) => format!("found: {}", path.display()),
             (Some(p), None) => format!("`{p}` not on PATH"),
         };
-        println!("{:width$}  {} · {} · {installed}", a.name, a.origin, a.kind);
-        println!("{:width$}  $ {}", "", a.command_line);
+        outln!("{:width$}  {} · {} · {installed}", a.name, a.origin, a.kind);
+        outln!("{:width$}  $ {}", "", a.command_line);
         if let Some(flag) = &a.model_flag {
-            println!("{:width$}  model: {flag} <model>", "");
+            outln!("{:width$}  model: {flag} <model>", "");
         }
     }
     match default {
-        Ok(s) => println!("\ndefault: {} ({})", s.name, s.reason),
-        Err(e) => println!("\ndefault: none: {e}"),
+        Ok(s) => outln!("\ndefault: {} ({})", s.name, s.reason),
+        Err(e) => outln!("\ndefault: none: {e}"),
     }
-    Ok(ExitCode::from(exit::OK))
+    Ok(Exit::Ok.into())
 }

@@ -5,15 +5,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use odw_engine::run::{JOURNAL_DIR, check};
+use odw_engine::run::{check, import as import_run};
 use odw_journal::{CallOutcome, Journal};
 
 use super::{config, find_run, parse_args, runs_root, sandbox};
 use crate::cli::{Global, JournalArgs, JournalCommand, ReplayArgs};
-use crate::report::{self, exit};
-
-/// Exit code of a replay check whose script diverged from the journal.
-const DIVERGED: u8 = 3;
+use crate::report::{self, Exit, outln};
 
 pub async fn replay(global: &Global, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     if !args.check {
@@ -29,17 +26,17 @@ pub async fn replay(global: &Global, args: &ReplayArgs) -> anyhow::Result<ExitCo
     let verdict = check(&sandbox, &config, &root, &args.run, args.script.clone(), replay_args).await?;
     if let Some(d) = &verdict.divergence {
         eprintln!("odw: {d}");
-        return Ok(ExitCode::from(DIVERGED));
+        return Ok(Exit::Diverged.into());
     }
     if let Some((recorded, replayed)) = &verdict.result_mismatch {
         eprintln!(
             "odw: non-deterministic workflow: every call matched the journal but the result differs\n  \
              expected: {recorded}\n  actual:   {replayed}"
         );
-        return Ok(ExitCode::from(DIVERGED));
+        return Ok(Exit::Diverged.into());
     }
     eprintln!("odw: run {} reproduced: {} calls served from the journal, 0 live", args.run, verdict.calls);
-    Ok(ExitCode::from(exit::OK))
+    Ok(Exit::Ok.into())
 }
 
 pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> {
@@ -50,11 +47,11 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
         return Ok(report::usage("odw journal needs a run id (or `odw journal import FILE`)"));
     };
     let run = find_run(global, id)?;
-    let journal = Journal::open(&run.path.join(JOURNAL_DIR))?;
+    let journal = Journal::open(&run.journal_path())?;
     if args.export {
         let mut out = std::io::stdout().lock();
         journal.export(&mut out)?;
-        return Ok(ExitCode::from(exit::OK));
+        return Ok(Exit::Ok.into());
     }
     let completed: std::collections::HashMap<u32, _> =
         journal.completions()?.into_iter().map(|(_, c)| (c.index, c)).collect();
@@ -79,12 +76,18 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::from(exit::OK));
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(Exit::Ok.into());
     }
-    println!(
+    outln!(
         "{:>5}  {:<12}  {:<20}  {:<16}  {:<10}  {:>8}  {:>8}",
-        "index", "key", "label", "phase", "status", "attempts", "ms"
+        "index",
+        "key",
+        "label",
+        "phase",
+        "status",
+        "attempts",
+        "ms"
     );
     for r in &rows {
         let text = |k: &str| {
@@ -92,7 +95,7 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
                 .map(str::to_string)
                 .unwrap_or_else(|| if r[k].is_null() { "-".into() } else { r[k].to_string() })
         };
-        println!(
+        outln!(
             "{:>5}  {:<12}  {:<20}  {:<16}  {:<10}  {:>8}  {:>8}",
             r["index"],
             &text("key")[..12.min(text("key").len())],
@@ -103,7 +106,7 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
             text("ms"),
         );
     }
-    Ok(ExitCode::from(exit::OK))
+    Ok(Exit::Ok.into())
 }
 
 /// Recreates a run directory from an export: journal and `meta.json`.
@@ -111,9 +114,9 @@ fn import(global: &Global, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
     let root = runs_root(global, &config);
     let input = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let run = odw_engine::run::import(&root, std::io::BufReader::new(input))
+    let run = import_run(&root, std::io::BufReader::new(input))
         .with_context(|| format!("cannot import {}", file.display()))?;
     eprintln!("odw: imported {} into {}", file.display(), run.path.display());
-    println!("{}", run.id);
-    Ok(ExitCode::from(exit::OK))
+    outln!("{}", run.id);
+    Ok(Exit::Ok.into())
 }

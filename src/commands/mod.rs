@@ -17,9 +17,8 @@ use anyhow::Context;
 use clap::CommandFactory;
 use serde_json::Value;
 
-use odw_engine::config::{Config, home_dir};
-use odw_engine::runs::RunDir;
 use odw_engine::sandbox::Sandbox;
+use odw_engine::{Config, ControlRequest, RunDir, home_dir};
 
 use crate::cli::{Cli, Command, Global};
 use crate::report;
@@ -33,9 +32,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => inspect::logs(&global, &args).await,
         Command::Result(r) => inspect::result(&global, &r),
         Command::List(args) => inspect::list(&global, &args),
-        Command::Pause(r) => control::send(&global, &r, control::Action::Pause),
-        Command::Resume(r) => control::send(&global, &r, control::Action::Resume),
-        Command::Stop(r) => control::send(&global, &r, control::Action::Stop),
+        Command::Pause(r) => control::send(&global, &r, ControlRequest::Pause),
+        Command::Resume(r) => control::send(&global, &r, ControlRequest::Resume),
+        Command::Stop(r) => control::send(&global, &r, ControlRequest::Stop),
         Command::Adapters(args) => adapters::adapters(&global, &args),
         Command::Workflows(cmd) => workflows::workflows(&global, cmd).await,
         Command::Validate(args) => workflows::validate(&global, &args).await,

@@ -7,13 +7,11 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use odw_engine::loader::Script;
-use odw_engine::module::{self, WorkflowModule};
-use odw_engine::run::read_meta;
+use odw_engine::{Script, WorkflowModule, atomic_write, is_module, read_meta};
 
 use super::{config, sandbox};
 use crate::cli::{BuildArgs, Global, InspectArgs};
-use crate::report::exit;
+use crate::report::{Exit, outln};
 
 pub async fn build(global: &Global, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let begun = Instant::now();
@@ -24,8 +22,8 @@ pub async fn build(global: &Global, args: &BuildArgs) -> anyhow::Result<ExitCode
     }
     let script = Script::read(&args.script)?;
     let sandbox = sandbox()?;
-    let bytes = module::build(&sandbox, &config, &script).await?;
-    write_atomically(&output, &bytes)?;
+    let bytes = odw_engine::build(&sandbox, &config, &script).await?;
+    atomic_write(&output, &bytes, false).with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!(
         "odw: built {} ({} KiB, script {}) in {} ms",
         output.display(),
@@ -33,21 +31,12 @@ pub async fn build(global: &Global, args: &BuildArgs) -> anyhow::Result<ExitCode
         &script.hash[..16],
         begun.elapsed().as_millis()
     );
-    Ok(ExitCode::from(exit::OK))
-}
-
-/// Writes beside the target and renames, so a reader never sees half a module.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .with_context(|| format!("cannot write {}", path.display()))
+    Ok(Exit::Ok.into())
 }
 
 pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let path = &args.workflow;
-    let report = if module::is_module(path) {
+    let report = if is_module(path) {
         let built = WorkflowModule::read(path)?;
         let size = built.bytes.len();
         let m = built.manifest.clone();
@@ -76,11 +65,11 @@ pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<Exit
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json(path))?);
+        outln!("{}", serde_json::to_string_pretty(&report.to_json(path))?);
     } else {
-        report.print(path);
+        report.print(path)?;
     }
-    Ok(ExitCode::from(exit::OK))
+    Ok(Exit::Ok.into())
 }
 
 /// What `odw inspect` shows.
@@ -103,25 +92,26 @@ impl Report {
         })
     }
 
-    fn print(&self, path: &Path) {
+    fn print(&self, path: &Path) -> anyhow::Result<()> {
         let text = |key: &str| self.meta.get(key).and_then(Value::as_str).unwrap_or("").to_string();
-        println!("{} ({})", path.display(), self.kind);
-        println!("  workflow     {}", text("name"));
-        println!("  description  {}", text("description"));
+        outln!("{} ({})", path.display(), self.kind);
+        outln!("  workflow     {}", text("name"));
+        outln!("  description  {}", text("description"));
         if let Some(phases) = self.meta.get("phases").and_then(Value::as_array) {
             let titles: Vec<&str> = phases.iter().filter_map(|p| p["title"].as_str()).collect();
-            println!("  phases       {}", titles.join(" · "));
+            outln!("  phases       {}", titles.join(" · "));
         }
-        println!("  script       {}", self.file);
-        println!("  script hash  blake3:{}", self.script_hash);
+        outln!("  script       {}", self.file);
+        outln!("  script hash  blake3:{}", self.script_hash);
         if let Some(by) = &self.built_by {
-            println!("  built by     {by}");
+            outln!("  built by     {by}");
         }
-        println!("  size         {} bytes", self.size);
+        outln!("  size         {} bytes", self.size);
         let what = if self.kind == "module" { "the module" } else { "it runs in" };
-        println!("  imports      {} — everything {what} can call:", self.imports.len());
+        outln!("  imports      {} — everything {what} can call:", self.imports.len());
         for import in &self.imports {
-            println!("    {import}");
+            outln!("    {import}");
         }
+        Ok(())
     }
 }

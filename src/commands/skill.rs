@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use odw_engine::config::home_dir;
+use odw_engine::home_dir;
 
 use crate::cli::SkillCommand;
-use crate::report::exit;
+use crate::report::Exit;
 
 /// The skill, built into the binary so `install` works from any directory.
 const SKILL: &str = include_str!("../../skill/SKILL.md");
@@ -19,7 +19,7 @@ pub fn skill(cmd: SkillCommand) -> anyhow::Result<ExitCode> {
     let (codex, force) = match cmd {
         SkillCommand::Show => {
             print!("{SKILL}");
-            return Ok(ExitCode::from(exit::OK));
+            return Ok(Exit::Ok.into());
         }
         SkillCommand::Install { claude: _, codex, force } => (codex, force),
     };
@@ -30,11 +30,11 @@ pub fn skill(cmd: SkillCommand) -> anyhow::Result<ExitCode> {
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing == SKILL => {
             eprintln!("odw: {} is already up to date", path.display());
-            return Ok(ExitCode::from(exit::OK));
+            return Ok(Exit::Ok.into());
         }
         Ok(_) if !force => {
             eprintln!("odw: {} exists and differs; use --force to replace it", path.display());
-            return Ok(ExitCode::from(exit::FAILED));
+            return Ok(Exit::Failed.into());
         }
         _ => {}
     }
@@ -43,7 +43,7 @@ pub fn skill(cmd: SkillCommand) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&path, SKILL).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("odw: installed the odw-workflows skill at {}", path.display());
-    Ok(ExitCode::from(exit::OK))
+    Ok(Exit::Ok.into())
 }
 
 /// `$VAR` if set, else `~/<dotdir>`.

@@ -5,14 +5,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
-use odw_engine::library;
-use odw_engine::loader::Script;
-use odw_engine::run::read_meta;
-use odw_engine::validate::validate_file;
+use odw_engine::{Script, library, read_meta, validate_file};
 
 use super::{config, sandbox};
 use crate::cli::{Global, ValidateArgs, WorkflowsCommand};
-use crate::report::exit;
+use crate::report::{Exit, outln};
 
 pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
@@ -20,12 +17,12 @@ pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result
     match cmd {
         WorkflowsCommand::Where { name } => match library::find(&config, &cwd, &name) {
             Some(saved) => {
-                println!("{}", saved.path.display());
-                Ok(ExitCode::from(exit::OK))
+                outln!("{}", saved.path.display());
+                Ok(Exit::Ok.into())
             }
             None => {
                 eprintln!("odw: no saved workflow `{name}`");
-                Ok(ExitCode::from(exit::FAILED))
+                Ok(Exit::Failed.into())
             }
         },
         WorkflowsCommand::List { json } => {
@@ -45,10 +42,10 @@ pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result
                 }));
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for r in &rows {
-                    println!(
+                    outln!(
                         "{:<24} {:<18} {}",
                         r["name"].as_str().unwrap_or(""),
                         r["source"].as_str().unwrap_or(""),
@@ -56,7 +53,7 @@ pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result
                     );
                 }
             }
-            Ok(ExitCode::from(exit::OK))
+            Ok(Exit::Ok.into())
         }
     }
 }
@@ -66,7 +63,7 @@ pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<Ex
     let sandbox = sandbox()?;
     let verdict = validate_file(&sandbox, &config, &args.script).await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&verdict)?);
+        outln!("{}", serde_json::to_string_pretty(&verdict)?);
     } else if verdict.ok {
         eprintln!("odw: {} is a valid workflow", args.script.display());
     } else {
@@ -75,5 +72,5 @@ pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<Ex
             eprintln!("odw: error: {}{at}: {}", args.script.display(), e.message);
         }
     }
-    Ok(ExitCode::from(if verdict.ok { exit::OK } else { exit::FAILED }))
+    Ok(Exit::ok_if(verdict.ok))
 }

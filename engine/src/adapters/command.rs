@@ -16,7 +16,7 @@ use tokio::process::Command;
 use super::{AdapterError, AgentCall, AgentReply, builtin};
 use crate::config::{AdapterConfig, StdinMode};
 
-/// The largest reply odw accepts from one agent (DESIGN §5).
+/// The largest reply odw accepts from one agent (docs/design.md §5).
 pub const MAX_REPLY_BYTES: usize = 16 << 20;
 /// How much of stderr is kept for error messages.
 const STDERR_TAIL_BYTES: usize = 64 << 10;

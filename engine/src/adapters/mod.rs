@@ -25,7 +25,7 @@ use crate::protocol::Usage;
 pub use builtin::BUILTIN_CLIS;
 pub use command::CommandAdapter;
 pub use http::HttpAdapter;
-pub use select::{AdapterInfo, ChoiceError, Selected, catalogue, on_path, select_default};
+pub use select::{AdapterInfo, ChoiceError, catalogue, select_default};
 
 /// The name of the built-in adapter that needs no account.
 pub const ECHO: &str = "echo";

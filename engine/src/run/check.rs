@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use odw_journal::Journal;
 use serde_json::Value;
 
-use super::{Controls, JOURNAL_DIR, RunError, RunMeta, Session, Workflow, io};
+use super::{Controls, RunError, Session, find, io};
 use crate::config::Config;
 use crate::replay::{Divergence, Mode, Plan};
-use crate::runs::{RunDir, RunState};
+use crate::rundir::{RunDir, RunMeta, RunState};
 use crate::sandbox::Sandbox;
+use crate::workflow::Workflow;
 
 /// The verdict of a replay check.
 #[derive(Debug)]
@@ -46,17 +47,16 @@ pub async fn check(
     script: Option<PathBuf>,
     args: Option<Value>,
 ) -> Result<CheckReport, RunError> {
-    let recorded =
-        RunDir::find(root, id).ok_or_else(|| RunError::UnknownRun { id: id.into(), root: root.into() })?;
-    let meta = RunMeta::read(&recorded)?;
-    let journal = Journal::open(&recorded.path.join(JOURNAL_DIR))?;
+    let recorded = find(root, id)?;
+    let meta = recorded.read_meta()?;
+    let journal = Journal::open(&recorded.journal_path())?;
     let plan = Plan::load(&journal, Mode::Check)?;
     let finished = journal.finished()?;
     drop(journal);
 
     let workflow = Workflow::load(sandbox, &script.unwrap_or_else(|| meta.script.clone()))?;
     let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
-    let run = RunDir::create(scratch.path(), &meta.workflow).map_err(io("cannot make a scratch run"))?;
+    let run = RunDir::create(scratch.path(), &meta.workflow)?;
     let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };
     let session = Session { sandbox, config, run, meta, workflow, journal: None, plan: Some(plan) };
     let report = session.drive(Controls::default()).await?;

@@ -6,7 +6,7 @@
 //! because a precompiled module only loads into an identical engine.
 
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use wasmtime::{Engine, Module};
@@ -83,16 +83,8 @@ pub(super) fn load_module(
 
 fn store_artifact(module: &Module, path: &Path) -> std::io::Result<()> {
     let bytes = module.serialize().map_err(std::io::Error::other)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
-    let tmp: PathBuf = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    crate::fsio::private_dir(path.parent().unwrap_or(Path::new(".")))?;
+    crate::fsio::atomic_write(path, &bytes, false)
 }
 
 #[cfg(test)]

@@ -24,13 +24,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, UpdateDeadline};
+use wasmtime::{Config, Engine, InstancePre, Linker, Store, UpdateDeadline};
 
-use crate::protocol::{Activation, AgentRequest, Completion, GuestEvent, Outcome};
+use crate::protocol::{Activation, AgentRequest, Completion, ErrorName, GuestEvent, Outcome};
 pub use guest::{GUEST_WASM, guest_hash};
 pub use limits::{LimitHit, SandboxLimits};
 use snapshot::INIT_FUNC;
-pub use snapshot::{Image, Preset, sections};
+pub use snapshot::{Image, Preset};
 
 /// How often the epoch ticker advances; the CPU limit is counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -83,8 +83,11 @@ impl GuestIo {
         let refuse = tokio::spawn(async move {
             while let Some(msg) = from_guest.recv().await {
                 if let GuestMsg::Agent { id, .. } = msg {
-                    let error =
-                        crate::protocol::CallError::fatal("Error", "agent() cannot be called here", None);
+                    let error = crate::protocol::CallError::fatal(
+                        ErrorName::Error,
+                        "agent() cannot be called here",
+                        None,
+                    );
                     let _ = to_guest.send(Completion {
                         id,
                         ok: false,
@@ -145,13 +148,6 @@ pub enum Boot<'a> {
 /// guest itself, or a pre-initialised workflow module.
 pub struct Compiled {
     pre: InstancePre<GuestState>,
-}
-
-impl Compiled {
-    /// The module's imports as `module::name`: every capability it has.
-    pub fn imports(&self) -> Vec<String> {
-        module_imports(self.pre.module())
-    }
 }
 
 impl Drop for Sandbox {
@@ -216,7 +212,7 @@ impl Sandbox {
 
     /// The guest module's imports as `module::name`: every capability it has.
     pub fn imports(&self) -> Vec<String> {
-        self.guest.imports()
+        crate::wasm::imports(GUEST_WASM).unwrap_or_default()
     }
 
     /// Where compiled modules are cached, if anywhere.
@@ -360,11 +356,6 @@ impl Sandbox {
     }
 }
 
-/// The imports of a wasm module as `module::name`.
-pub fn module_imports(module: &Module) -> Vec<String> {
-    module.imports().map(|i| format!("{}::{}", i.module(), i.name())).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,9 +364,7 @@ mod tests {
     /// narrows the sandbox, so it must be a deliberate, reviewed change.
     #[test]
     fn the_guest_imports_exactly_the_protocol_and_the_stubbed_wasi_calls() {
-        let engine = Engine::default();
-        let module = Module::new(&engine, GUEST_WASM).unwrap();
-        let mut imports = module_imports(&module);
+        let mut imports = crate::wasm::imports(GUEST_WASM).unwrap();
         imports.sort();
         assert_eq!(
             imports,

@@ -28,6 +28,8 @@ use wasmparser::{
 use wasmtime::{Instance, Store, Val};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
+use crate::wasm::sections;
+
 use super::{GUEST_WASM, GuestState, SandboxError, guest};
 
 /// The guest's initialisation export (`guest/src/main.rs`).
@@ -235,38 +237,6 @@ const DATA_SECTION: u8 = 11;
 /// count) and custom ones: everything else is the module's code and
 /// linkage, which must be the guest's for a [`Preset`].
 const REWRITTEN: [u8; 6] = [0, MEMORY_SECTION, GLOBAL_SECTION, 7, DATA_SECTION, 12];
-
-/// A module's sections as (id, payload range), read from their headers
-/// only: far cheaper than parsing, which visits every function body.
-pub fn sections(bytes: &[u8]) -> Result<Vec<(u8, Range<usize>)>, String> {
-    if bytes.len() < 8 || bytes[..4] != *b"\0asm" || bytes[4..8] != [1, 0, 0, 0] {
-        return Err("not a WebAssembly module (bad header)".into());
-    }
-    let mut found = Vec::new();
-    let mut at = 8;
-    while at < bytes.len() {
-        let id = bytes[at];
-        let (size, len) = leb128_u32(&bytes[at + 1..]).ok_or("a section with a malformed size")?;
-        let start = at + 1 + len;
-        let end = start.checked_add(size as usize).filter(|&e| e <= bytes.len());
-        let end = end.ok_or_else(|| format!("section {id} at {at} runs past the end of the module"))?;
-        found.push((id, start..end));
-        at = end;
-    }
-    Ok(found)
-}
-
-/// An unsigned LEB128 `u32` and how many bytes it took.
-fn leb128_u32(bytes: &[u8]) -> Option<(u32, usize)> {
-    let mut value: u32 = 0;
-    for (i, &byte) in bytes.iter().take(5).enumerate() {
-        value |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
-        if byte & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
 
 /// The guest's own active data segments, read once per process.
 fn guest_segments() -> &'static [(usize, Range<usize>)] {

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use super::{Scheduler, now_ms};
 use crate::adapters::workspace::{self, Worktree};
 use crate::adapters::{Adapter, AgentCall, AgentReply};
-use crate::protocol::{AgentRequest, CallError, Completion, Usage};
+use crate::protocol::{AgentRequest, CallError, Completion, ErrorName, Isolation, Usage};
+use crate::rundir::{AgentEnd, AgentStart};
 use crate::schema::{Rejection, Schema};
 
 /// One call, checked and ready to run.
@@ -31,6 +32,21 @@ pub(super) struct Job {
     pub(super) worktree: Option<PathBuf>,
 }
 
+impl Job {
+    /// The call as its events show it.
+    pub(super) fn shown(&self) -> AgentStart {
+        AgentStart {
+            index: self.index,
+            label: self.label.clone(),
+            phase: self.phase.clone(),
+            adapter: self.adapter_name.clone(),
+            model: self.model.clone(),
+            cached: false,
+            reuse: None,
+        }
+    }
+}
+
 impl Scheduler {
     /// Checks a request before anything runs: the backstop, the adapter, the
     /// schema. Each refusal is fatal: retrying or `null`-ing it would hide a
@@ -40,11 +56,11 @@ impl Scheduler {
         index: u32,
         request: Result<Box<AgentRequest>, String>,
     ) -> Result<Job, CallError> {
-        let request = *request.map_err(|e| CallError::fatal("ProtocolError", e, None))?;
+        let request = *request.map_err(|e| CallError::fatal(ErrorName::ProtocolError, e, None))?;
         let max = self.config.max_agents();
         if index as usize >= max {
             return Err(CallError::fatal(
-                "LimitError",
+                ErrorName::LimitError,
                 format!(
                     "maxAgents limit: this run tried to dispatch agent #{} but the limit is {max}; \
                      raise `maxAgents` in odw.config.json if that many agents are intended",
@@ -54,20 +70,20 @@ impl Scheduler {
             ));
         }
         let opts = request.opts;
-        let isolation =
-            opts.isolation.as_deref().or(self.config.workspace_mode.as_deref()).unwrap_or("inplace");
-        let worktree = match isolation {
-            "inplace" => None,
-            // ODW's copy mode, done the way that keeps the agent's edits.
-            "worktree" | "copy" => {
-                Some(self.repo().map_err(|e| CallError::fatal("WorkspaceError", e, None))?)
-            }
-            other => {
-                return Err(CallError::fatal(
-                    "TypeError",
-                    format!("isolation: '{other}' is not one of 'inplace', 'worktree'"),
+        let isolation = match opts.isolation.as_deref() {
+            Some(name) => Isolation::parse(name).ok_or_else(|| {
+                CallError::fatal(
+                    ErrorName::TypeError,
+                    format!("isolation: '{name}' is not one of {}", Isolation::listed()),
                     None,
-                ));
+                )
+            })?,
+            None => self.config.workspace_mode(),
+        };
+        let worktree = match isolation {
+            Isolation::Inplace => None,
+            Isolation::Worktree => {
+                Some(self.repo().map_err(|e| CallError::fatal(ErrorName::WorkspaceError, e, None))?)
             }
         };
         let wanted = match (&opts.adapter, self.run.adapter_forced) {
@@ -75,10 +91,11 @@ impl Scheduler {
             _ => &self.run.default_adapter,
         };
         let (adapter_name, adapter) = Adapter::resolve(wanted, &self.config)
-            .map_err(|e| CallError::fatal("ConfigError", e.to_string(), None))?;
+            .map_err(|e| CallError::fatal(ErrorName::ConfigError, e.to_string(), None))?;
         let schema = match &opts.schema {
             Some(source) => Some(
-                Schema::compile(source).map_err(|e| CallError::fatal("SchemaError", e.to_string(), None))?,
+                Schema::compile(source)
+                    .map_err(|e| CallError::fatal(ErrorName::SchemaError, e.to_string(), None))?,
             ),
             None => None,
         };
@@ -91,7 +108,7 @@ impl Scheduler {
             ("schema", opts.schema.clone()),
             ("agentType", opts.agent_type.as_ref().map(|a| json!(a))),
             ("effort", opts.effort.as_ref().map(|e| json!(e))),
-            ("isolation", worktree.as_ref().map(|_| json!("worktree"))),
+            ("isolation", worktree.as_ref().map(|_| json!(Isolation::Worktree))),
         ] {
             if let Some(v) = value {
                 effective.insert(key.into(), v);
@@ -133,30 +150,23 @@ impl Scheduler {
     /// Makes the call's worktree on `odw/<runId>/<index>`, when it asks for one.
     async fn isolate(&self, job: &Job) -> Result<Option<Worktree>, String> {
         let Some(repo) = &job.worktree else { return Ok(None) };
-        let run_id =
-            self.run.run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let branch = format!("odw/{run_id}/{}", job.index);
-        let dir = self.run.run_path.join("worktrees").join(job.index.to_string());
+        let branch = format!("odw/{}/{}", self.run.run.id, job.index);
+        let dir = self.run.run.worktree(job.index);
         Worktree::create(&self.run.workspace, repo, &dir, &branch).await.map(Some).map_err(|e| e.to_string())
     }
 
     /// Removes the worktrees of calls cancelled before they finished.
     pub(super) async fn remove_abandoned_worktrees(&self) {
         if let Some(Ok(repo)) = self.repo.get() {
-            workspace::remove_abandoned(repo, &self.run.run_path.join("worktrees")).await;
+            workspace::remove_abandoned(repo, &self.run.run.worktrees()).await;
         }
     }
 
     /// Commits an isolated agent's changes on its branch; the event field.
     async fn keep(&self, job: &Job, worktree: Option<Worktree>) -> Option<Value> {
         let worktree = worktree?;
-        let message = format!(
-            "odw: agent #{} ({}) of run {}",
-            job.index,
-            job.label,
-            self.run.run_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-        );
-        let patch = self.run.run_path.join("patches").join(format!("{}.patch", job.index));
+        let message = format!("odw: agent #{} ({}) of run {}", job.index, job.label, self.run.run.id);
+        let patch = self.run.run.patch_file(job.index);
         Some(match worktree.finish(&message, &patch).await {
             Ok(kept) => json!(kept),
             Err(e) => json!({ "error": e.to_string() }),
@@ -167,13 +177,7 @@ impl Scheduler {
     pub(super) async fn run(self: Arc<Self>, job: Job) -> (Completion, Completed) {
         let slot = self.slot().await;
         let started = Instant::now();
-        self.run.progress.agent_started(json!({
-            "index": job.index,
-            "label": job.label,
-            "phase": job.phase,
-            "adapter": job.adapter_name,
-            "model": job.model,
-        }));
+        self.run.progress.agent_started(job.shown());
         let (result, attempts, usage, worktree) = match self.isolate(&job).await {
             Ok(tree) => {
                 let workspace =
@@ -184,22 +188,21 @@ impl Scheduler {
             Err(e) => (Err(e), 0, Usage::default(), None),
         };
         let ms = started.elapsed().as_millis() as u64;
-        let mut fields = json!({
-            "index": job.index, "label": job.label, "phase": job.phase,
-            "ms": ms, "attempts": attempts, "usage": usage, "worktree": worktree,
-        });
-        let (value, error) = match result {
-            Ok(value) => {
-                self.run.progress.agent_finished(&usage, fields);
-                (Some(value), None)
-            }
+        let (value, error, why) = match result {
+            Ok(value) => (Some(value), None, None),
             Err(message) => {
                 let error = CallError::agent(format!("agent `{}` failed: {message}", job.label));
-                fields["error"] = json!(message);
-                self.run.progress.agent_failed(&usage, fields);
-                (None, Some(error))
+                (None, Some(error), Some(message))
             }
         };
+        self.run.progress.agent_ended(AgentEnd {
+            agent: job.shown(),
+            ms,
+            attempts,
+            usage,
+            worktree,
+            error: why,
+        });
         let completion = Completion {
             id: job.index,
             ok: value.is_some(),
@@ -219,7 +222,7 @@ impl Scheduler {
             key: job.key.clone(),
             outcome,
             attempts,
-            usage: to_journal_usage(usage),
+            usage,
             clock: completion.clock,
             ms,
         };
@@ -245,14 +248,14 @@ impl Scheduler {
                 role: job.role.clone(),
                 workspace: workspace.to_path_buf(),
                 source: self.run.workspace.clone(),
-                prompt_file: self.run.run_path.join("prompts").join(format!("{}-{attempt}.txt", job.index)),
+                prompt_file: self.run.run.prompt_file(job.index, attempt),
                 timeout,
             };
             let reply: AgentReply = match job.adapter.call(&call).await {
                 Ok(reply) => reply,
                 Err(e) => return (Err(e.to_string()), attempt, usage),
             };
-            usage = add_usage(usage, reply.usage);
+            usage = usage.plus(reply.usage);
             let Some(schema) = &job.schema else {
                 return (Ok(Value::String(reply.text)), attempt, usage);
             };
@@ -271,12 +274,4 @@ impl Scheduler {
             usage,
         )
     }
-}
-
-fn to_journal_usage(u: Usage) -> odw_journal::Usage {
-    odw_journal::Usage { input: u.input, output: u.output, estimated: u.estimated }
-}
-
-fn add_usage(a: Usage, b: Usage) -> Usage {
-    Usage { input: a.input + b.input, output: a.output + b.output, estimated: a.estimated || b.estimated }
 }

@@ -14,15 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use odw_journal::{CallOutcome, Completed, Issued, Journal};
-use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::adapters::workspace::WorktreeError;
 use crate::config::Config;
-use crate::progress::Progress;
-use crate::protocol::{CallError, Completion, GuestEvent, Usage};
-use crate::replay::{self, Decision, Divergence, Plan, ReuseSummary, Sequencer};
+use crate::protocol::{CallError, Completion, ErrorName, GuestEvent};
+use crate::replay::{Decision, Divergence, Plan, ReuseRule, ReuseSummary, Sequencer};
+use crate::rundir::{AgentEnd, Event, Progress, RunDir};
 use crate::sandbox::GuestMsg;
 
 use call::Job;
@@ -35,8 +34,8 @@ pub struct RunContext {
     pub adapter_forced: bool,
     /// Where agents work (`{workspace}`) and the project (`{source}`).
     pub workspace: PathBuf,
-    /// The run directory, for prompt files and patches.
-    pub run_path: PathBuf,
+    /// The run directory, for prompt files, patches and worktrees.
+    pub run: RunDir,
     pub progress: Arc<Progress>,
     /// This run's journal (none for `odw replay --check`).
     pub journal: Option<Arc<Journal>>,
@@ -144,7 +143,7 @@ impl Scheduler {
             match msg {
                 GuestMsg::Event(GuestEvent::Phase { title }) => self.run.progress.phase(&title),
                 GuestMsg::Event(GuestEvent::Log { message }) => {
-                    self.run.progress.event("log", json!({ "message": message }));
+                    self.run.progress.event(Event::Log { message })
                 }
                 // Blocked with nothing on its way: keeping the recorded order
                 // would wait forever. (An Idle sent before a completion we
@@ -170,7 +169,7 @@ impl Scheduler {
                         }
                         Decision::Reuse { completed, from_index, rule } => {
                             let served = self.reuse(&job, completed, rule);
-                            let released = if rule == "prefix" {
+                            let released = if rule == ReuseRule::Prefix {
                                 lock(&self.sequencer).offer(from_index, served)
                             } else {
                                 vec![served]
@@ -178,7 +177,7 @@ impl Scheduler {
                             deliver(released);
                         }
                         Decision::Diverged(d) => {
-                            let error = CallError::fatal("ReplayDivergence", d.to_string(), None);
+                            let error = CallError::fatal(ErrorName::ReplayDivergence, d.to_string(), None);
                             lock(&self.divergence).get_or_insert(d);
                             deliver(vec![(failed(id, error), None)]);
                         }
@@ -200,12 +199,10 @@ impl Scheduler {
                 content_key: job.content_key.clone(),
                 label: job.label.clone(),
                 phase: job.phase.clone(),
-                prompt_head: replay::head(&job.prompt),
+                prompt_head: odw_journal::prompt_head(&job.prompt),
             };
             if let Err(e) = journal.issue(&issued) {
-                self.run
-                    .progress
-                    .event("journal_error", json!({ "index": job.index, "error": e.to_string() }));
+                self.run.progress.event(Event::JournalError { index: job.index, error: e.to_string() });
             }
         }
         let Some(plan) = &self.plan else { return Decision::Live };
@@ -214,19 +211,10 @@ impl Scheduler {
 
     /// Serves a call from a recorded completion: journalled again in this
     /// run (so this run can be resumed in turn) and shown as cached.
-    fn reuse(&self, job: &Job, completed: Completed, rule: &'static str) -> (Completion, Option<Record>) {
-        let usage = from_journal_usage(completed.usage);
-        let fields = |extra: Value| {
-            let mut base = json!({
-                "index": job.index, "label": job.label, "phase": job.phase,
-                "adapter": job.adapter_name, "model": job.model, "cached": true, "reuse": rule,
-            });
-            if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
-                b.extend(e);
-            }
-            base
-        };
-        self.run.progress.agent_started(fields(json!({})));
+    fn reuse(&self, job: &Job, completed: Completed, rule: ReuseRule) -> (Completion, Option<Record>) {
+        let usage = completed.usage;
+        let agent = crate::rundir::AgentStart { cached: true, reuse: Some(rule), ..job.shown() };
+        self.run.progress.agent_started(agent.clone());
         let (ok, value, error) = match &completed.outcome {
             CallOutcome::Ok { value } => (true, Some(value.clone()), None),
             CallOutcome::Err { name, message } => (
@@ -235,12 +223,15 @@ impl Scheduler {
                 Some(CallError { name: name.clone(), message: message.clone(), fatal: false, limit: None }),
             ),
         };
-        let done = fields(json!({ "ms": 0, "attempts": completed.attempts, "usage": usage }));
-        if ok {
-            self.run.progress.agent_finished(&usage, done);
-        } else {
-            self.run.progress.agent_failed(&usage, done);
-        }
+        let error_text = error.as_ref().map(|e| e.message.clone());
+        self.run.progress.agent_ended(AgentEnd {
+            agent,
+            ms: 0,
+            attempts: completed.attempts,
+            usage,
+            worktree: None,
+            error: error_text,
+        });
         let record = Completed { index: job.index, key: job.key.clone(), ..completed.clone() };
         (
             Completion { id: job.index, ok, value, error, usage: Some(usage), clock: completed.clock },
@@ -257,7 +248,7 @@ impl Scheduler {
             Record::Copied(c) => (journal.complete_copied(c), c.index),
         };
         if let Err(e) = result {
-            self.run.progress.event("journal_error", json!({ "index": index, "error": e.to_string() }));
+            self.run.progress.event(Event::JournalError { index, error: e.to_string() });
         }
     }
 
@@ -284,11 +275,151 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn from_journal_usage(u: odw_journal::Usage) -> Usage {
-    Usage { input: u.input, output: u.output, estimated: u.estimated }
-}
-
 /// Wall-clock ms since the Unix epoch: the logical clock of live completions.
 pub fn now_ms() -> f64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{AgentOpts, AgentRequest};
+    use crate::rundir::{Event, RunState, Stamped};
+    use serde_json::json;
+
+    fn request(prompt: &str, opts: AgentOpts) -> GuestMsg {
+        GuestMsg::Agent {
+            id: 0,
+            request: Ok(Box::new(AgentRequest { prompt: prompt.into(), opts, phase: Some("P".into()) })),
+        }
+    }
+
+    /// Serves `calls` (ids in order) on the echo adapter; returns the
+    /// completions by id, the run's events and its journal.
+    async fn serve(config: Config, calls: Vec<GuestMsg>) -> (Vec<Completion>, Vec<Event>, Journal) {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "t").unwrap();
+        let progress = Arc::new(Progress::new(run.clone(), "t").unwrap());
+        let started = odw_journal::Started {
+            version: odw_journal::FORMAT_VERSION,
+            seed: [0, 0],
+            clock: 0.0,
+            script_hash: String::new(),
+            args_hash: String::new(),
+            resumed_from: None,
+            odw_version: String::new(),
+            context: serde_json::Value::Null,
+        };
+        let journal = Arc::new(Journal::create(&run.journal_path(), started).unwrap());
+        let (_control_tx, control) = watch::channel(Control::default());
+        let scheduler = Arc::new(Scheduler::new(
+            config,
+            Setup {
+                run: RunContext {
+                    default_adapter: "echo".into(),
+                    adapter_forced: false,
+                    workspace: root.path().to_path_buf(),
+                    run: run.clone(),
+                    progress: progress.clone(),
+                    journal: Some(journal.clone()),
+                },
+                plan: None,
+                control,
+            },
+        ));
+        let (to_host, from_guest) = mpsc::unbounded_channel();
+        let (to_guest, mut completions) = mpsc::unbounded_channel();
+        let serving = tokio::spawn(scheduler.serve(from_guest, to_guest));
+        let expected = calls.iter().filter(|m| matches!(m, GuestMsg::Agent { .. })).count();
+        let mut next_id = 0;
+        for msg in calls {
+            let msg = match msg {
+                GuestMsg::Agent { request, .. } => {
+                    next_id += 1;
+                    GuestMsg::Agent { id: next_id - 1, request }
+                }
+                other => other,
+            };
+            to_host.send(msg).unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < expected {
+            got.push(completions.recv().await.expect("a completion for every call"));
+        }
+        drop(to_host);
+        serving.await.unwrap();
+        progress.finish(RunState::Done, Event::RunFinished { ms: 0, agents: progress.status().agents });
+        got.sort_by_key(|c| c.id);
+        let events = run
+            .event_tail()
+            .read_new()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str::<Stamped>(l).unwrap().event)
+            .collect();
+        let journal = Arc::try_unwrap(journal).map_err(|_| "the scheduler kept the journal").unwrap();
+        (got, events, journal)
+    }
+
+    #[tokio::test]
+    async fn serves_calls_on_the_echo_adapter_and_journals_them() {
+        let schema = AgentOpts {
+            schema: Some(
+                json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+            ),
+            label: Some("shaped".into()),
+            ..AgentOpts::default()
+        };
+        let calls = vec![
+            request("hello", AgentOpts::default()),
+            GuestMsg::Event(GuestEvent::Log { message: "between".into() }),
+            request("give me n", schema),
+        ];
+        let (completions, events, journal) = serve(Config::default(), calls).await;
+        assert_eq!(completions.len(), 2);
+        assert!(
+            completions[0].ok && completions[0].value.as_ref().unwrap().as_str().unwrap().contains("hello")
+        );
+        assert!(completions[1].ok && completions[1].value.as_ref().unwrap()["n"].is_i64(), "{completions:?}");
+        let finished: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::AgentFinished(end) => Some((end.agent.index, end.agent.label.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finished.len(), 2);
+        assert!(finished.contains(&(1, "shaped")), "{finished:?}");
+        assert!(events.contains(&Event::Log { message: "between".into() }));
+        // Journalled in the order the guest saw them.
+        let journalled: Vec<u32> = journal.completions().unwrap().into_iter().map(|(_, c)| c.index).collect();
+        let mut sorted = journalled.clone();
+        sorted.sort();
+        assert_eq!(sorted, [0, 1]);
+        assert_eq!(journal.issued().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn refusals_are_fatal_and_name_their_cause() {
+        let config = Config { max_agents: Some(1), ..Config::default() };
+        let bad_isolation = AgentOpts { isolation: Some("elsewhere".into()), ..AgentOpts::default() };
+        let bad_schema = AgentOpts { schema: Some(json!({"type": 12})), ..AgentOpts::default() };
+        let calls = vec![
+            request("fine", AgentOpts::default()),
+            request("too many", AgentOpts::default()),
+            GuestMsg::Agent { id: 0, request: Err("not JSON".into()) },
+        ];
+        let (completions, _, _) = serve(config, calls).await;
+        let names: Vec<(bool, Option<&str>)> =
+            completions.iter().map(|c| (c.ok, c.error.as_ref().map(|e| e.name.as_str()))).collect();
+        assert_eq!(names, [(true, None), (false, Some("LimitError")), (false, Some("ProtocolError"))]);
+        assert!(completions[1..].iter().all(|c| c.error.as_ref().unwrap().fatal));
+
+        let (completions, _, _) =
+            serve(Config::default(), vec![request("a", bad_isolation), request("b", bad_schema)]).await;
+        let first = completions[0].error.as_ref().unwrap();
+        assert_eq!(first.name, "TypeError");
+        assert_eq!(first.message, "isolation: 'elsewhere' is not one of 'inplace', 'worktree'");
+        assert_eq!(completions[1].error.as_ref().unwrap().name, "SchemaError");
+    }
 }

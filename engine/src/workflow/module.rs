@@ -21,10 +21,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::validate::{Problem, validate_script};
 use crate::config::Config;
 use crate::loader::{LoadError, Script};
 use crate::sandbox::{Image, Sandbox, SandboxError};
-use crate::validate::{Problem, validate_script};
+use crate::wasm::{custom_section, imports};
 
 /// The custom section that holds the [`Manifest`] (JSON).
 pub const SECTION: &str = "odw-workflow";
@@ -164,84 +165,6 @@ impl WorkflowModule {
     }
 }
 
-/// The imports of a WebAssembly module as `module::name`.
-pub fn imports(bytes: &[u8]) -> Result<Vec<String>, wasmparser::BinaryReaderError> {
-    let mut found = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        if let wasmparser::Payload::ImportSection(section) = payload? {
-            for import in section.into_imports() {
-                let import = import?;
-                found.push(format!("{}::{}", import.module, import.name));
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The payload of the custom section `name`, found from section headers.
-fn custom_section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String> {
-    for (id, range) in crate::sandbox::sections(bytes)? {
-        if id != 0 {
-            continue;
-        }
-        let reader = wasmparser::BinaryReader::new(&bytes[range.clone()], range.start);
-        let section = wasmparser::CustomSectionReader::new(reader).map_err(|e| e.to_string())?;
-        if section.name() == name {
-            return Ok(Some(section.data()));
-        }
-    }
-    Ok(None)
-}
-
-/// The compile cache: the module each script compiled into, so that running
-/// the same script again starts from it instead of compiling.
-pub mod cache {
-    use std::path::{Path, PathBuf};
-
-    use crate::loader::Script;
-    use crate::sandbox::guest_hash;
-
-    /// How many compiled scripts the cache keeps (about 1 MiB each); the
-    /// least recently written go first.
-    pub(super) const KEEP: usize = 64;
-
-    /// Where the module compiled from `script` is cached. The key names all
-    /// that the compiled code depends on: the guest, this odw, the script's
-    /// text and the name its positions and stack traces show.
-    pub fn path(cache_dir: &Path, script: &Script) -> PathBuf {
-        let mut key = blake3::Hasher::new();
-        key.update(guest_hash().as_bytes());
-        for part in [env!("CARGO_PKG_VERSION"), &script.display_name(), &script.hash] {
-            key.update(&(part.len() as u64).to_le_bytes());
-            key.update(part.as_bytes());
-        }
-        key.update(&script.line_one_shift.to_le_bytes());
-        cache_dir.join("scripts").join(format!("{}.wasm", &key.finalize().to_hex()[..32]))
-    }
-
-    /// Stores a compiled module (atomically: readers see all or nothing)
-    /// and trims the cache to its [`KEEP`] newest entries.
-    pub fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::DirBuilderExt;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)?;
-        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        entries.sort();
-        let excess = entries.len().saturating_sub(KEEP);
-        for (_, old) in entries.into_iter().take(excess) {
-            let _ = std::fs::remove_file(old);
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,36 +172,13 @@ mod tests {
     #[test]
     fn the_manifest_section_is_found_after_the_module() {
         let mut bytes = crate::sandbox::GUEST_WASM.to_vec();
+        let guest_imports = imports(&bytes).unwrap().len();
         assert_eq!(custom_section(&bytes, SECTION).unwrap(), None);
         use wasm_encoder::Section;
         wasm_encoder::CustomSection { name: SECTION.into(), data: b"{}".as_slice().into() }
             .append_to(&mut bytes);
         assert_eq!(custom_section(&bytes, SECTION).unwrap(), Some(b"{}".as_slice()));
-        assert_eq!(imports(&bytes).unwrap().len(), 17, "still a valid module");
-    }
-
-    #[test]
-    fn the_compile_cache_keeps_its_newest_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let scripts = dir.path().join("scripts");
-        for i in 0..cache::KEEP + 3 {
-            cache::store(&scripts.join(format!("{i:03}.wasm")), b"\0asm").unwrap();
-            // Distinct modification times, oldest first.
-            let time = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i as u64);
-            std::fs::File::options()
-                .write(true)
-                .open(scripts.join(format!("{i:03}.wasm")))
-                .unwrap()
-                .set_modified(time)
-                .unwrap();
-        }
-        let mut left: Vec<String> = std::fs::read_dir(&scripts)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(left.len(), cache::KEEP);
-        assert_eq!(left[0], "003.wasm", "the three oldest went: {left:?}");
+        assert_eq!(imports(&bytes).unwrap().len(), guest_imports, "still a valid module");
     }
 
     #[test]

@@ -12,9 +12,10 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::{WorkflowError, evaluate_alone, read_meta};
 use crate::config::Config;
 use crate::loader::{self, Script};
-use crate::run::{RunError, evaluate_alone, read_meta};
+use crate::protocol::{ErrorName, ScriptError};
 use crate::sandbox::Sandbox;
 
 /// The verdict on a workflow.
@@ -60,20 +61,15 @@ pub async fn validate_source(sandbox: &Sandbox, config: &Config, path: &Path, so
 pub async fn validate_script(sandbox: &Sandbox, config: &Config, script: &Script) -> Validation {
     let meta = match read_meta(sandbox, config, script).await {
         Ok(m) => m,
-        Err(RunError::Meta { message, .. }) => return Validation::failed(1, 1, message),
+        Err(WorkflowError::Meta { message, .. }) => return Validation::failed(1, 1, message),
         Err(other) => return Validation::failed(0, 0, other.to_string()),
     };
     match evaluate_alone(sandbox, config, &script.compile_activation()).await {
         Ok(outcome) if outcome.ok => Validation { ok: true, meta: Some(meta.raw), errors: Vec::new() },
         Ok(outcome) => {
-            let mut error = outcome.error.unwrap_or_else(|| crate::protocol::ScriptError {
-                name: "Error".into(),
-                message: "the workflow does not compile".into(),
-                stack: None,
-                location: None,
-                fatal: false,
-                limit: None,
-            });
+            let mut error = outcome
+                .error
+                .unwrap_or_else(|| ScriptError::new(ErrorName::Error, "the workflow does not compile"));
             loader::refine_syntax_location(&script.source, &mut error);
             let (line, column) = error.location.as_ref().map_or((0, 0), |l| (l.line, l.column));
             Validation {

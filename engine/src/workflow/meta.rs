@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::RunError;
+use super::WorkflowError;
 use crate::config::Config;
 use crate::loader::Script;
 use crate::protocol::{Activation, Outcome};
@@ -18,7 +18,7 @@ pub struct Meta {
 }
 
 /// Evaluates `meta` in the sandbox (never on the host) and checks it.
-pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> Result<Meta, RunError> {
+pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> Result<Meta, WorkflowError> {
     let path = script.display_name();
     let activation = Activation {
         source: script.meta_source.clone(),
@@ -33,17 +33,17 @@ pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> R
     let raw = match outcome {
         Outcome { ok: true, value: Some(v), .. } => v,
         Outcome { error: Some(e), .. } => {
-            return Err(RunError::Meta { path, message: format!("meta: {}: {}", e.name, e.message) });
+            return Err(WorkflowError::Meta { path, message: format!("meta: {}: {}", e.name, e.message) });
         }
-        _ => return Err(RunError::Meta { path, message: "meta did not evaluate to a value".into() }),
+        _ => return Err(WorkflowError::Meta { path, message: "meta did not evaluate to a value".into() }),
     };
     Meta::check(&path, raw)
 }
 
 impl Meta {
     /// Checks an evaluated `meta` object: `name`, `description`, `phases`.
-    pub fn check(path: &str, raw: Value) -> Result<Meta, RunError> {
-        let meta_error = |message: String| RunError::Meta { path: path.to_string(), message };
+    pub fn check(path: &str, raw: Value) -> Result<Meta, WorkflowError> {
+        let meta_error = |message: String| WorkflowError::Meta { path: path.to_string(), message };
         let name = match raw.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             _ => return Err(meta_error("`meta.name` must be a non-empty string".into())),

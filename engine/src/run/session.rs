@@ -1,0 +1,179 @@
+//! One evaluation of a workflow body with its scheduler: the guest sends
+//! `agent()` calls and events, the scheduler serves them, and how it ended
+//! is recorded in the run directory and the journal.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use odw_journal::{Finished, Journal};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Controls, RunError, RunReport};
+use crate::config::Config;
+use crate::loader::{self, Script};
+use crate::protocol::{Activation, ErrorName, Outcome, ScriptError};
+use crate::replay::Plan;
+use crate::rundir::{Event, Progress, RunDir, RunMeta, RunState, STATUS_INTERVAL};
+use crate::sandbox::{GuestIo, Sandbox, SandboxError};
+use crate::scheduler::{RunContext, Scheduler, Setup};
+use crate::workflow::{Nested, Workflow};
+
+pub(super) struct Session<'a> {
+    pub(super) sandbox: &'a Sandbox,
+    pub(super) config: &'a Config,
+    pub(super) run: RunDir,
+    pub(super) meta: RunMeta,
+    pub(super) workflow: Workflow,
+    /// This run's journal (none for `odw replay --check`).
+    pub(super) journal: Option<Arc<Journal>>,
+    /// What an earlier run's journal may serve.
+    pub(super) plan: Option<Plan>,
+}
+
+impl Session<'_> {
+    pub(super) async fn drive(self, controls: Controls) -> Result<RunReport, RunError> {
+        let Session { sandbox, config, run, meta, workflow, journal, plan } = self;
+        let script = &workflow.script;
+        let begun = Instant::now();
+        let progress = Arc::new(Progress::new(run.clone(), &meta.workflow)?);
+        progress.event(Event::RunStarted {
+            run_id: run.id.clone(),
+            workflow: meta.workflow.clone(),
+            args: meta.args.clone(),
+            adapter: meta.adapter.clone(),
+            phases: meta.meta.get("phases").cloned(),
+            resumed_from: meta.resumed_from.clone(),
+            start: workflow.origin(),
+        });
+        let resuming = plan.is_some();
+        let pauses = tokio::spawn({
+            let progress = progress.clone();
+            let mut control = controls.control.clone();
+            async move {
+                while control.changed().await.is_ok() {
+                    let paused = control.borrow_and_update().paused;
+                    progress.paused(paused);
+                }
+            }
+        });
+        let scheduler = Arc::new(Scheduler::new(
+            config.clone(),
+            Setup {
+                run: RunContext {
+                    default_adapter: meta.adapter.clone(),
+                    adapter_forced: meta.adapter_forced,
+                    workspace: meta.workspace.clone(),
+                    run: run.clone(),
+                    progress: progress.clone(),
+                    journal: journal.clone(),
+                },
+                plan,
+                control: controls.control,
+            },
+        ));
+        let (to_host, from_guest) = mpsc::unbounded_channel();
+        let (to_guest, completions) = mpsc::unbounded_channel();
+        let serving = tokio::spawn(scheduler.clone().serve(from_guest, to_guest));
+        let flusher = tokio::spawn({
+            let progress = progress.clone();
+            async move {
+                let mut tick = tokio::time::interval(STATUS_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    progress.flush();
+                }
+            }
+        });
+        let activation = Activation {
+            source: script.body.clone(),
+            filename: script.display_name(),
+            line_one_shift: script.line_one_shift,
+            args: meta.args.clone(),
+            seed: meta.seed,
+            clock: meta.clock,
+            budget: meta.budget,
+        };
+        let workflows = Arc::new(Nested {
+            config: config.clone(),
+            workspace: meta.workspace.clone(),
+            base: meta.script.parent().map(Path::to_path_buf).unwrap_or_default(),
+        });
+        let guest_io = GuestIo { to_host, completions, workflows: Some(workflows) };
+        let guest = workflow.evaluate(sandbox, &meta.meta, &activation, config.sandbox_limits(), guest_io);
+        let (outcome, saving) = match controls.stop {
+            Some(stop) => tokio::select! {
+                (outcome, saving) = guest => (Some(outcome), saving),
+                _ = stop => (None, None),
+            },
+            None => {
+                let (outcome, saving) = guest.await;
+                (Some(outcome), saving)
+            }
+        };
+        // The guest is gone; the scheduler cancels what is still running
+        // (killing each agent's process group).
+        let _ = serving.await;
+        flusher.abort();
+        pauses.abort();
+
+        let (state, result) = match outcome {
+            None => (RunState::Stopped, Err(ScriptError::new(ErrorName::Stopped, "the run was stopped"))),
+            Some(outcome) => {
+                let result = conclude(script, outcome);
+                (if result.is_ok() { RunState::Done } else { RunState::Failed }, result)
+            }
+        };
+        let elapsed_ms = begun.elapsed().as_millis() as u64;
+        let agents = progress.status().agents;
+        if let Some(journal) = &journal {
+            let finished = match &result {
+                Ok(value) => Finished { ok: true, result: value.clone() },
+                Err(e) => Finished { ok: false, result: serde_json::to_value(e).unwrap_or(Value::Null) },
+            };
+            journal.finish(&finished)?;
+        }
+        let end = match &result {
+            Ok(value) => {
+                run.write_result(value)?;
+                Event::RunFinished { ms: elapsed_ms, agents }
+            }
+            Err(error) => {
+                run.write_error(error)?;
+                match state {
+                    RunState::Stopped => Event::RunStopped { ms: elapsed_ms, agents },
+                    _ => Event::RunFailed { ms: elapsed_ms, error: error.clone() },
+                }
+            }
+        };
+        progress.finish(state, end);
+        if let Some(saving) = saving {
+            let _ = saving.await;
+        }
+        let reuse = scheduler.reuse_summary().filter(|_| resuming);
+        let divergence = scheduler.divergence();
+        Ok(RunReport { run, state, result, agents, elapsed_ms, reuse, divergence })
+    }
+}
+
+/// The script's value, or the error it ended with, positions in the file.
+#[allow(clippy::result_large_err)] // built once per run, never on a hot path
+fn conclude(script: &Script, outcome: Result<Outcome, SandboxError>) -> Result<Value, ScriptError> {
+    match outcome {
+        Ok(Outcome { ok: true, value, .. }) => Ok(value.unwrap_or(Value::Null)),
+        Ok(Outcome { error: Some(mut error), .. }) => {
+            loader::refine_syntax_location(&script.source, &mut error);
+            Err(error)
+        }
+        Ok(Outcome { error: None, .. }) => {
+            Err(ScriptError::new(ErrorName::Error, "the workflow failed without an error"))
+        }
+        Err(SandboxError::Limit(hit)) => Err(ScriptError {
+            limit: hit.key().map(str::to_string),
+            fatal: true,
+            ..ScriptError::new(ErrorName::LimitError, hit.to_string())
+        }),
+        Err(other) => Err(ScriptError::new(ErrorName::InternalError, other.to_string())),
+    }
+}

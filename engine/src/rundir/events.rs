@@ -1,0 +1,290 @@
+//! `events.jsonl`: what happened in a run, one JSON object per line.
+//!
+//! Every kind of event is a variant of [`Event`], defined here once; the
+//! writer ([`EventLog`]), `odw logs` and anything that reads a run's events
+//! later use the same type. A line is `{"ts": …, "type": "<kind>", …fields}`.
+
+use std::fs::File;
+use std::io::{BufRead, Seek, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::status::AgentCounts;
+use super::timestamp;
+use crate::protocol::{ScriptError, Usage};
+use crate::replay::ReuseRule;
+
+/// One thing that happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        workflow: String,
+        args: Value,
+        adapter: String,
+        /// `meta.phases`, as declared.
+        phases: Option<Value>,
+        resumed_from: Option<String>,
+        /// How the workflow's instance started.
+        start: StartOrigin,
+    },
+    PhaseStarted {
+        title: String,
+    },
+    Log {
+        message: String,
+    },
+    AgentStarted(AgentStart),
+    AgentFinished(AgentEnd),
+    AgentFailed(AgentEnd),
+    RunPaused,
+    RunResumed,
+    RunFinished {
+        ms: u64,
+        agents: AgentCounts,
+    },
+    RunStopped {
+        ms: u64,
+        agents: AgentCounts,
+    },
+    RunFailed {
+        ms: u64,
+        error: ScriptError,
+    },
+    /// A call could not be journalled; the run goes on, but that call will
+    /// not be reusable.
+    JournalError {
+        index: u32,
+        error: String,
+    },
+}
+
+/// How a run's workflow instance started, as `run_started` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartOrigin {
+    /// Compiled from source now.
+    Compiled,
+    /// From the compile cache.
+    Cached,
+    /// From a workflow module (`odw build`).
+    Module,
+}
+
+/// An agent call as its events show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentStart {
+    pub index: u32,
+    pub label: String,
+    pub phase: Option<String>,
+    pub adapter: String,
+    pub model: Option<String>,
+    /// Served from an earlier run's journal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    /// When cached: the rule that reused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<ReuseRule>,
+}
+
+/// The end of an agent call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentEnd {
+    #[serde(flatten)]
+    pub agent: AgentStart,
+    pub ms: u64,
+    pub attempts: u32,
+    pub usage: Usage,
+    /// With `isolation: 'worktree'`: the branch and patch kept, or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<Value>,
+    /// Why it failed (`agent_failed` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    /// When, as RFC 3339 UTC with milliseconds.
+    pub ts: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Stamped {
+    /// The line as written, newline included.
+    fn line(&self) -> String {
+        let mut text = serde_json::to_string(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// `events.jsonl` opened for appending: each event is one line, written
+/// with a single `write`, so concurrent readers see whole lines.
+#[derive(Debug)]
+pub struct EventLog {
+    file: Mutex<File>,
+}
+
+impl EventLog {
+    pub(super) fn new(file: File) -> EventLog {
+        EventLog { file: Mutex::new(file) }
+    }
+
+    /// Appends `event`, stamped now. An event that cannot be written is
+    /// reported on stderr; it never fails the run.
+    pub fn append(&self, event: Event) {
+        let line = Stamped { ts: timestamp(), event }.line();
+        let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            eprintln!("odw: cannot write an event: {e}");
+        }
+    }
+}
+
+/// Reads `events.jsonl` as it grows: each call returns the whole lines
+/// written since the last one, so every event is seen exactly once even
+/// while the run is writing.
+#[derive(Debug)]
+pub struct EventTail {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl EventTail {
+    pub(super) fn new(path: PathBuf) -> EventTail {
+        EventTail { path, offset: 0 }
+    }
+
+    /// The lines added since the last call (without their newline). A line
+    /// being written now is returned by a later call.
+    pub fn read_new(&mut self) -> std::io::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        let Ok(mut file) = File::open(&self.path) else { return Ok(lines) };
+        file.seek(std::io::SeekFrom::Start(self.offset))?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = String::new();
+        while reader.read_line(&mut line)? > 0 {
+            if !line.ends_with('\n') {
+                break;
+            }
+            self.offset += line.len() as u64;
+            line.pop();
+            lines.push(std::mem::take(&mut line));
+        }
+        Ok(lines)
+    }
+
+    /// Whether everything written so far has been read.
+    pub fn at_end(&self) -> bool {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0) == self.offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn agent(index: u32) -> AgentStart {
+        AgentStart {
+            index,
+            label: "review".into(),
+            phase: Some("Scan".into()),
+            adapter: "echo".into(),
+            model: None,
+            cached: false,
+            reuse: None,
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_a_line() {
+        let end = AgentEnd {
+            agent: AgentStart { cached: true, reuse: Some(ReuseRule::Content), ..agent(3) },
+            ms: 12,
+            attempts: 2,
+            usage: Usage { input: 5, output: 7, estimated: true },
+            worktree: Some(json!({"branch": "odw/x/3"})),
+            error: Some("boom".into()),
+        };
+        let error = ScriptError {
+            name: "Error".into(),
+            message: "m".into(),
+            stack: None,
+            location: None,
+            fatal: false,
+            limit: None,
+        };
+        let events = [
+            Event::RunStarted {
+                run_id: "r".into(),
+                workflow: "w".into(),
+                args: json!({"a": 1}),
+                adapter: "echo".into(),
+                phases: None,
+                resumed_from: Some("old".into()),
+                start: StartOrigin::Cached,
+            },
+            Event::PhaseStarted { title: "Scan".into() },
+            Event::Log { message: "hi".into() },
+            Event::AgentStarted(agent(0)),
+            Event::AgentFinished(end.clone()),
+            Event::AgentFailed(end),
+            Event::RunPaused,
+            Event::RunResumed,
+            Event::RunFinished { ms: 1, agents: AgentCounts::default() },
+            Event::RunStopped { ms: 2, agents: AgentCounts { dispatched: 1, ..AgentCounts::default() } },
+            Event::RunFailed { ms: 3, error },
+            Event::JournalError { index: 4, error: "disk full".into() },
+        ];
+        for event in events {
+            let line = Stamped { ts: timestamp(), event: event.clone() }.line();
+            let back: Stamped = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.event, event, "{line}");
+        }
+    }
+
+    #[test]
+    fn lines_keep_the_documented_shape() {
+        let line = Stamped { ts: "T".into(), event: Event::AgentStarted(agent(1)) }.line();
+        assert_eq!(
+            line,
+            "{\"ts\":\"T\",\"type\":\"agent_started\",\"index\":1,\"label\":\"review\",\
+             \"phase\":\"Scan\",\"adapter\":\"echo\",\"model\":null}\n"
+        );
+        let started = Event::RunStarted {
+            run_id: "r".into(),
+            workflow: "w".into(),
+            args: Value::Null,
+            adapter: "echo".into(),
+            phases: None,
+            resumed_from: None,
+            start: StartOrigin::Compiled,
+        };
+        let value = serde_json::to_value(Stamped { ts: "T".into(), event: started }).unwrap();
+        assert_eq!((value["runId"].as_str(), value["start"].as_str()), (Some("r"), Some("compiled")));
+        assert!(value["resumedFrom"].is_null());
+    }
+
+    #[test]
+    fn a_tail_returns_whole_lines_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut tail = EventTail::new(path.clone());
+        assert!(tail.read_new().unwrap().is_empty(), "no file yet");
+        std::fs::write(&path, "{\"a\":1}\n{\"b\"").unwrap();
+        assert_eq!(tail.read_new().unwrap(), ["{\"a\":1}"]);
+        assert!(!tail.at_end());
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b":2}\n").unwrap();
+        assert_eq!(tail.read_new().unwrap(), ["{\"b\":2}"]);
+        assert!(tail.at_end());
+    }
+}

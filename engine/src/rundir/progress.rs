@@ -1,0 +1,196 @@
+//! A run's progress as others see it: `events.jsonl` and `status.json`.
+//!
+//! Every change goes through [`Progress`], which appends the event and
+//! updates the status in one place, so the two never disagree. Events are
+//! appended at once; `status.json` is a snapshot, rewritten at most every
+//! [`STATUS_INTERVAL`] while agents come and go (a 200-agent fan-out would
+//! otherwise spend more time renaming status files than spawning agents)
+//! and always at the end of the run.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{AgentEnd, AgentStart, Event, EventLog, RunDir, RunDirError, RunState, Status, timestamp};
+
+/// The event log and status of one run.
+#[derive(Debug)]
+pub struct Progress {
+    run: RunDir,
+    events: EventLog,
+    status: Mutex<Snapshot>,
+}
+
+/// How stale `status.json` may be while a run is busy.
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+struct Snapshot {
+    status: Status,
+    written: Option<Instant>,
+    dirty: bool,
+}
+
+impl Progress {
+    pub fn new(run: RunDir, workflow: &str) -> Result<Progress, RunDirError> {
+        let events = run.event_log()?;
+        let status = Status::new(&run.id, workflow, RunState::Running, std::process::id());
+        let snapshot = Snapshot { status, written: None, dirty: true };
+        let progress = Progress { run, events, status: Mutex::new(snapshot) };
+        progress.update(|_| {});
+        Ok(progress)
+    }
+
+    /// Appends an event that does not change the status (`run_started`,
+    /// `log`, `journal_error`).
+    pub fn event(&self, event: Event) {
+        self.events.append(event);
+    }
+
+    pub fn phase(&self, title: &str) {
+        self.events.append(Event::PhaseStarted { title: title.to_string() });
+        self.update(|s| s.phase = Some(title.to_string()));
+    }
+
+    pub fn agent_started(&self, agent: AgentStart) {
+        self.events.append(Event::AgentStarted(agent));
+        self.update(|s| {
+            s.agents.dispatched += 1;
+            s.agents.running += 1;
+        });
+    }
+
+    /// Records the end of a call: `agent_finished`, or `agent_failed` when
+    /// `end.error` says why.
+    pub fn agent_ended(&self, end: AgentEnd) {
+        let (failed, tokens) = (end.error.is_some(), end.usage.total());
+        self.events.append(if failed { Event::AgentFailed(end) } else { Event::AgentFinished(end) });
+        self.update(|s| {
+            s.agents.running = s.agents.running.saturating_sub(1);
+            if failed {
+                s.agents.failed += 1;
+            } else {
+                s.agents.done += 1;
+            }
+            s.tokens = s.tokens.saturating_add(tokens);
+        });
+    }
+
+    /// Records a pause or a resume.
+    pub fn paused(&self, paused: bool) {
+        self.events.append(if paused { Event::RunPaused } else { Event::RunResumed });
+        self.update(|s| s.state = if paused { RunState::Paused } else { RunState::Running });
+        self.flush();
+    }
+
+    /// Records the end of the run: the final event and state.
+    pub fn finish(&self, state: RunState, event: Event) {
+        self.events.append(event);
+        self.update(|s| {
+            s.state = state;
+            s.agents.running = 0;
+        });
+        self.flush();
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).status.clone()
+    }
+
+    /// Writes `status.json` now if it is behind.
+    pub fn flush(&self) {
+        let mut snap = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if snap.dirty {
+            self.write(&mut snap);
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Status)) {
+        let mut snap = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut snap.status);
+        snap.status.updated_at = timestamp();
+        snap.dirty = true;
+        if snap.written.is_none_or(|at| at.elapsed() >= STATUS_INTERVAL) {
+            self.write(&mut snap);
+        }
+    }
+
+    fn write(&self, snap: &mut Snapshot) {
+        if let Err(e) = self.run.write_status(&snap.status) {
+            eprintln!("odw: {e}");
+        }
+        snap.written = Some(Instant::now());
+        snap.dirty = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Usage;
+
+    fn agent(index: u32) -> AgentStart {
+        AgentStart {
+            index,
+            label: "a".into(),
+            phase: None,
+            adapter: "echo".into(),
+            model: None,
+            cached: false,
+            reuse: None,
+        }
+    }
+
+    fn end(index: u32, error: Option<&str>) -> AgentEnd {
+        AgentEnd {
+            agent: agent(index),
+            ms: 1,
+            attempts: 1,
+            usage: Usage { input: 10, output: 5, estimated: false },
+            worktree: None,
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_status_follows_the_events_and_is_written_at_the_end() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "w").unwrap();
+        let progress = Progress::new(run.clone(), "w").unwrap();
+        progress.phase("Scan");
+        for i in 0..3 {
+            progress.agent_started(agent(i));
+        }
+        progress.agent_ended(end(0, None));
+        progress.agent_ended(end(1, Some("boom")));
+        let s = progress.status();
+        assert_eq!((s.agents.dispatched, s.agents.running, s.agents.done, s.agents.failed), (3, 1, 1, 1));
+        assert_eq!((s.tokens, s.phase.as_deref(), s.state), (30, Some("Scan"), RunState::Running));
+        progress.finish(RunState::Done, Event::RunFinished { ms: 1, agents: s.agents });
+        let written = run.read_status().unwrap();
+        assert_eq!(
+            (written.state, written.agents.running, written.pid),
+            (RunState::Done, 0, std::process::id())
+        );
+        let kinds: Vec<String> = run
+            .event_tail()
+            .read_new()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "phase_started",
+                "agent_started",
+                "agent_started",
+                "agent_started",
+                "agent_finished",
+                "agent_failed",
+                "run_finished"
+            ]
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! A workflow, before and apart from any run: how its instance starts (from
+//! source, the compile cache or a module), its `meta`, validating it,
+//! building it into a module, finding saved workflows by name, and where
+//! nested `workflow(ref)` calls may reach.
+//!
+//! Below `run` and above the sandbox: this module knows scripts and the
+//! sandbox, and nothing of run directories, journals or adapters.
+
+mod cache;
+pub mod library;
+mod meta;
+mod module;
+mod nested;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::loader::{LoadError, Script};
+use crate::protocol::{Activation, Outcome};
+use crate::rundir::StartOrigin;
+use crate::sandbox::{Boot, Compiled, GuestIo, Preset, Sandbox, SandboxError, SandboxLimits};
+
+pub use meta::{Meta, evaluate_alone, read_meta};
+pub use module::{Manifest, ModuleError, WorkflowModule, assemble, build, is_module};
+pub use nested::Nested;
+pub use validate::{Problem, Validation, validate_file};
+
+/// Why a workflow could not be loaded or its meta read.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{path}: {message}")]
+    Meta { path: String, message: String },
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+}
+
+/// What a run evaluates: a script, and how its instance starts.
+#[derive(Clone)]
+pub struct Workflow {
+    pub script: Script,
+    start: Start,
+    /// `meta` as a workflow module recorded it (modules and cache hits).
+    recorded_meta: Option<Value>,
+}
+
+#[derive(Clone)]
+enum Start {
+    /// Compile the script; put the result in the compile cache at `cache`.
+    Source { cache: Option<PathBuf> },
+    /// From a module with the guest's code: `odw build`, or a cache hit.
+    Preset { preset: Arc<Preset>, cached: bool },
+    /// From a module compiled on its own.
+    Module(Arc<Compiled>),
+}
+
+/// A compile-cache entry being written; await it before the process ends.
+pub type CacheWrite = tokio::task::JoinHandle<()>;
+
+impl Workflow {
+    /// Loads a script, or a workflow module (told apart by its first bytes).
+    /// A script already in the compile cache starts from its module.
+    pub fn load(sandbox: &Sandbox, path: &Path) -> Result<Workflow, WorkflowError> {
+        if is_module(path) {
+            return Workflow::from_module(sandbox, WorkflowModule::read(path)?);
+        }
+        let script = Script::read(path)?;
+        let Some(cached) = sandbox.cache_dir().map(|dir| cache::path(dir, &script)) else {
+            return Ok(Workflow { script, start: Start::Source { cache: None }, recorded_meta: None });
+        };
+        // Anything wrong with a cache entry only costs a compile.
+        if let Ok(hit) = WorkflowModule::read(&cached)
+            && hit.manifest.source == script.source
+            && let Ok(workflow) = Workflow::from_module(sandbox, hit)
+            && let Start::Preset { preset, .. } = workflow.start
+        {
+            let start = Start::Preset { preset, cached: true };
+            return Ok(Workflow { script, start, ..workflow });
+        }
+        Ok(Workflow { script, start: Start::Source { cache: Some(cached) }, recorded_meta: None })
+    }
+
+    fn from_module(sandbox: &Sandbox, built: WorkflowModule) -> Result<Workflow, WorkflowError> {
+        let script = built.script()?;
+        let invalid = |message: String| ModuleError::Format { path: built.path.clone(), message };
+        if script.hash != built.manifest.script_hash {
+            return Err(invalid("the manifest's script hash does not match its script".into()).into());
+        }
+        let recorded_meta = Some(built.manifest.meta);
+        let bytes = Arc::new(built.bytes);
+        let start = match Preset::of(bytes.clone()).map_err(invalid)? {
+            Some(preset) => Start::Preset { preset: Arc::new(preset), cached: false },
+            None => Start::Module(Arc::new(
+                sandbox
+                    .compile(&bytes)
+                    .map_err(|source| ModuleError::Sandbox { path: built.path.clone(), source })?,
+            )),
+        };
+        Ok(Workflow { script, start, recorded_meta })
+    }
+
+    /// How the instance starts, as the run's `run_started` event records it.
+    pub fn origin(&self) -> StartOrigin {
+        match self.start {
+            Start::Source { .. } => StartOrigin::Compiled,
+            Start::Preset { cached: true, .. } => StartOrigin::Cached,
+            Start::Preset { cached: false, .. } | Start::Module(_) => StartOrigin::Module,
+        }
+    }
+
+    /// The workflow's `meta`: as a module recorded it, else evaluated.
+    pub async fn meta(&self, sandbox: &Sandbox, config: &Config) -> Result<Meta, WorkflowError> {
+        match &self.recorded_meta {
+            Some(raw) => Meta::check(&self.script.display_name(), raw.clone()),
+            None => read_meta(sandbox, config, &self.script).await,
+        }
+    }
+
+    /// Evaluates `activation` in a fresh instance of this workflow. A
+    /// script compiled now is stored in the compile cache, by a task that
+    /// must be awaited before the process ends.
+    pub async fn evaluate(
+        &self,
+        sandbox: &Sandbox,
+        meta: &Value,
+        activation: &Activation,
+        limits: SandboxLimits,
+        io: GuestIo,
+    ) -> (Result<Outcome, SandboxError>, Option<CacheWrite>) {
+        let boot = match &self.start {
+            Start::Source { cache: None } => Boot::Source,
+            Start::Preset { preset, .. } => Boot::Preset(preset),
+            Start::Module(module) => Boot::Module(module),
+            Start::Source { cache: Some(path) } => {
+                let (image, captured) = tokio::sync::oneshot::channel();
+                let manifest = Manifest::new(&self.script, meta.clone());
+                let path = path.clone();
+                let saving = tokio::spawn(async move {
+                    let Ok(image) = captured.await else { return };
+                    // A cache that cannot be written only costs the next run a compile.
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let bytes = assemble(image, &manifest).ok()?;
+                        cache::store(&path, &bytes).ok()
+                    })
+                    .await;
+                });
+                let compile = self.script.compile_activation();
+                let outcome = sandbox
+                    .evaluate(Boot::Compile { compile: &compile, image }, activation, limits, io)
+                    .await;
+                return (outcome, Some(saving));
+            }
+        };
+        (sandbox.evaluate(boot, activation, limits, io).await, None)
+    }
+}
