@@ -3,20 +3,21 @@
 //! calls running concurrently as subprocesses.
 //!
 //! Data flows one way. The CLI calls [`run`]: `prepare`, then `execute`, in
-//! the same process or a detached worker. From the bottom up:
+//! the same process or a detached worker. From the bottom up — each module
+//! uses only those above it:
 //!
 //! | module | owns |
 //! |---|---|
 //! | `protocol` | the messages that cross the guest/host boundary, and the vocabulary both sides share: [`Isolation`], [`ErrorName`] |
 //! | `wasm` | reading WebAssembly binaries: sections, custom sections, imports |
 //! | `fsio` | [`atomic_write`]: how every file another process reads is written |
-//! | `config` | `odw.config.json`: reading and checking it |
+//! | `schema` | structured output: compiling a schema, the prompt suffix, checking a reply |
+//! | `replay` | what a recorded run may serve: the reuse rules and the recorded completion order |
 //! | `loader` | the host-side scan of a script: meta literal, body, refusals with positions |
 //! | [`sandbox`] | wasmtime and the guest: one evaluation, bounded; knows no adapter, journal or run directory |
-//! | `workflow` | a workflow apart from any run: how it starts (source, compile cache, module), meta, validate, `odw build`, saved workflows, nested-workflow resolution |
-//! | `replay` | what a recorded run may serve: the reuse rules and the recorded completion order |
+//! | `config` | `odw.config.json`: reading and checking it |
 //! | `rundir` | the run directory's layout, alone: `meta.json`, `status.json` and the liveness rule, `control.json`, the typed events, progress |
-//! | `schema` | structured output: compiling a schema, the prompt suffix, checking a reply |
+//! | `workflow` | a workflow apart from any run: how it starts (source, compile cache, module), meta, validate, `odw build`, saved workflows, nested-workflow resolution |
 //! | `adapters` | running one agent call: built-in CLIs, echo, commands, HTTP |
 //! | `scheduler` | serving the guest's calls: dispatch, concurrency, retries, journalling |
 //! | [`run`] | one run: prepare, execute (a session of guest and scheduler), check, import |
@@ -72,3 +73,50 @@ pub use workflow::{
     Meta, ModuleError, Problem, Validation, WorkflowError, WorkflowModule, build, is_module, library,
     read_meta, validate_file,
 };
+
+#[cfg(test)]
+mod tests {
+    /// The order of the table above, bottom first: each module may use only
+    /// the ones before it, so the chain stays one-way.
+    const LAYERS: [&str; 13] = [
+        "protocol",
+        "wasm",
+        "fsio",
+        "schema",
+        "replay",
+        "loader",
+        "sandbox",
+        "config",
+        "rundir",
+        "workflow",
+        "adapters",
+        "scheduler",
+        "run",
+    ];
+
+    fn sources(path: &std::path::Path, out: &mut String) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                sources(&entry.unwrap().path(), out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+
+    #[test]
+    fn modules_use_only_the_layers_below_them() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (at, module) in LAYERS.iter().enumerate() {
+            let mut text = String::new();
+            let dir = src.join(module);
+            sources(if dir.is_dir() { &dir } else { &src.join(format!("{module}.rs")) }, &mut text);
+            for above in &LAYERS[at + 1..] {
+                assert!(
+                    !text.contains(&format!("crate::{above}::")),
+                    "`{module}` uses `{above}`, which is above it"
+                );
+            }
+        }
+    }
+}
