@@ -109,8 +109,8 @@ mod tests {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         for (at, module) in LAYERS.iter().enumerate() {
             let mut text = String::new();
-            let dir = src.join(module);
-            sources(if dir.is_dir() { &dir } else { &src.join(format!("{module}.rs")) }, &mut text);
+            let (dir, file) = (src.join(module), src.join(format!("{module}.rs")));
+            sources(if dir.is_dir() { &dir } else { &file }, &mut text);
             for above in &LAYERS[at + 1..] {
                 assert!(
                     !text.contains(&format!("crate::{above}::")),
