@@ -45,6 +45,35 @@ impl Exit {
     }
 }
 
+/// Text a script or an agent produced, made safe to print on a terminal:
+/// control characters (ANSI and OSC sequences, carriage returns, newlines
+/// that would fake an `odw:` line, C1 codes) are shown escaped, as `\u{1b}`.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect::<String>()
+        .into()
+}
+
+/// Like [`shown`] for a message that may span lines (an agent's stderr
+/// tail): newlines and tabs stay, and a line that would pass for odw's own
+/// (`odw: …`) is marked as quoted.
+pub fn shown_lines(text: &str) -> String {
+    let lines: Vec<String> = text
+        .split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            let line: String =
+                line.split('\t').map(|part| shown(part).into_owned()).collect::<Vec<_>>().join("\t");
+            if i > 0 && line.trim_start().starts_with("odw:") { format!("> {line}") } else { line }
+        })
+        .collect();
+    lines.join("\n")
+}
+
 pub fn warn(message: &str) {
     eprintln!("odw: warning: {message}");
 }
@@ -85,17 +114,17 @@ pub fn summary(report: &RunReport) {
 /// A script's error as `file:line:col: Name: message`, plus its script frames.
 pub fn script_error(e: &ScriptError) {
     let at = match &e.location {
-        Some(l) => format!("{}:{}:{}: ", l.file.as_deref().unwrap_or("workflow"), l.line, l.column),
+        Some(l) => format!("{}:{}:{}: ", shown(l.file.as_deref().unwrap_or("workflow")), l.line, l.column),
         None => String::new(),
     };
-    eprintln!("odw: error: {at}{}: {}", e.name, e.message);
+    eprintln!("odw: error: {at}{}: {}", shown(&e.name), shown_lines(&e.message));
     // QuickJS's frame for a syntax error repeats its raw column; the
     // location above is the refined one. Frames of the prelude are odw's.
     if let Some(stack) = e.stack.as_ref().filter(|_| e.name != "SyntaxError") {
         for frame in
             stack.lines().filter(|l| l.trim_start().starts_with("at ") && !l.contains("odw:prelude")).take(8)
         {
-            eprintln!("    {}", frame.trim());
+            eprintln!("    {}", shown(frame.trim()));
         }
     }
 }
@@ -103,7 +132,7 @@ pub fn script_error(e: &ScriptError) {
 /// What a resumed run reused.
 pub fn reuse(r: &ReuseSummary, calls: u64) {
     let first = match &r.first_live {
-        Some((index, label)) => format!("first live call at index {index} (label {label})"),
+        Some((index, label)) => format!("first live call at index {index} (label {})", shown(label)),
         None => "no live calls".to_string(),
     };
     let content = if r.by_content > 0 {
@@ -124,6 +153,16 @@ mod tests {
         let wrapped = anyhow::Error::from(pipe).context("cannot print the events");
         assert!(is_broken_pipe(&wrapped));
         assert!(!is_broken_pipe(&anyhow::anyhow!("broken pipe, but only in words")));
+    }
+
+    #[test]
+    fn control_characters_from_scripts_are_shown_escaped() {
+        assert_eq!(shown("plain text · ok"), "plain text · ok");
+        assert_eq!(shown("\x1b]52;c;aGk=\x07red"), "\\u{1b}]52;c;aGk=\\u{7}red");
+        assert_eq!(shown("a\nodw: fake"), "a\\u{a}odw: fake");
+        assert_eq!(shown("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(shown_lines("exit 4: starting\nauth: no key"), "exit 4: starting\nauth: no key");
+        assert_eq!(shown_lines("a\nodw: run x done\x1b[2J"), "a\n> odw: run x done\\u{1b}[2J");
     }
 
     #[test]

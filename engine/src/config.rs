@@ -28,6 +28,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "adapters",
     "scriptCpuSeconds",
     "scriptMemoryMb",
+    "pinAdapter",
 ];
 const ADAPTER_KEYS: &[&str] =
     &["command", "stdin", "env", "timeout", "label", "flags", "output", "kind", "url", "model", "apiKeyEnv"];
@@ -54,6 +55,12 @@ pub struct Config {
     pub adapters: BTreeMap<String, AdapterConfig>,
     pub script_cpu_seconds: Option<f64>,
     pub script_memory_mb: Option<usize>,
+    /// Every call runs on the run's adapter: a script's `opts.adapter`
+    /// naming another is refused. Off by default (a script may pick any
+    /// configured or built-in adapter, as in ODW); turn it on for
+    /// workflows nobody read, so a script cannot spend another account.
+    #[serde(default)]
+    pub pin_adapter: bool,
     /// The file this was read from, if any.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -207,17 +214,25 @@ impl Config {
         Ok(config)
     }
 
+    /// Every number in range: each becomes a `Duration`, a semaphore size or
+    /// an allocation, and none may panic or exhaust the host.
     fn check(&self) -> Result<(), String> {
-        if self.concurrency == Some(0) {
-            return Err("`concurrency` must be at least 1".into());
-        }
-        if self.max_agents == Some(0) {
-            return Err("`maxAgents` must be at least 1".into());
-        }
-        for (key, v) in [("timeout", self.timeout), ("scriptCpuSeconds", self.script_cpu_seconds)] {
-            if v.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
-                return Err(format!("`{key}` must be a positive number of seconds"));
+        for (key, value, max) in [
+            ("concurrency", self.concurrency, MAX_CONCURRENCY),
+            ("maxAgents", self.max_agents, MAX_AGENTS),
+            ("schemaRetries", self.schema_retries.map(|r| r as usize), MAX_SCHEMA_RETRIES),
+        ] {
+            match value {
+                Some(0) if key != "schemaRetries" => return Err(format!("`{key}` must be at least 1")),
+                Some(v) if v > max => return Err(format!("`{key}` must be at most {max}, not {v}")),
+                _ => {}
             }
+        }
+        for (key, v, max) in [
+            ("timeout", self.timeout, MAX_TIMEOUT_SECS),
+            ("scriptCpuSeconds", self.script_cpu_seconds, MAX_SCRIPT_CPU_SECS),
+        ] {
+            check_seconds(key, v, max)?;
         }
         if let Some(mode) = self.workspace_mode.as_deref().filter(|m| Isolation::parse_config(m).is_none()) {
             return Err(format!(
@@ -238,9 +253,7 @@ impl Config {
                 }
                 _ => {}
             }
-            if adapter.timeout.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
-                return Err(format!("`adapters.{name}.timeout` must be a positive number of seconds"));
-            }
+            check_seconds(&format!("adapters.{name}.timeout"), adapter.timeout, MAX_TIMEOUT_SECS)?;
         }
         Ok(())
     }
@@ -275,16 +288,35 @@ impl Config {
         }
     }
 
-    /// Where run directories go: `runsRoot`, else `~/.odw/runs`.
     /// Where agents work when a call does not say (`workspaceMode`).
     pub fn workspace_mode(&self) -> Isolation {
         self.workspace_mode.as_deref().and_then(Isolation::parse_config).unwrap_or_default()
     }
 
+    /// Where run directories go: `runsRoot`, else `~/.odw/runs`.
     pub fn runs_root(&self) -> PathBuf {
         self.runs_root
             .clone()
             .unwrap_or_else(|| home_dir().unwrap_or_else(|| PathBuf::from(".")).join(".odw/runs"))
+    }
+}
+
+/// The largest values the configuration accepts.
+const MAX_CONCURRENCY: usize = 1024;
+const MAX_AGENTS: usize = 1_000_000;
+const MAX_SCHEMA_RETRIES: usize = 20;
+/// A week: an agent call longer than that is a mistake in the number.
+const MAX_TIMEOUT_SECS: f64 = 7.0 * 24.0 * 3600.0;
+/// A day of script CPU.
+const MAX_SCRIPT_CPU_SECS: f64 = 24.0 * 3600.0;
+
+fn check_seconds(key: &str, value: Option<f64>, max: f64) -> Result<(), String> {
+    match value {
+        Some(s) if !(s > 0.0 && s.is_finite()) => {
+            Err(format!("`{key}` must be a positive number of seconds"))
+        }
+        Some(s) if s > max => Err(format!("`{key}` must be at most {max} seconds, not {s}")),
+        _ => Ok(()),
     }
 }
 
@@ -373,6 +405,22 @@ mod tests {
                 .starts_with("`concurrency`: invalid type")
         );
         assert!(Config::parse("[1]").unwrap_err().contains("JSON object"));
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_with_their_key() {
+        for (text, key) in [
+            (r#"{"scriptCpuSeconds": 1e300}"#, "scriptCpuSeconds"),
+            (r#"{"timeout": 1e12}"#, "timeout"),
+            (r#"{"concurrency": 100000}"#, "concurrency"),
+            (r#"{"maxAgents": 0}"#, "maxAgents"),
+            (r#"{"schemaRetries": 1000}"#, "schemaRetries"),
+            (r#"{"adapters": {"a": {"command": ["x"], "timeout": 1e300}}}"#, "adapters.a.timeout"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
+        }
+        assert!(Config::parse(r#"{"scriptCpuSeconds": 3600, "schemaRetries": 0}"#).is_ok());
     }
 
     #[test]

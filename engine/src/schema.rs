@@ -14,6 +14,18 @@ pub const MARKER: &str = "JSON Schema:";
 /// At most this many validation errors are fed back or reported.
 const MAX_ERRORS: usize = 10;
 
+/// The largest schema accepted, as JSON text. Schemas come from the script,
+/// which an attacker may have written; every host cost below is bounded by
+/// these figures.
+pub const MAX_SCHEMA_BYTES: usize = 256 * 1024;
+/// The deepest nesting of a schema.
+const MAX_SCHEMA_DEPTH: usize = 64;
+/// Backtracking steps one `pattern` may take on one string (fancy-regex's
+/// limit); past it the value is reported as not matching.
+const PATTERN_BACKTRACK_LIMIT: usize = 100_000;
+/// Candidate JSON values tried in one reply before giving up.
+const MAX_CANDIDATES: usize = 8;
+
 /// A compiled schema.
 pub struct Schema {
     source: Value,
@@ -36,8 +48,26 @@ impl std::fmt::Display for Rejection {
 }
 
 impl Schema {
+    /// Compiles a schema the script gave, after checking that validating
+    /// with it is bounded: its size, its depth, and no `$ref` cycle that
+    /// never moves into the instance (which would validate forever).
     pub fn compile(source: &Value) -> Result<Schema, SchemaError> {
-        let validator = jsonschema::validator_for(source).map_err(|e| SchemaError(e.to_string()))?;
+        let size = serde_json::to_vec(source).map_or(usize::MAX, |v| v.len());
+        if size > MAX_SCHEMA_BYTES {
+            return Err(SchemaError(format!(
+                "it is {size} bytes; the limit is {MAX_SCHEMA_BYTES} bytes of JSON"
+            )));
+        }
+        if depth(source) > MAX_SCHEMA_DEPTH {
+            return Err(SchemaError(format!("it nests deeper than {MAX_SCHEMA_DEPTH} levels")));
+        }
+        refs::check_cycles(source).map_err(SchemaError)?;
+        let validator = jsonschema::options()
+            .with_pattern_options(
+                jsonschema::PatternOptions::fancy_regex().backtrack_limit(PATTERN_BACKTRACK_LIMIT),
+            )
+            .build(source)
+            .map_err(|e| SchemaError(e.to_string()))?;
         Ok(Schema { source: source.clone(), validator })
     }
 
@@ -80,6 +110,128 @@ impl Schema {
     }
 }
 
+/// How deeply `v` nests (a scalar is 0).
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `$ref` cycles that validate the same instance forever.
+mod refs {
+    use std::collections::HashSet;
+
+    use serde_json::Value;
+
+    /// Keywords that apply a subschema to the same instance (not to a
+    /// property or an item of it): a cycle through only these never ends.
+    const IN_PLACE: [&str; 8] = ["allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas"];
+    /// Steps of the search, at most (it is linear in the schema anyway).
+    const MAX_STEPS: usize = 100_000;
+
+    /// The local references `node` follows without moving into the instance.
+    fn in_place_refs<'a>(node: &'a Value, out: &mut Vec<&'a str>) {
+        let Some(map) = node.as_object() else { return };
+        for key in ["$ref", "$dynamicRef", "$recursiveRef"] {
+            match map.get(key).and_then(Value::as_str) {
+                Some(r) if r.starts_with('#') => out.push(r),
+                // `$recursiveRef`/`$dynamicRef` to an anchor resolve to the root.
+                Some(_) if key != "$ref" => out.push("#"),
+                _ => {}
+            }
+        }
+        for key in IN_PLACE {
+            match map.get(key) {
+                Some(Value::Array(list)) => list.iter().for_each(|s| in_place_refs(s, out)),
+                Some(Value::Object(o)) if key == "dependentSchemas" => {
+                    o.values().for_each(|s| in_place_refs(s, out))
+                }
+                Some(schema @ Value::Object(_)) => in_place_refs(schema, out),
+                _ => {}
+            }
+        }
+    }
+
+    fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
+        let pointer = reference.strip_prefix('#')?;
+        if pointer.is_empty() {
+            return Some(root);
+        }
+        // Anchors (`#name`) are not followed: they are rare in agent schemas.
+        root.pointer(&pointer.replace("%25", "%").replace("%22", "\""))
+    }
+
+    /// Refuses a schema in which a reference leads back to itself through
+    /// in-place keywords only.
+    pub(super) fn check_cycles(root: &Value) -> Result<(), String> {
+        let mut steps = 0;
+        let mut done: HashSet<String> = HashSet::new();
+        let mut start = Vec::new();
+        collect_all_refs(root, &mut start, &mut steps)?;
+        for reference in start {
+            let mut path: Vec<String> = Vec::new();
+            visit(root, reference, &mut path, &mut done, &mut steps)?;
+        }
+        Ok(())
+    }
+
+    fn collect_all_refs<'a>(
+        node: &'a Value,
+        out: &mut Vec<&'a str>,
+        steps: &mut usize,
+    ) -> Result<(), String> {
+        *steps += 1;
+        if *steps > MAX_STEPS {
+            return Err("it is too large to check for `$ref` cycles".into());
+        }
+        match node {
+            Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(Value::as_str).filter(|r| r.starts_with('#')) {
+                    out.push(r);
+                }
+                map.values().try_for_each(|v| collect_all_refs(v, out, steps))
+            }
+            Value::Array(items) => items.iter().try_for_each(|v| collect_all_refs(v, out, steps)),
+            _ => Ok(()),
+        }
+    }
+
+    fn visit(
+        root: &Value,
+        reference: &str,
+        path: &mut Vec<String>,
+        done: &mut HashSet<String>,
+        steps: &mut usize,
+    ) -> Result<(), String> {
+        *steps += 1;
+        if *steps > MAX_STEPS {
+            return Err("it is too large to check for `$ref` cycles".into());
+        }
+        if path.iter().any(|p| p == reference) {
+            path.push(reference.to_string());
+            return Err(format!(
+                "its references form a cycle that never reaches a property or an item: {}",
+                path.join(" -> ")
+            ));
+        }
+        if done.contains(reference) {
+            return Ok(());
+        }
+        let Some(target) = resolve(root, reference) else { return Ok(()) };
+        path.push(reference.to_string());
+        let mut next = Vec::new();
+        in_place_refs(target, &mut next);
+        for r in next {
+            visit(root, r, path, done, steps)?;
+        }
+        path.pop();
+        done.insert(reference.to_string());
+        Ok(())
+    }
+}
+
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
@@ -104,40 +256,59 @@ fn fenced_blocks(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The first `{…}` or `[…]` in `text` that parses, tracking strings.
+///
+/// One pass, linear in the reply: openers go on a stack; a value that
+/// closes at the outermost level is tried at once, and values nested one
+/// level inside an opener that never closes are kept as candidates (a reply
+/// may start with a stray `[`). At most [`MAX_CANDIDATES`] are parsed.
 fn first_balanced(text: &str) -> Option<Value> {
     let bytes = text.as_bytes();
-    for (start, &b) in bytes.iter().enumerate() {
-        if b != b'{' && b != b'[' {
-            continue;
+    let mut open: Vec<(usize, u8)> = Vec::new();
+    let mut inner: Vec<(usize, usize)> = Vec::new();
+    let (mut in_string, mut escaped, mut tried) = (false, false, 0);
+    let parse = |range: std::ops::RangeInclusive<usize>, tried: &mut usize| {
+        *tried += 1;
+        serde_json::from_str::<Value>(&text[range]).ok()
+    };
+    for (i, &c) in bytes.iter().enumerate() {
+        if tried >= MAX_CANDIDATES {
+            break;
         }
-        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-        for (i, &c) in bytes.iter().enumerate().skip(start) {
-            if in_string {
-                match c {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
+        if in_string {
             match c {
-                b'"' => in_string = true,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        if let Ok(v) = serde_json::from_str(&text[start..=i]) {
-                            return Some(v);
-                        }
-                        break;
-                    }
-                }
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
                 _ => {}
             }
+            continue;
+        }
+        match c {
+            b'"' if !open.is_empty() => in_string = true,
+            b'{' | b'[' => open.push((i, c)),
+            b'}' | b']' => {
+                let wanted = if c == b'}' { b'{' } else { b'[' };
+                match open.pop() {
+                    Some((start, opener)) if opener == wanted => {
+                        if open.is_empty() {
+                            if let Some(v) = parse(start..=i, &mut tried) {
+                                return Some(v);
+                            }
+                        } else if open.len() == 1 && inner.len() < MAX_CANDIDATES {
+                            inner.push((start, i));
+                        }
+                    }
+                    // A closer that matches nothing: what was open is not JSON.
+                    _ => open.clear(),
+                }
+            }
+            _ => {}
         }
     }
-    None
+    inner
+        .into_iter()
+        .take(MAX_CANDIDATES.saturating_sub(tried))
+        .find_map(|(start, end)| parse(start..=end, &mut 0))
 }
 
 #[cfg(test)]
@@ -179,6 +350,50 @@ mod tests {
         assert!(p.starts_with("Who?") && p.contains("JSON Schema:\n{"));
         let retry = s.retry_prompt("Who?", &Rejection(vec!["at /age: bad".into()]));
         assert!(retry.contains("- at /age: bad") && retry.contains(MARKER));
+    }
+
+    #[test]
+    fn extraction_is_linear_and_keeps_finding_values_after_stray_openers() {
+        assert_eq!(extract("[ {\"a\": 1} and more"), Some(json!({"a": 1})));
+        assert_eq!(extract("} {\"b\": [1, {\"c\": \"]\"}]} x"), Some(json!({"b": [1, {"c": "]"}]})));
+        // 200k openers used to take half a minute; now one pass.
+        let hostile = "[".repeat(200_000);
+        let begun = std::time::Instant::now();
+        assert_eq!(extract(&hostile), None);
+        // A guard against a hang, not a speed target (benches/ has those).
+        assert!(begun.elapsed() < std::time::Duration::from_secs(10), "{:?}", begun.elapsed());
+    }
+
+    #[test]
+    fn unbounded_schemas_are_refused_at_compile() {
+        let cycle =
+            json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});
+        let e = Schema::compile(&cycle).err().unwrap().to_string();
+        assert!(e.contains("cycle") && e.contains("#/$defs/a -> #/$defs/b -> #/$defs/a"), "{e}");
+        let through_all_of = json!({"$defs": {"a": {"allOf": [{"$ref": "#"}]}}, "$ref": "#/$defs/a"});
+        assert!(Schema::compile(&through_all_of).is_err());
+        // A recursive schema that descends into the instance is fine.
+        let tree =
+            json!({"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#"}}}});
+        let tree = Schema::compile(&tree).unwrap();
+        assert!(tree.accept(r#"{"children": [{"children": []}]}"#).is_ok());
+        let mut deep = json!({"type": "string"});
+        for _ in 0..70 {
+            deep = json!({"items": deep});
+        }
+        assert!(Schema::compile(&deep).err().unwrap().to_string().contains("deeper than 64"));
+        let big = json!({"enum": vec!["x".repeat(1000); 300]});
+        assert!(Schema::compile(&big).err().unwrap().to_string().contains("the limit is 262144 bytes"));
+    }
+
+    #[test]
+    fn a_backtracking_pattern_is_bounded() {
+        let s = Schema::compile(&json!({"type": "array", "items": {"type": "string", "pattern": "^(a+)+$"}}))
+            .unwrap();
+        let reply = serde_json::to_string(&vec![format!("{}b", "a".repeat(40)); 100]).unwrap();
+        let begun = std::time::Instant::now();
+        let _ = s.accept(&reply);
+        assert!(begun.elapsed() < std::time::Duration::from_secs(10), "a hang guard: {:?}", begun.elapsed());
     }
 
     #[test]

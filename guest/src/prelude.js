@@ -15,12 +15,33 @@
 
   const global = globalThis;
   const OriginalDate = Date;
+
+  // Intrinsics the prelude depends on, captured before the script runs: the
+  // script shares this realm and may replace any global or prototype method
+  // afterwards. What the host sends (completions, load replies) is read
+  // only through these. Budget, maxAgents and the other limits are enforced
+  // by the host in any case; these keep the script from lying to itself
+  // about what the host said.
+  const jsonParse = JSON.parse;
+  const jsonStringify = JSON.stringify;
+  const toNumber = Number;
+  const toText = String;
+  const keysOf = Object.keys;
+  const isArray = Array.isArray;
+  const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const create = Object.create;
+  const dictionary = () => create(null);
+  const member = (list, value) => {
+    for (let i = 0; i < list.length; i++) if (list[i] === value) return true;
+    return false;
+  };
   const filename = init.filename;
   const lineOneShift = init.lineOneShift | 0;
 
   // ---- determinism -------------------------------------------------------
 
-  let clock = Number(init.clock);
+  let clock = toNumber(init.clock);
 
   function LogicalDate(...parts) {
     if (!new.target) return new OriginalDate(clock).toString();
@@ -30,7 +51,7 @@
   LogicalDate.now = () => clock;
   LogicalDate.parse = OriginalDate.parse;
   LogicalDate.UTC = OriginalDate.UTC;
-  Object.defineProperty(OriginalDate.prototype, 'constructor', {
+  defineProperty(OriginalDate.prototype, 'constructor', {
     value: LogicalDate, writable: true, configurable: true,
   });
 
@@ -56,7 +77,7 @@
     constructor(name, message, fatal) {
       super(message);
       this.name = name;
-      if (fatal) Object.defineProperty(this, 'fatal', { value: true });
+      if (fatal) defineProperty(this, 'fatal', { value: true });
     }
   }
 
@@ -85,7 +106,7 @@
       return out;
     }
     let message;
-    try { message = typeof e === 'string' ? e : JSON.stringify(e); } catch (_) { message = String(e); }
+    try { message = typeof e === 'string' ? e : jsonStringify(e); } catch (_) { message = String(e); }
     return { name: 'Error', message: `uncaught non-Error value: ${message}` };
   }
 
@@ -93,7 +114,7 @@
   function finishWith(outcome) {
     if (finished) return;
     finished = true;
-    host.finish(JSON.stringify(outcome));
+    host.finish(jsonStringify(outcome));
   }
   const fail = (e) => finishWith({ ok: false, error: describe(e) });
 
@@ -101,11 +122,11 @@
     if (fatal !== null) return fail(fatal);
     let json;
     try {
-      json = JSON.stringify(value === undefined ? null : value);
+      json = jsonStringify(value === undefined ? null : value);
     } catch (e) {
       return fail(new TypeError(`the workflow's return value is not JSON-serialisable: ${e.message}`));
     }
-    finishWith({ ok: true, value: json === undefined ? null : JSON.parse(json) });
+    finishWith({ ok: true, value: json === undefined ? null : jsonParse(json) });
   }
 
   // ---- agent ---------------------------------------------------------------
@@ -113,35 +134,35 @@
   const AGENT_OPTS = ['label', 'phase', 'schema', 'model', 'effort', 'isolation', 'agentType', 'adapter'];
   const STRING_OPTS = ['label', 'phase', 'model', 'effort', 'agentType', 'adapter'];
   const ISOLATION = ['inplace', 'worktree'];
-  const pending = new Map();
+  const pending = dictionary();
   let currentPhase = null;
   let spent = 0;
-  const budgetTotal = init.budget === null || init.budget === undefined ? null : Number(init.budget);
+  const budgetTotal = init.budget === null || init.budget === undefined ? null : toNumber(init.budget);
 
   function typeName(v) {
-    return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+    return v === null ? 'null' : isArray(v) ? 'array' : typeof v;
   }
 
   function checkOpts(opts) {
     if (opts === undefined || opts === null) return {};
-    if (typeof opts !== 'object' || Array.isArray(opts)) {
+    if (typeof opts !== 'object' || isArray(opts)) {
       throw new TypeError(`agent(prompt, opts): opts must be an object, got ${typeName(opts)}`);
     }
     const clean = {};
-    for (const key of Object.keys(opts)) {
+    for (const key of keysOf(opts)) {
       const value = opts[key];
-      if (!AGENT_OPTS.includes(key)) {
+      if (!member(AGENT_OPTS, key)) {
         throw new TypeError(`agent(): unknown option \`${key}\`; allowed: ${AGENT_OPTS.join(', ')}`);
       }
       if (value === undefined || value === null) continue;
-      if (STRING_OPTS.includes(key) && typeof value !== 'string') {
+      if (member(STRING_OPTS, key) && typeof value !== 'string') {
         throw new TypeError(`agent(): option \`${key}\` must be a string, got ${typeName(value)}`);
       }
       if (key === 'schema' && (typeof value !== 'object' && typeof value !== 'boolean')) {
         throw new TypeError(`agent(): option \`schema\` must be a JSON Schema object, got ${typeName(value)}`);
       }
-      if (key === 'isolation' && !ISOLATION.includes(value)) {
-        throw new TypeError(`agent(): option \`isolation\` must be one of '${ISOLATION.join("', '")}', got ${JSON.stringify(value)}`);
+      if (key === 'isolation' && !member(ISOLATION, value)) {
+        throw new TypeError(`agent(): option \`isolation\` must be one of '${ISOLATION.join("', '")}', got ${jsonStringify(value)}`);
       }
       clean[key] = value;
     }
@@ -177,23 +198,23 @@
         throw e;
       }
       const phase = clean.phase !== undefined ? clean.phase : currentPhase;
-      const id = host.start(JSON.stringify({ prompt, opts: clean, phase }));
-      pending.set(id, { resolve, reject, site });
+      const id = host.start(jsonStringify({ prompt, opts: clean, phase }));
+      pending[id] = { resolve, reject, site };
     });
   }
 
   function deliver(text) {
-    const completion = JSON.parse(text);
+    const completion = jsonParse(text);
     if (typeof completion.clock === 'number') clock = completion.clock;
-    if (completion.usage) spent += (completion.usage.input | 0) + (completion.usage.output | 0);
-    const waiter = pending.get(completion.id);
+    if (completion.usage) spent += toNumber(completion.usage.input) + toNumber(completion.usage.output);
+    const waiter = pending[completion.id];
     if (!waiter) return;
-    pending.delete(completion.id);
+    delete pending[completion.id];
     if (completion.ok) {
       waiter.resolve(completion.value);
     } else {
       const err = completion.error || {};
-      const e = new WorkflowError(err.name || 'AgentError', String(err.message), err.fatal === true);
+      const e = new WorkflowError(err.name || 'AgentError', toText(err.message), err.fatal === true);
       if (err.limit) e.limit = err.limit;
       e.stack = `${e.name}: ${e.message}\n${siteText(waiter.site)}`;
       noteFatal(e);
@@ -226,7 +247,7 @@
     if (items === null || typeof items !== 'object' || typeof items[Symbol.iterator] !== 'function') {
       throw new TypeError(`pipeline(items, ...stages): items must be an array, got ${typeName(items)}`);
     }
-    if (stages.length === 1 && Array.isArray(stages[0])) stages = stages[0];
+    if (stages.length === 1 && isArray(stages[0])) stages = stages[0];
     stages.forEach((s, k) => {
       if (typeof s !== 'function') {
         throw new TypeError(`pipeline(): stage ${k + 1} must be a function, got ${typeName(s)}`);
@@ -246,21 +267,21 @@
   // ---- phases, logs, budget --------------------------------------------------
 
   function phase(title) {
-    currentPhase = String(title);
-    host.emit(JSON.stringify({ type: 'phase', title: currentPhase }));
+    currentPhase = toText(title);
+    host.emit(jsonStringify({ type: 'phase', title: currentPhase }));
   }
 
   function log(message) {
-    host.emit(JSON.stringify({ type: 'log', message: String(message) }));
+    host.emit(jsonStringify({ type: 'log', message: toText(message) }));
   }
 
   const show = (v) => {
     if (typeof v === 'string') return v;
-    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (_) { return String(v); }
+    try { const s = jsonStringify(v); return s === undefined ? String(v) : s; } catch (_) { return String(v); }
   };
   const consoleLog = (...parts) => log(parts.map(show).join(' '));
 
-  const budget = Object.freeze({
+  const budget = freeze({
     total: budgetTotal,
     spent: () => spent,
     remaining: () => (budgetTotal === null ? Infinity : Math.max(0, budgetTotal - spent)),
@@ -268,7 +289,7 @@
 
   // ---- nested workflows and validation ------------------------------------
 
-  const load = (request) => JSON.parse(host.load(JSON.stringify(request)));
+  const load = (request) => jsonParse(host.load(jsonStringify(request)));
 
   function problem(e, file) {
     const stack = String((e && e.stack) || '');
@@ -327,7 +348,7 @@
       throw new TypeError('workflow(nameOrRef, args?): give a saved workflow\'s name or {scriptPath}');
     }
     const loaded = load(request);
-    const shown = JSON.stringify(ref);
+    const shown = jsonStringify(ref);
     if (!loaded.ok) {
       const e = loaded.error;
       const where = e.line ? ` (${loaded.filename}:${e.line}:${e.column})` : '';
@@ -349,7 +370,7 @@
   // ---- install ---------------------------------------------------------------
 
   const define = (obj, name, value) =>
-    Object.defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
+    defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
 
   define(global, 'Date', LogicalDate);
   define(Math, 'random', random);
@@ -362,7 +383,7 @@
   define(global, 'budget', budget);
   define(global, 'workflow', workflow);
   define(global, 'validate', validate);
-  define(global, 'console', Object.freeze({
+  define(global, 'console', freeze({
     log: consoleLog, info: consoleLog, warn: consoleLog, error: consoleLog, debug: consoleLog,
   }));
 

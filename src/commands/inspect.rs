@@ -9,7 +9,7 @@ use odw_engine::{Event, RunDir, RunState, Stamped, Status};
 use super::run::print_outcome;
 use super::{config, find_run, runs_root};
 use crate::cli::{Global, ListArgs, LogsArgs, RunRef};
-use crate::report::{Exit, outln};
+use crate::report::{self, Exit, outln};
 
 pub fn status(global: &Global, r: &RunRef) -> anyhow::Result<ExitCode> {
     let run = find_run(global, &r.run)?;
@@ -18,10 +18,10 @@ pub fn status(global: &Global, r: &RunRef) -> anyhow::Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         outln!("run       {}", s.run_id);
-        outln!("workflow  {}", s.workflow);
+        outln!("workflow  {}", report::shown(&s.workflow));
         outln!("state     {}", s.state);
         if let Some(phase) = &s.phase {
-            outln!("phase     {phase}");
+            outln!("phase     {}", report::shown(phase));
         }
         let a = s.agents;
         outln!(
@@ -86,7 +86,7 @@ fn print_event(line: &str, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let Ok(Stamped { ts, event }) = serde_json::from_str::<Stamped>(line) else {
-        outln!("{line}");
+        outln!("{}", report::shown(line));
         return Ok(());
     };
     let time = ts.get(11..23).unwrap_or("");
@@ -115,7 +115,7 @@ fn print_event(line: &str, json: bool) -> anyhow::Result<()> {
             ("journal_error", format!("#{index} not journalled: {error}"))
         }
     };
-    outln!("{time}  {kind:<15} {text}");
+    outln!("{time}  {kind:<15} {}", report::shown(&text));
     Ok(())
 }
 
@@ -138,7 +138,7 @@ pub fn list(global: &Global, args: &ListArgs) -> anyhow::Result<ExitCode> {
                 "{}  {:<11} {:<24} {:>4} agents  {}",
                 s.run_id,
                 s.state,
-                s.workflow,
+                report::shown(&s.workflow),
                 s.agents.dispatched,
                 s.started_at
             );

@@ -11,7 +11,7 @@ use odw_engine::{Script, WorkflowModule, atomic_write, is_module, read_meta};
 
 use super::{config, sandbox};
 use crate::cli::{BuildArgs, Global, InspectArgs};
-use crate::report::{Exit, outln};
+use crate::report::{self, Exit, outln};
 
 pub async fn build(global: &Global, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let begun = Instant::now();
@@ -93,13 +93,14 @@ impl Report {
     }
 
     fn print(&self, path: &Path) -> anyhow::Result<()> {
-        let text = |key: &str| self.meta.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+        let text =
+            |key: &str| report::shown(self.meta.get(key).and_then(Value::as_str).unwrap_or("")).into_owned();
         outln!("{} ({})", path.display(), self.kind);
         outln!("  workflow     {}", text("name"));
         outln!("  description  {}", text("description"));
         if let Some(phases) = self.meta.get("phases").and_then(Value::as_array) {
             let titles: Vec<&str> = phases.iter().filter_map(|p| p["title"].as_str()).collect();
-            outln!("  phases       {}", titles.join(" · "));
+            outln!("  phases       {}", report::shown(&titles.join(" · ")));
         }
         outln!("  script       {}", self.file);
         outln!("  script hash  blake3:{}", self.script_hash);

@@ -13,12 +13,9 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::sync::{oneshot, watch};
 
 use odw_engine::run::{execute, prepare};
-use odw_engine::{
-    Config, Control, Controls, Prepared, ReuseRule, RunDir, RunOptions, RunReport, RunState, library,
-};
+use odw_engine::{Config, Controls, Prepared, ReuseRule, RunDir, RunOptions, RunReport, RunState, library};
 
 use super::{config, parse_args, runs_root, sandbox};
 use crate::cli::{Global, Reuse, RunArgs};
@@ -82,21 +79,17 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Runs here and now; Ctrl-C stops the run cleanly (agents killed).
+/// Runs here and now.
 async fn in_process(
     sandbox: &odw_engine::sandbox::Sandbox,
     config: &Config,
     prepared: Prepared,
     wait: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (stop_tx, stop) = oneshot::channel();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop_tx.send(());
-        }
-    });
-    let (_, control) = watch::channel(Control::default());
-    let report = execute(sandbox, config, prepared, Controls { control, stop: Some(stop) }).await?;
+    // Ctrl-C and SIGTERM stop the run cleanly (agents killed), and `odw
+    // pause|resume|stop` from another terminal work as for a background run.
+    let controls = Controls::follow(&prepared.run);
+    let report = execute(sandbox, config, prepared, controls).await?;
     report::summary(&report);
     if let Some(reuse) = &report.reuse {
         report::reuse(reuse, report.agents.dispatched);

@@ -9,7 +9,7 @@ use odw_engine::{Script, library, read_meta, validate_file};
 
 use super::{config, sandbox};
 use crate::cli::{Global, ValidateArgs, WorkflowsCommand};
-use crate::report::{Exit, outln};
+use crate::report::{self, Exit, outln};
 
 pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
@@ -49,7 +49,7 @@ pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result
                         "{:<24} {:<18} {}",
                         r["name"].as_str().unwrap_or(""),
                         r["source"].as_str().unwrap_or(""),
-                        r["description"].as_str().unwrap_or("")
+                        report::shown(r["description"].as_str().unwrap_or(""))
                     );
                 }
             }
@@ -69,7 +69,7 @@ pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<Ex
     } else {
         for e in &verdict.errors {
             let at = if e.line == 0 { String::new() } else { format!(":{}:{}", e.line, e.column) };
-            eprintln!("odw: error: {}{at}: {}", args.script.display(), e.message);
+            eprintln!("odw: error: {}{at}: {}", args.script.display(), report::shown(&e.message));
         }
     }
     Ok(Exit::ok_if(verdict.ok))

@@ -176,6 +176,6 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// One precompiled-guest cache for all tests, so only the first compiles.
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("odw-cache")
 }

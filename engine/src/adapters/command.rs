@@ -116,6 +116,17 @@ impl CommandAdapter {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // The agent dies with odw even when odw cannot clean up (an abort,
+        // `kill -9`): the kernel sends it SIGKILL when its parent goes.
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         for (key, value) in &self.config.env {
             match value {
                 Some(v) => cmd.env(key, v),

@@ -10,40 +10,63 @@ use serde_json::{Map, Value, json};
 use super::{AgentReply, estimate_usage};
 use crate::schema::MARKER;
 
-pub(super) fn reply(prompt: &str) -> AgentReply {
+/// The largest instance echo makes, in bytes of JSON (about): a schema
+/// that asks for more (`minItems: 4e9`, `minLength: 1e8`) fails the call
+/// instead of exhausting the host.
+pub const MAX_INSTANCE_BYTES: usize = 4 << 20;
+
+pub(super) fn reply(prompt: &str) -> Result<AgentReply, String> {
     let schema = prompt
         .rfind(MARKER)
         .and_then(|at| serde_json::from_str::<Value>(prompt[at + MARKER.len()..].trim()).ok());
     let text = match schema {
-        Some(schema) => format!("```json\n{}\n```", instance(&schema, 0)),
+        Some(schema) => {
+            let mut left = MAX_INSTANCE_BYTES;
+            let value = instance(&schema, 0, &mut left).ok_or_else(|| {
+                format!("echo: the schema asks for an instance larger than {MAX_INSTANCE_BYTES} bytes")
+            })?;
+            format!("```json\n{value}\n```")
+        }
         None => prompt.to_string(),
     };
-    AgentReply { usage: estimate_usage(prompt, &text), text }
+    Ok(AgentReply { usage: estimate_usage(prompt, &text), text })
 }
 
-/// A small value that satisfies the common keywords of `schema`.
-fn instance(schema: &Value, depth: usize) -> Value {
+/// Takes `n` bytes from the budget, or says the instance is too large.
+fn spend(left: &mut usize, n: usize) -> Option<()> {
+    *left = left.checked_sub(n)?;
+    Some(())
+}
+
+/// A small value that satisfies the common keywords of `schema`, within
+/// `left` bytes; `None` when it cannot fit.
+fn instance(schema: &Value, depth: usize, left: &mut usize) -> Option<Value> {
+    spend(left, 8)?;
     let Some(s) = schema.as_object() else {
-        return Value::Null;
+        return Some(Value::Null);
     };
     if depth > 16 {
-        return Value::Null;
+        return Some(Value::Null);
     }
+    let copy = |v: &Value, left: &mut usize| {
+        spend(left, serde_json::to_vec(v).map_or(usize::MAX, |b| b.len()))?;
+        Some(v.clone())
+    };
     if let Some(v) = s.get("const") {
-        return v.clone();
+        return copy(v, left);
     }
     if let Some(v) = s.get("enum").and_then(|e| e.as_array()).and_then(|e| e.first()) {
-        return v.clone();
+        return copy(v, left);
     }
     if let Some(v) = s.get("default") {
-        return v.clone();
+        return copy(v, left);
     }
     if let Some(v) = s.get("examples").and_then(|e| e.as_array()).and_then(|e| e.first()) {
-        return v.clone();
+        return copy(v, left);
     }
     for key in ["oneOf", "anyOf", "allOf"] {
         if let Some(first) = s.get(key).and_then(|v| v.as_array()).and_then(|v| v.first()) {
-            return instance(first, depth + 1);
+            return instance(first, depth + 1, left);
         }
     }
     let ty = match s.get("type") {
@@ -55,27 +78,37 @@ fn instance(schema: &Value, depth: usize) -> Value {
         _ if s.contains_key("items") => "array",
         _ => "null",
     };
-    match ty {
+    Some(match ty {
         "object" => {
             let mut out = Map::new();
             if let Some(props) = s.get("properties").and_then(Value::as_object) {
                 for (name, prop) in props {
-                    out.insert(name.clone(), instance(prop, depth + 1));
+                    spend(left, name.len())?;
+                    out.insert(name.clone(), instance(prop, depth + 1, left)?);
                 }
             }
             Value::Object(out)
         }
         "array" => {
-            let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
-            let min = min.min(s.get("maxItems").and_then(Value::as_u64).map_or(min, |m| m as usize));
-            let item = s.get("items").map_or(Value::Null, |i| instance(i, depth + 1));
+            let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1);
+            let min = min.min(s.get("maxItems").and_then(Value::as_u64).unwrap_or(min));
+            let min = usize::try_from(min).ok()?;
+            let before = *left;
+            let item = match s.get("items") {
+                Some(i) => instance(i, depth + 1, left)?,
+                None => Value::Null,
+            };
+            // Every copy costs what the first did (at least `null,`).
+            let each = (before - *left).max(5);
+            spend(left, each.checked_mul(min.saturating_sub(1))?)?;
             Value::Array(vec![item; min])
         }
         "string" => {
-            let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let min = usize::try_from(s.get("minLength").and_then(Value::as_u64).unwrap_or(0)).ok()?;
+            spend(left, min.max(4))?;
             let mut text = String::from("echo");
-            while text.chars().count() < min {
-                text.push('o');
+            if min > 4 {
+                text.push_str(&"o".repeat(min - 4));
             }
             Value::String(text)
         }
@@ -92,7 +125,7 @@ fn instance(schema: &Value, depth: usize) -> Value {
         }
         "boolean" => Value::Bool(true),
         _ => Value::Null,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -102,8 +135,8 @@ mod tests {
 
     #[test]
     fn answers_with_the_prompt_without_a_schema() {
-        assert_eq!(reply("hello").text, "hello");
-        assert!(reply("hello").usage.estimated);
+        assert_eq!(reply("hello").unwrap().text, "hello");
+        assert!(reply("hello").unwrap().usage.estimated);
     }
 
     #[test]
@@ -122,9 +155,24 @@ mod tests {
             "additionalProperties": false
         }))
         .unwrap();
-        let out = reply(&schema.prompt("Summarise"));
+        let out = reply(&schema.prompt("Summarise")).unwrap();
         let value = schema.accept(&out.text).unwrap();
         assert_eq!(value["kind"], "bug");
         assert_eq!(value["tags"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_schema_that_asks_for_too_much_fails_the_call() {
+        for schema in [
+            json!({"type": "array", "minItems": 4e9 as u64}),
+            json!({"type": "string", "minLength": 100_000_000u64}),
+            json!({"type": "array", "minItems": 2000, "items": {"type": "array", "minItems": 2000}}),
+        ] {
+            let prompt = format!("x\n{MARKER}\n{schema}");
+            assert!(reply(&prompt).unwrap_err().contains("larger than"), "{schema}");
+        }
+        let fits = json!({"type": "string", "minLength": 1000});
+        let text = reply(&format!("x\n{MARKER}\n{fits}")).unwrap().text;
+        assert!(text.contains(&"o".repeat(990)));
     }
 }

@@ -120,7 +120,15 @@ impl Adapter {
     /// Runs one call.
     pub async fn call(&self, call: &AgentCall) -> Result<AgentReply, AdapterError> {
         match self {
-            Adapter::Echo => Ok(echo::reply(&call.prompt)),
+            // Off the async workers: a schema can make the instance large.
+            Adapter::Echo => {
+                let prompt = call.prompt.clone();
+                let adapter = ECHO.to_string();
+                tokio::task::spawn_blocking(move || echo::reply(&prompt))
+                    .await
+                    .map_err(|e| AdapterError::Io { adapter: adapter.clone(), reason: e.to_string() })?
+                    .map_err(|reason| AdapterError::Io { adapter, reason })
+            }
             Adapter::Command(c) => c.call(call).await,
             Adapter::Http(h) => h.call(call).await,
         }

@@ -54,7 +54,12 @@ pub async fn check(
     let finished = journal.finished()?;
     drop(journal);
 
-    let workflow = Workflow::load(sandbox, &script.unwrap_or_else(|| meta.script.clone()))?;
+    let script = match script {
+        Some(script) => script,
+        None if meta.imported => return Err(RunError::ImportedScript { id: id.into() }),
+        None => meta.script.clone(),
+    };
+    let workflow = Workflow::load(sandbox, &script)?;
     let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
     let run = RunDir::create(scratch.path(), &meta.workflow)?;
     let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };

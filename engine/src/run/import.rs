@@ -24,7 +24,7 @@ pub fn import(root: &Path, input: impl std::io::BufRead) -> Result<RunDir, RunEr
     drop(journal);
     let run = RunDir::create(root, &meta.workflow)?;
     std::fs::rename(&staged, run.journal_path()).map_err(io("cannot move the imported journal"))?;
-    let meta = RunMeta { run_id: run.id.clone(), ..meta };
+    let meta = RunMeta { run_id: run.id.clone(), imported: true, ..meta };
     run.write_meta(&meta)?;
     let journal = Journal::open(&run.journal_path())?;
     let finished = journal.finished()?;

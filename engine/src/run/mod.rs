@@ -89,6 +89,11 @@ pub enum RunError {
     RunDir(#[from] RunDirError),
     #[error("no run `{id}` under {}", root.display())]
     UnknownRun { id: String, root: PathBuf },
+    #[error(
+        "run `{id}` was imported from a journal export; its recorded script is a path on the exporter's \
+         machine, so name the script to check with --script"
+    )]
+    ImportedScript { id: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }
@@ -151,6 +156,7 @@ pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Re
         reuse: opts.reuse,
         created_at: timestamp(),
         odw_version: env!("CARGO_PKG_VERSION").into(),
+        imported: false,
     };
     run.write_meta(&record)?;
     run.write_status(&Status::new(&run.id, &meta.name, RunState::Pending, 0))?;
@@ -189,14 +195,30 @@ impl Controls {
 
     /// Controls that follow the run's control file (`odw pause|resume|stop`
     /// write it), polled every [`Controls::POLL`] by a task that lives as
-    /// long as the process.
+    /// long as the process. SIGTERM and SIGINT stop the run as `odw stop`
+    /// does — agents killed, the end recorded — instead of orphaning them.
     pub fn follow(run: &RunDir) -> Controls {
+        use tokio::signal::unix::{SignalKind, signal};
         let (control_tx, control) = watch::channel(Control::default());
         let (stop_tx, stop) = oneshot::channel();
         let run = run.clone();
+        let mut terms = [SignalKind::terminate(), SignalKind::interrupt()].map(|kind| signal(kind).ok());
         tokio::spawn(async move {
             let mut stop_tx = Some(stop_tx);
             loop {
+                let signalled = async {
+                    let [term, int] = &mut terms;
+                    tokio::select! {
+                        Some(_) = async { term.as_mut()?.recv().await } => true,
+                        Some(_) = async { int.as_mut()?.recv().await } => true,
+                        () = tokio::time::sleep(Controls::POLL) => false,
+                    }
+                };
+                if signalled.await
+                    && let Some(tx) = stop_tx.take()
+                {
+                    let _ = tx.send(());
+                }
                 let asked = run.read_control();
                 control_tx.send_if_modified(|current| {
                     let changed = current.paused != asked.paused;
@@ -208,7 +230,6 @@ impl Controls {
                 {
                     let _ = tx.send(());
                 }
-                tokio::time::sleep(Controls::POLL).await;
             }
         });
         Controls { control, stop: Some(stop) }

@@ -68,6 +68,7 @@ impl Session<'_> {
                     run: run.clone(),
                     progress: progress.clone(),
                     journal: journal.clone(),
+                    budget: meta.budget,
                 },
                 plan,
                 control: controls.control,

@@ -35,4 +35,9 @@ pub struct RunMeta {
     pub reuse: ReuseRule,
     pub created_at: String,
     pub odw_version: String,
+    /// Recreated from a journal export (`odw journal import`): `script`,
+    /// `workspace` and `config` are paths on the exporter's machine, never
+    /// to be run or read here without being named again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
 }

@@ -25,7 +25,7 @@ pub(super) struct Job {
     pub(super) adapter_name: String,
     pub(super) adapter: Adapter,
     pub(super) prompt: String,
-    pub(super) schema: Option<Schema>,
+    pub(super) schema: Option<Arc<Schema>>,
     pub(super) model: Option<String>,
     pub(super) role: Option<String>,
     /// Runs in its own git worktree (in this repository).
@@ -69,6 +69,18 @@ impl Scheduler {
                 Some("maxAgents"),
             ));
         }
+        if let Some(total) = self.run.budget {
+            let spent = self.spent.load(std::sync::atomic::Ordering::Relaxed);
+            if spent >= total {
+                return Err(CallError::fatal(
+                    ErrorName::BudgetError,
+                    format!(
+                        "token budget exhausted: {spent} of {total} tokens spent; raise --budget to continue"
+                    ),
+                    None,
+                ));
+            }
+        }
         let opts = request.opts;
         let isolation = match opts.isolation.as_deref() {
             Some(name) => Isolation::parse(name).ok_or_else(|| {
@@ -86,7 +98,33 @@ impl Scheduler {
                 Some(self.repo().map_err(|e| CallError::fatal(ErrorName::WorkspaceError, e, None))?)
             }
         };
+        // Values that reach an agent's command line are data, never flags:
+        // `model: '--yolo'` would otherwise be read by the CLI as its own
+        // option.
+        for (key, value) in
+            [("model", &opts.model), ("effort", &opts.effort), ("agentType", &opts.agent_type)]
+        {
+            if let Some(v) =
+                value.as_deref().filter(|v| v.starts_with('-') || v.chars().any(char::is_control))
+            {
+                return Err(CallError::fatal(
+                    ErrorName::TypeError,
+                    format!("option `{key}` must not start with '-' or hold control characters, got {v:?}"),
+                    None,
+                ));
+            }
+        }
         let wanted = match (&opts.adapter, self.run.adapter_forced) {
+            (Some(own), false) if self.config.pin_adapter && *own != self.run.default_adapter => {
+                return Err(CallError::fatal(
+                    ErrorName::ConfigError,
+                    format!(
+                        "this configuration pins every call to `{}` (`pinAdapter`); the script asked for `{own}`",
+                        self.run.default_adapter
+                    ),
+                    None,
+                ));
+            }
             (Some(own), false) => own.as_str(),
             _ => &self.run.default_adapter,
         };
@@ -135,7 +173,7 @@ impl Scheduler {
             adapter_name,
             adapter,
             prompt,
-            schema,
+            schema: schema.map(Arc::new),
             model: opts.model,
             role: opts.agent_type,
             worktree,
@@ -259,9 +297,16 @@ impl Scheduler {
             let Some(schema) = &job.schema else {
                 return (Ok(Value::String(reply.text)), attempt, usage);
             };
-            match schema.accept(&reply.text) {
-                Ok(value) => return (Ok(value), attempt, usage),
-                Err(r) => rejection = Some(r),
+            // Extraction and validation are bounded, but can still take a
+            // while on a large reply: off the async workers.
+            let checking = tokio::task::spawn_blocking({
+                let schema = schema.clone();
+                move || schema.accept(&reply.text)
+            });
+            match checking.await {
+                Ok(Ok(value)) => return (Ok(value), attempt, usage),
+                Ok(Err(r)) => rejection = Some(r),
+                Err(e) => return (Err(format!("checking the reply failed: {e}")), attempt, usage),
             }
         }
         let why = rejection.map(|r| r.to_string()).unwrap_or_default();

@@ -10,6 +10,7 @@
 mod call;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -39,6 +40,9 @@ pub struct RunContext {
     pub progress: Arc<Progress>,
     /// This run's journal (none for `odw replay --check`).
     pub journal: Option<Arc<Journal>>,
+    /// `--budget`: total tokens. Enforced here, from the usage the host
+    /// measured; the prelude's check only gives the script a good stack.
+    pub budget: Option<u64>,
 }
 
 /// What every call of one run shares.
@@ -51,6 +55,9 @@ pub struct Scheduler {
     divergence: Mutex<Option<Divergence>>,
     control: watch::Receiver<Control>,
     slots: Semaphore,
+    /// Tokens of the completions delivered so far: what the guest has seen
+    /// spent (the same figure the prelude keeps, but out of its reach).
+    spent: std::sync::atomic::AtomicU64,
     /// The git repository of the workspace, looked up at the first call
     /// that asks for a worktree.
     repo: std::sync::OnceLock<Result<PathBuf, WorktreeError>>,
@@ -91,6 +98,7 @@ impl Scheduler {
             divergence: Mutex::new(None),
             control,
             slots,
+            spent: std::sync::atomic::AtomicU64::new(0),
             repo: std::sync::OnceLock::new(),
         }
     }
@@ -121,6 +129,10 @@ impl Scheduler {
                 if let Some(record) = record {
                     self.record(&record);
                 }
+                if let Some(usage) = &completion.usage {
+                    let _ =
+                        self.spent.fetch_update(Relaxed, Relaxed, |s| Some(s.saturating_add(usage.total())));
+                }
                 let _ = to_guest.send(completion);
                 sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -141,9 +153,11 @@ impl Scheduler {
                 }
             };
             match msg {
-                GuestMsg::Event(GuestEvent::Phase { title }) => self.run.progress.phase(&title),
+                GuestMsg::Event(GuestEvent::Phase { title }) => {
+                    self.run.progress.phase(&capped(title, MAX_PHASE_BYTES))
+                }
                 GuestMsg::Event(GuestEvent::Log { message }) => {
-                    self.run.progress.event(Event::Log { message })
+                    self.run.progress.event(Event::Log { message: capped(message, MAX_LOG_BYTES) })
                 }
                 // Blocked with nothing on its way: keeping the recorded order
                 // would wait forever. (An Idle sent before a completion we
@@ -267,6 +281,28 @@ impl Scheduler {
     }
 }
 
+/// The longest `log()` message kept in `events.jsonl`; the rest is cut, so a
+/// script cannot fill the disk through its event log.
+const MAX_LOG_BYTES: usize = 64 * 1024;
+/// The longest phase title kept.
+const MAX_PHASE_BYTES: usize = 1024;
+
+/// `text`, cut to at most `max` bytes (at a character boundary) with a
+/// note of how much went.
+fn capped(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut at = max;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let cut = text.len() - at;
+    text.truncate(at);
+    text.push_str(&format!("… ({cut} more bytes not kept)"));
+    text
+}
+
 fn failed(id: u32, error: CallError) -> Completion {
     Completion { id, ok: false, value: None, error: Some(error), usage: None, clock: now_ms() }
 }
@@ -322,6 +358,7 @@ mod tests {
                     run: run.clone(),
                     progress: progress.clone(),
                     journal: Some(journal.clone()),
+                    budget: None,
                 },
                 plan: None,
                 control,
@@ -399,6 +436,13 @@ mod tests {
         assert_eq!(journal.issued().unwrap().len(), 2);
     }
 
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary() {
+        assert_eq!(capped("short".into(), 10), "short");
+        let cut = capped("ééééé".into(), 5);
+        assert_eq!(cut, "éé… (6 more bytes not kept)");
+    }
+
     #[tokio::test]
     async fn refusals_are_fatal_and_name_their_cause() {
         let config = Config { max_agents: Some(1), ..Config::default() };
@@ -421,5 +465,17 @@ mod tests {
         assert_eq!(first.name, "TypeError");
         assert_eq!(first.message, "isolation: 'elsewhere' is not one of 'inplace', 'worktree'");
         assert_eq!(completions[1].error.as_ref().unwrap().name, "SchemaError");
+
+        let flag = AgentOpts { model: Some("--yolo".into()), ..AgentOpts::default() };
+        let other = AgentOpts { adapter: Some("claude".into()), ..AgentOpts::default() };
+        let pinned = Config { pin_adapter: true, ..Config::default() };
+        let (completions, _, _) = serve(pinned, vec![request("a", flag), request("b", other)]).await;
+        let flag = completions[0].error.as_ref().unwrap();
+        assert!(
+            flag.name == "TypeError" && flag.message.contains("`model` must not start with '-'"),
+            "{flag:?}"
+        );
+        let pinned = completions[1].error.as_ref().unwrap();
+        assert!(pinned.name == "ConfigError" && pinned.message.contains("pinAdapter"), "{pinned:?}");
     }
 }

@@ -51,8 +51,24 @@ pub fn is_name(arg: &str) -> bool {
     !arg.contains('/') && !arg.ends_with(".js") && !arg.ends_with(".wasm") && !Path::new(arg).exists()
 }
 
-/// Finds saved workflow `name`.
+/// Whether `name` can name a saved workflow: letters, digits, `-`, `_` and
+/// inner dots, at most 128 characters. A name is joined into directories,
+/// so anything that could walk out of them (`/`, `..`, a leading dot) is
+/// not a name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && !name.contains("..")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Finds saved workflow `name` (never anything for a name that is not
+/// [valid](valid_name)).
 pub fn find(config: &Config, cwd: &Path, name: &str) -> Option<Saved> {
+    if !valid_name(name) {
+        return None;
+    }
     sources(config, cwd).into_iter().find_map(|s| {
         let path = s.dir.join(format!("{name}.js"));
         path.is_file().then(|| Saved { name: name.to_string(), path, origin: s.origin })
@@ -102,6 +118,17 @@ mod tests {
         let names: Vec<_> = list(&config, cwd.path()).into_iter().map(|s| (s.name, s.origin)).collect();
         assert_eq!(names, [("review".into(), "project .claude"), ("digest".into(), "personal .claude")]);
         assert!(find(&config, cwd.path(), "nope").is_none());
+    }
+
+    #[test]
+    fn only_plain_names_are_looked_up() {
+        for good in ["review", "deep-research", "v2.1_final"] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "../x", "a/b", ".hidden", "a..b", "x\0", "naïve", &"n".repeat(129)] {
+            assert!(!valid_name(bad), "{bad:?}");
+            assert!(find(&Config::default(), Path::new("/"), bad).is_none());
+        }
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub struct Nested {
 impl FindWorkflow for Nested {
     fn find(&self, reference: &WorkflowRef) -> Result<(String, String), String> {
         let path = match reference {
+            WorkflowRef::Name(name) if !library::valid_name(name) => {
+                return Err(format!(
+                    "`{}` is not a saved workflow's name (letters, digits, `-`, `_`, `.`)",
+                    name.escape_debug()
+                ));
+            }
             WorkflowRef::Name(name) => library::find(&self.config, &self.workspace, name)
                 .map(|saved| saved.path)
                 .ok_or_else(|| format!("no saved workflow named `{name}`"))?,
@@ -35,12 +41,31 @@ impl FindWorkflow for Nested {
             {
                 return Err(format!("`{p}` must be a relative path below the calling script's folder"));
             }
-            WorkflowRef::ScriptPath(p) => self.base.join(p),
+            WorkflowRef::ScriptPath(p) => {
+                // Symlinks are followed and the result must still be below
+                // the script's folder.
+                let inside = std::fs::canonicalize(self.base.join(p))
+                    .ok()
+                    .zip(std::fs::canonicalize(&self.base).ok())
+                    .filter(|(path, base)| path.starts_with(base));
+                match inside {
+                    Some((path, _)) => path,
+                    None if self.base.join(p).exists() => {
+                        return Err(format!("`{p}` leads outside the calling script's folder"));
+                    }
+                    None => return Err(format!("cannot read `{p}`: no such file")),
+                }
+            }
         };
         // Only the fact that the file cannot be read is reported, never its
-        // contents: a reference must not become a way to read files.
+        // contents or where odw looked: a reference must not become a way to
+        // read files or learn the host's layout.
+        let shown = match reference {
+            WorkflowRef::Name(name) => format!("{name}.js"),
+            WorkflowRef::ScriptPath(p) => p.clone(),
+        };
         let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{shown}`: {}", e.kind()))?;
         Ok((path.display().to_string(), text))
     }
 }
@@ -61,8 +86,15 @@ mod tests {
         assert!(find("../x.js").unwrap_err().contains("relative path below"));
         assert!(find("/etc/x.js").unwrap_err().contains("relative path below"));
         assert!(find("sub/child.txt").unwrap_err().contains("not a .js"));
-        assert!(find("missing.js").unwrap_err().starts_with("cannot read"));
+        assert_eq!(find("missing.js").unwrap_err(), "cannot read `missing.js`: no such file");
         let named = nested.find(&WorkflowRef::Name("nope".into())).unwrap_err();
         assert_eq!(named, "no saved workflow named `nope`");
+        let absolute = nested.find(&WorkflowRef::Name("/etc/passwd".into())).unwrap_err();
+        assert!(absolute.contains("is not a saved workflow's name"), "{absolute}");
+        // A symlink below the folder to a file outside it is refused.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.js"), "key").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.js"), dir.path().join("lib.js")).unwrap();
+        assert!(find("lib.js").unwrap_err().contains("leads outside"));
     }
 }

@@ -1,0 +1,2 @@
+export const meta = { name: 'hostile', description: 'an attack on the host' };
+return 'child ran';

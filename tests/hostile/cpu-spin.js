@@ -1,0 +1,3 @@
+// expect: error CPU limit
+export const meta = { name: 'hostile', description: 'an attack on the host' };
+while (true) {}

@@ -1,0 +1,3 @@
+// expect: ok "undefined"
+export const meta = { name: 'hostile', description: 'an attack on the host' };
+return eval('typeof process');

@@ -1,0 +1,4 @@
+// expect: any
+export const meta = { name: 'hostile', description: 'an attack on the host' };
+Promise.prototype.then = function () { return this; };
+return await agent('x');
