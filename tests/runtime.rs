@@ -349,3 +349,52 @@ fn skill_install_copies_the_skill_for_claude_and_codex() {
     assert_eq!(env.odw(&["skill", "install", "--codex"]).code, 0);
     assert!(env.path().join(".codex/skills/odw-workflows/SKILL.md").is_file());
 }
+
+/// Starts a run whose agent holds, and returns (run id, worker pid, agent
+/// pid, the agent's child's pid).
+fn holding_run(env: &Env) -> (String, String, String, String) {
+    let pidfile = env.path().join("agent.pid");
+    let wf = env.script("wf.js", &format!("return await agent('hold pidfile:{}');", pidfile.display()));
+    let id = start(env, &wf);
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let worker = status(env, &id)["pid"].to_string();
+    let agent = std::fs::read_to_string(&pidfile).unwrap();
+    let grandchild = std::fs::read_to_string(pidfile.with_extension("pid.child")).unwrap();
+    assert!(alive(&worker) && alive(&agent) && alive(&grandchild));
+    (id, worker, agent, grandchild)
+}
+
+fn signal(pid: &str, signal: &str) {
+    let sent = std::process::Command::new("kill").args([signal, pid.trim()]).status().unwrap();
+    assert!(sent.success());
+}
+
+#[test]
+fn sigterm_to_a_worker_stops_the_run_and_its_agents() {
+    let env = Env::new();
+    let (id, worker, agent, grandchild) = holding_run(&env);
+    signal(&worker, "-TERM");
+    wait_for("the run to stop", Duration::from_secs(5), || status(&env, &id)["state"] == "stopped");
+    wait_for("the agent and its child to be gone", Duration::from_secs(5), || {
+        !alive(&agent) && !alive(&grandchild)
+    });
+    assert_eq!(env.events().last().unwrap()["type"], "run_stopped");
+}
+
+#[test]
+fn an_agent_does_not_outlive_a_killed_worker() {
+    let env = Env::new();
+    let (id, worker, agent, grandchild) = holding_run(&env);
+    signal(&worker, "-KILL");
+    // The kernel kills the agent when its parent dies; the run is then
+    // interrupted, and stays resumable.
+    wait_for("the agent to be gone", Duration::from_secs(5), || !alive(&agent));
+    wait_for("the run to read as interrupted", Duration::from_secs(5), || {
+        status(&env, &id)["state"] == "interrupted"
+    });
+    // What the agent started and left in its group is not the kernel's to
+    // kill (README says so); clean up after the test.
+    let _ = std::process::Command::new("kill").args(["-KILL", grandchild.trim()]).status();
+}
