@@ -231,3 +231,43 @@ fn running_a_script_twice_compiles_it_once() {
     assert!(recovered.json()["r"].as_str().unwrap().contains("edited"));
     assert_eq!(start_of(&env, &recovered.run_id()), "compiled");
 }
+
+/// Where a module's `odw-workflow` section begins (odw appends it last).
+fn manifest_section_start(bytes: &[u8]) -> usize {
+    let name = b"\x0codw-workflow";
+    let at = bytes.windows(name.len()).rposition(|w| w == name).expect("a manifest section");
+    // Back over the section's LEB128 size to its id byte (0).
+    let mut start = at - 1;
+    while bytes[start - 1] & 0x80 != 0 {
+        start -= 1;
+    }
+    assert_eq!(bytes[start - 1], 0, "a custom section");
+    start - 1
+}
+
+#[test]
+fn a_module_runs_what_its_manifest_says_even_with_another_modules_code() {
+    let env = Env::new();
+    env.script("benign.js", "return 'benign';");
+    env.script("evil.js", "return 'evil';");
+    build(&env, "benign.js", "benign.wasm");
+    build(&env, "evil.js", "evil.wasm");
+    let benign = std::fs::read(env.path().join("benign.wasm")).unwrap();
+    let evil = std::fs::read(env.path().join("evil.wasm")).unwrap();
+    // The evil module's code with the benign module's manifest.
+    let mut spliced = evil[..manifest_section_start(&evil)].to_vec();
+    spliced.extend_from_slice(&benign[manifest_section_start(&benign)..]);
+    std::fs::write(env.path().join("spliced.wasm"), &spliced).unwrap();
+
+    let inspected = env.odw(&["inspect", "spliced.wasm"]);
+    assert_eq!(inspected.code, 0, "{}", inspected.stderr);
+    assert!(inspected.stdout.contains("not built by this odw"), "{}", inspected.stdout);
+    let ran = env.run_wait("spliced.wasm", &[]);
+    assert_eq!(ran.json(), "benign", "the run does what inspect shows: {}", ran.stderr);
+    assert_eq!(start_of(&env, &ran.run_id()), "compiled", "from the manifest's script, not the module's code");
+    // Modules this odw built still start as built.
+    let own = env.run_wait("evil.wasm", &[]);
+    assert_eq!((own.json(), start_of(&env, &own.run_id())), (serde_json::json!("evil"), "module".to_string()));
+    let shown = env.odw(&["inspect", "evil.wasm"]);
+    assert!(shown.stdout.contains("built by this odw: runs as built"), "{}", shown.stdout);
+}

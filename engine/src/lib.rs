@@ -70,8 +70,8 @@ pub use rundir::{
 };
 pub use scheduler::Control;
 pub use workflow::{
-    Meta, ModuleError, Problem, Validation, WorkflowError, WorkflowModule, build, is_module, library,
-    read_meta, validate_file,
+    Meta, ModuleError, Problem, Validation, WorkflowError, WorkflowModule, build, built_here, is_module,
+    library, read_meta, validate_file,
 };
 
 #[cfg(test)]

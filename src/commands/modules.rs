@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use odw_engine::{Script, WorkflowModule, atomic_write, is_module, read_meta};
+use odw_engine::{Script, WorkflowModule, atomic_write, built_here, is_module, read_meta};
 
 use super::{config, sandbox};
 use crate::cli::{BuildArgs, Global, InspectArgs};
@@ -39,6 +39,7 @@ pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<Exit
     let report = if is_module(path) {
         let built = WorkflowModule::read(path)?;
         let size = built.bytes.len();
+        let here = built_here(&sandbox()?, &built.bytes);
         let m = built.manifest.clone();
         Report {
             kind: "module",
@@ -46,6 +47,7 @@ pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<Exit
             meta: m.meta,
             script_hash: m.script_hash,
             built_by: Some(format!("odw {} (module format {})", m.odw_version, m.format)),
+            built_here: Some(here),
             size,
             imports: built.imports()?,
         }
@@ -60,6 +62,7 @@ pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<Exit
             meta: meta.raw,
             script_hash: script.hash,
             built_by: None,
+            built_here: None,
             size: script.source.len(),
             imports: sandbox.imports(),
         }
@@ -79,6 +82,9 @@ struct Report {
     meta: Value,
     script_hash: String,
     built_by: Option<String>,
+    /// A module: whether this odw built exactly these bytes. If not, `odw
+    /// run` runs the script its manifest carries, not its code.
+    built_here: Option<bool>,
     size: usize,
     imports: Vec<String>,
 }
@@ -87,7 +93,8 @@ impl Report {
     fn to_json(&self, path: &Path) -> Value {
         json!({
             "path": PathBuf::from(path), "kind": self.kind, "file": self.file, "meta": self.meta,
-            "scriptHash": self.script_hash, "builtBy": self.built_by, "size": self.size,
+            "scriptHash": self.script_hash, "builtBy": self.built_by, "builtHere": self.built_here,
+            "size": self.size,
             "imports": self.imports,
         })
     }
@@ -105,7 +112,14 @@ impl Report {
         outln!("  script       {}", self.file);
         outln!("  script hash  blake3:{}", self.script_hash);
         if let Some(by) = &self.built_by {
-            outln!("  built by     {by}");
+            outln!("  built by     {}", report::shown(by));
+        }
+        match self.built_here {
+            Some(true) => outln!("  code         built by this odw: runs as built"),
+            Some(false) => {
+                outln!("  code         not built by this odw: `odw run` runs the script above, not this code")
+            }
+            None => {}
         }
         outln!("  size         {} bytes", self.size);
         let what = if self.kind == "module" { "the module" } else { "it runs in" };

@@ -25,7 +25,7 @@ use crate::rundir::StartOrigin;
 use crate::sandbox::{Boot, Compiled, GuestIo, Preset, Sandbox, SandboxError, SandboxLimits};
 
 pub use meta::{Meta, evaluate_alone, read_meta};
-pub use module::{Manifest, ModuleError, WorkflowModule, assemble, build, is_module};
+pub use module::{Manifest, ModuleError, WorkflowModule, assemble, build, built_here, is_module};
 pub use nested::Nested;
 pub use validate::{Problem, Validation, validate_file};
 
@@ -69,13 +69,23 @@ impl Workflow {
     /// A script already in the compile cache starts from its module.
     pub fn load(sandbox: &Sandbox, path: &Path) -> Result<Workflow, WorkflowError> {
         if is_module(path) {
-            return Workflow::from_module(sandbox, WorkflowModule::read(path)?);
+            let module = WorkflowModule::read(path)?;
+            if built_here(sandbox, &module.bytes) {
+                return Workflow::from_module(sandbox, module);
+            }
+            // Not built by this odw: run the script the manifest carries.
+            return Workflow::from_source(sandbox, module.script()?);
         }
-        let script = Script::read(path)?;
+        Workflow::from_source(sandbox, Script::read(path)?)
+    }
+
+    /// A script: from the compile cache when it holds it, else compiled.
+    fn from_source(sandbox: &Sandbox, script: Script) -> Result<Workflow, WorkflowError> {
         let Some(cached) = sandbox.cache_dir().map(|dir| cache::path(dir, &script)) else {
             return Ok(Workflow { script, start: Start::Source { cache: None }, recorded_meta: None });
         };
-        // Anything wrong with a cache entry only costs a compile.
+        // Anything wrong with a cache entry only costs a compile. Entries
+        // are written by odw alone, into its own directory.
         if let Ok(hit) = WorkflowModule::read(&cached)
             && hit.manifest.source == script.source
             && let Ok(workflow) = Workflow::from_module(sandbox, hit)

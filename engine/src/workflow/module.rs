@@ -102,7 +102,32 @@ pub async fn build(sandbox: &Sandbox, config: &Config, script: &Script) -> Resul
     };
     let failed = |source| ModuleError::Sandbox { path: script.path.clone(), source };
     let image = sandbox.image(&script.compile_activation(), config.sandbox_limits()).await.map_err(failed)?;
-    assemble(image, &Manifest::new(script, meta)).map_err(failed)
+    let bytes = assemble(image, &Manifest::new(script, meta)).map_err(failed)?;
+    // A marker that cannot be written only costs the module's fast start.
+    let _ = trust(sandbox, &bytes);
+    Ok(bytes)
+}
+
+/// Where the marker of a module this odw built is kept.
+fn trust_marker(sandbox: &Sandbox, bytes: &[u8]) -> Option<std::path::PathBuf> {
+    Some(sandbox.cache_dir()?.join("built").join(blake3::hash(bytes).to_hex().as_str()))
+}
+
+/// Records that this odw built exactly `bytes`: its code is what its
+/// manifest says. Only odw writes the cache directory (0700).
+fn trust(sandbox: &Sandbox, bytes: &[u8]) -> std::io::Result<()> {
+    let Some(marker) = trust_marker(sandbox, bytes) else { return Ok(()) };
+    crate::fsio::private_dir(marker.parent().unwrap_or(Path::new(".")))?;
+    crate::fsio::atomic_write(&marker, b"", false)
+}
+
+/// Whether this odw built exactly `bytes` ([`build`] recorded it). A module
+/// from anywhere else may carry any code beside any manifest — a benign
+/// manifest spliced onto other code — so it is not run as code: the run
+/// starts from the script its manifest carries, which is what `odw inspect`
+/// shows.
+pub fn built_here(sandbox: &Sandbox, bytes: &[u8]) -> bool {
+    trust_marker(sandbox, bytes).is_some_and(|m| m.is_file())
 }
 
 /// The guest rewritten to start in `image`, labelled with `manifest`.
