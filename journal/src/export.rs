@@ -131,6 +131,10 @@ fn parse(input: impl BufRead) -> Result<Records, JournalError> {
     let mut started: Option<Started> = None;
     let mut issued: Vec<(usize, Issued)> = Vec::new();
     let mut completions: Vec<(usize, Completed)> = Vec::new();
+    // The line each call index was first issued / completed on: duplicates
+    // are found in constant time, so a large export imports in linear time.
+    let mut issued_at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut completed_at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     let mut finished: Option<(usize, Finished)> = None;
     let mut last_line = 1;
     for (n, line) in lines {
@@ -170,7 +174,7 @@ fn parse(input: impl BufRead) -> Result<Records, JournalError> {
             }
             "issued" => {
                 let record: Issued = from_fields(n, "issued", fields)?;
-                if let Some((first, _)) = issued.iter().find(|(_, i)| i.index == record.index) {
+                if let Some(first) = issued_at.insert(record.index, n) {
                     return Err(err(
                         n,
                         format!("call #{} is issued twice (first on line {first})", record.index),
@@ -198,7 +202,7 @@ fn parse(input: impl BufRead) -> Result<Records, JournalError> {
                     }
                 }
                 let record: Completed = from_fields(n, "completed", fields)?;
-                if let Some((first, _)) = completions.iter().find(|(_, c)| c.index == record.index) {
+                if let Some(first) = completed_at.insert(record.index, n) {
                     return Err(err(
                         n,
                         format!("call #{} is completed twice (first on line {first})", record.index),
