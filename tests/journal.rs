@@ -255,3 +255,59 @@ fn a_foreign_or_corrupt_journal_is_a_clear_error() {
     let imported = env.odw(&["journal", "import", "bad.jsonl", "--runs-root", env.runs().to_str().unwrap()]);
     imported.fails_with(&["line 1"]);
 }
+
+/// `kill -9` of a background worker at several points of a 40-agent run:
+/// every completion journalled before the kill is reused by the resumed
+/// run (none is lost), and the resumed result equals an uninterrupted run's.
+#[test]
+fn a_worker_killed_at_any_point_loses_no_completed_result() {
+    let env = Env::new();
+    let runs = env.runs().to_str().unwrap().to_string();
+    let wf = env.script(
+        "fan.js",
+        "const out = await parallel(Array.from({ length: 40 }, (_, i) => () => agent(`part ${i} sleep:0.05`)));\n\
+         return out;",
+    );
+    let whole = env.run_wait(&wf, &[]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    let expected = whole.json();
+    let mut mid_run = 0;
+    for delay_ms in [150u64, 300, 450, 600, 800, 1000, 1300, 1700] {
+        let started = env.odw(&["run", &wf, "--runs-root", &runs]);
+        let id = started.stdout.trim().to_string();
+        let status_of = |id: &str| -> Value {
+            serde_json::from_str(&env.odw(&["status", id, "--json", "--runs-root", &runs]).stdout)
+                .unwrap_or(Value::Null)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while status_of(&id)["pid"].as_u64().unwrap_or(0) == 0 {
+            assert!(std::time::Instant::now() < deadline, "the worker never started");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let pid = status_of(&id)["pid"].to_string();
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z")
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let rows: Value =
+            serde_json::from_str(&env.odw(&["journal", &id, "--json", "--runs-root", &runs]).stdout).unwrap();
+        let done = rows.as_array().unwrap().iter().filter(|r| r["status"] == "ok").count();
+        mid_run += usize::from(done < 40);
+        let resumed = env.run_wait(&wf, &["--resume-from", &id]);
+        assert_eq!(resumed.code, 0, "after a kill at {delay_ms} ms: {}", resumed.stderr);
+        assert_eq!(resumed.json(), expected, "after a kill at {delay_ms} ms");
+        let reused: usize = resumed
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("odw: reused ")?.split(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            reused >= done,
+            "killed at {delay_ms} ms with {done} calls journalled, but only {reused} reused"
+        );
+    }
+    assert!(mid_run >= 4, "only {mid_run} of the kills landed while agents were running");
+}

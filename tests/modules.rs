@@ -264,10 +264,17 @@ fn a_module_runs_what_its_manifest_says_even_with_another_modules_code() {
     assert!(inspected.stdout.contains("not built by this odw"), "{}", inspected.stdout);
     let ran = env.run_wait("spliced.wasm", &[]);
     assert_eq!(ran.json(), "benign", "the run does what inspect shows: {}", ran.stderr);
-    assert_eq!(start_of(&env, &ran.run_id()), "compiled", "from the manifest's script, not the module's code");
+    assert_eq!(
+        start_of(&env, &ran.run_id()),
+        "compiled",
+        "from the manifest's script, not the module's code"
+    );
     // Modules this odw built still start as built.
     let own = env.run_wait("evil.wasm", &[]);
-    assert_eq!((own.json(), start_of(&env, &own.run_id())), (serde_json::json!("evil"), "module".to_string()));
+    assert_eq!(
+        (own.json(), start_of(&env, &own.run_id())),
+        (serde_json::json!("evil"), "module".to_string())
+    );
     let shown = env.odw(&["inspect", "evil.wasm"]);
     assert!(shown.stdout.contains("built by this odw: runs as built"), "{}", shown.stdout);
 }

@@ -29,6 +29,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "scriptCpuSeconds",
     "scriptMemoryMb",
     "pinAdapter",
+    "maxPromptMb",
 ];
 const ADAPTER_KEYS: &[&str] =
     &["command", "stdin", "env", "timeout", "label", "flags", "output", "kind", "url", "model", "apiKeyEnv"];
@@ -61,6 +62,10 @@ pub struct Config {
     /// workflows nobody read, so a script cannot spend another account.
     #[serde(default)]
     pub pin_adapter: bool,
+    /// The largest prompt one call may send, in MiB (default 16): the host
+    /// holds every queued prompt, so this bounds what a script can make it
+    /// hold.
+    pub max_prompt_mb: Option<usize>,
     /// The file this was read from, if any.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -240,6 +245,9 @@ impl Config {
                 Isolation::NAMES.map(|n| format!("\"{n}\"")).join(", ")
             ));
         }
+        if self.max_prompt_mb.is_some_and(|mb| !(1..=256).contains(&mb)) {
+            return Err("`maxPromptMb` must be between 1 and 256".into());
+        }
         if self.script_memory_mb.is_some_and(|mb| !(16..=4096).contains(&mb)) {
             return Err("`scriptMemoryMb` must be between 16 and 4096".into());
         }
@@ -269,6 +277,11 @@ impl Config {
     /// Agent dispatches allowed per run, nested workflows included.
     pub fn max_agents(&self) -> usize {
         self.max_agents.unwrap_or(1000)
+    }
+
+    /// The largest prompt one call may send, in bytes.
+    pub fn max_prompt_bytes(&self) -> usize {
+        self.max_prompt_mb.unwrap_or(16) << 20
     }
 
     pub fn schema_retries(&self) -> u32 {

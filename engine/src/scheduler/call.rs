@@ -69,6 +69,19 @@ impl Scheduler {
                 Some("maxAgents"),
             ));
         }
+        let max_prompt = self.config.max_prompt_bytes();
+        if request.prompt.len() > max_prompt {
+            return Err(CallError::fatal(
+                ErrorName::LimitError,
+                format!(
+                    "prompt limit: agent #{} was given a {} MiB prompt; the limit is {} MiB (`maxPromptMb`)",
+                    index + 1,
+                    request.prompt.len() >> 20,
+                    max_prompt >> 20
+                ),
+                Some("maxPromptMb"),
+            ));
+        }
         if let Some(total) = self.run.budget {
             let spent = self.spent.load(std::sync::atomic::Ordering::Relaxed);
             if spent >= total {
