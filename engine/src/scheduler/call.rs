@@ -30,6 +30,8 @@ pub(super) struct Job {
     pub(super) role: Option<String>,
     /// Runs in its own git worktree (in this repository).
     pub(super) worktree: Option<PathBuf>,
+    /// Prompt bytes counted in the scheduler's `held` until it ends.
+    pub(super) held: usize,
 }
 
 impl Job {
@@ -80,6 +82,19 @@ impl Scheduler {
                     max_prompt >> 20
                 ),
                 Some("maxPromptMb"),
+            ));
+        }
+        let held = self.held.load(std::sync::atomic::Ordering::Relaxed);
+        if held + request.prompt.len() > super::MAX_HELD_PROMPTS {
+            return Err(CallError::fatal(
+                ErrorName::LimitError,
+                format!(
+                    "prompt limit: the calls waiting and running already hold {} MiB of prompts; \
+                     the host holds at most {} MiB at once",
+                    held >> 20,
+                    super::MAX_HELD_PROMPTS >> 20
+                ),
+                None,
             ));
         }
         if let Some(total) = self.run.budget {
@@ -185,10 +200,11 @@ impl Scheduler {
             phase: request.phase,
             adapter_name,
             adapter,
-            prompt,
             schema: schema.map(Arc::new),
             model: opts.model,
             role: opts.agent_type,
+            held: prompt.len(),
+            prompt,
             worktree,
         })
     }
@@ -268,6 +284,7 @@ impl Scheduler {
             (None, None) => CallOutcome::Ok { value: Value::Null },
         };
         drop(slot);
+        self.held.fetch_sub(job.held, std::sync::atomic::Ordering::Relaxed);
         let record = Completed {
             index: job.index,
             key: job.key.clone(),

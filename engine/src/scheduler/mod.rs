@@ -58,6 +58,11 @@ pub struct Scheduler {
     /// Tokens of the completions delivered so far: what the guest has seen
     /// spent (the same figure the prelude keeps, but out of its reach).
     spent: std::sync::atomic::AtomicU64,
+    /// Bytes of the prompts of calls dispatched and not yet finished: the
+    /// host holds them all, so their sum is bounded ([`MAX_HELD_PROMPTS`]).
+    held: std::sync::atomic::AtomicUsize,
+    /// Bytes of `log()` messages kept so far ([`MAX_LOGGED_BYTES`]).
+    logged: std::sync::atomic::AtomicUsize,
     /// The git repository of the workspace, looked up at the first call
     /// that asks for a worktree.
     repo: std::sync::OnceLock<Result<PathBuf, WorktreeError>>,
@@ -99,6 +104,8 @@ impl Scheduler {
             control,
             slots,
             spent: std::sync::atomic::AtomicU64::new(0),
+            held: std::sync::atomic::AtomicUsize::new(0),
+            logged: std::sync::atomic::AtomicUsize::new(0),
             repo: std::sync::OnceLock::new(),
         }
     }
@@ -156,9 +163,7 @@ impl Scheduler {
                 GuestMsg::Event(GuestEvent::Phase { title }) => {
                     self.run.progress.phase(&capped(title, MAX_PHASE_BYTES))
                 }
-                GuestMsg::Event(GuestEvent::Log { message }) => {
-                    self.run.progress.event(Event::Log { message: capped(message, MAX_LOG_BYTES) })
-                }
+                GuestMsg::Event(GuestEvent::Log { message }) => self.log(message),
                 // Blocked with nothing on its way: keeping the recorded order
                 // would wait forever. (An Idle sent before a completion we
                 // have since sent, or while live calls run, is stale.)
@@ -179,6 +184,8 @@ impl Scheduler {
                             }
                             drop(sequencer);
                             deliver(released);
+                            // Held until the call ends (see `run`).
+                            self.held.fetch_add(job.held, Relaxed);
                             calls.spawn(self.clone().run(job));
                         }
                         Decision::Reuse { completed, from_index, rule } => {
@@ -202,6 +209,22 @@ impl Scheduler {
         }
         calls.shutdown().await;
         self.remove_abandoned_worktrees().await;
+    }
+
+    /// Keeps a `log()` message, cut to [`MAX_LOG_BYTES`]; past
+    /// [`MAX_LOGGED_BYTES`] in a run, later messages are dropped (said once).
+    fn log(&self, message: String) {
+        let message = capped(message, MAX_LOG_BYTES);
+        let before = self.logged.fetch_add(message.len(), Relaxed);
+        if before + message.len() <= MAX_LOGGED_BYTES {
+            self.run.progress.event(Event::Log { message });
+        } else if before <= MAX_LOGGED_BYTES {
+            let note = format!(
+                "odw: later log messages are dropped: this run logged {} MiB",
+                MAX_LOGGED_BYTES >> 20
+            );
+            self.run.progress.event(Event::Log { message: note });
+        }
     }
 
     /// Journals the call and decides whether a recorded completion serves it.
@@ -284,6 +307,10 @@ impl Scheduler {
 /// The longest `log()` message kept in `events.jsonl`; the rest is cut, so a
 /// script cannot fill the disk through its event log.
 const MAX_LOG_BYTES: usize = 64 * 1024;
+/// Log bytes one run keeps in `events.jsonl`.
+const MAX_LOGGED_BYTES: usize = 64 << 20;
+/// Prompt bytes the host holds at once for calls queued or running.
+pub(super) const MAX_HELD_PROMPTS: usize = 256 << 20;
 /// The longest phase title kept.
 const MAX_PHASE_BYTES: usize = 1024;
 
@@ -434,6 +461,39 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, [0, 1]);
         assert_eq!(journal.issued().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_prompts_the_host_holds_at_once_are_bounded() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "t").unwrap();
+        let progress = Arc::new(Progress::new(run.clone(), "t").unwrap());
+        // Paused: no call starts, so every dispatched prompt stays held.
+        let (_pause, control) = watch::channel(Control { paused: true });
+        let context = RunContext {
+            default_adapter: "echo".into(),
+            adapter_forced: false,
+            workspace: root.path().to_path_buf(),
+            run,
+            progress,
+            journal: None,
+            budget: None,
+        };
+        let scheduler =
+            Arc::new(Scheduler::new(Config::default(), Setup { run: context, plan: None, control }));
+        let (to_host, from_guest) = mpsc::unbounded_channel();
+        let (to_guest, mut completions) = mpsc::unbounded_channel();
+        tokio::spawn(scheduler.serve(from_guest, to_guest));
+        let big = "p".repeat(8 << 20);
+        for id in 0..40 {
+            let request = AgentRequest { prompt: big.clone(), opts: AgentOpts::default(), phase: None };
+            to_host.send(GuestMsg::Agent { id, request: Ok(Box::new(request)) }).unwrap();
+        }
+        // 32 × 8 MiB fit in 256 MiB; the next ones are refused at once.
+        let refused = completions.recv().await.unwrap();
+        assert_eq!(refused.id, 32);
+        let error = refused.error.unwrap();
+        assert!(error.name == "LimitError" && error.message.contains("256 MiB"), "{error:?}");
     }
 
     #[test]
