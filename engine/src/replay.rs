@@ -187,15 +187,15 @@ impl Plan {
         }
         if self.diverged_at.is_some() && self.mode == Mode::Resume(ReuseRule::Content) {
             while let Some(from) = self.by_content.get_mut(content_key).and_then(VecDeque::pop_front) {
-                if self.used.insert(from) {
-                    if let Some(c) = self.completed.get(&from) {
-                        self.reused_content += 1;
-                        return Decision::Reuse {
-                            completed: c.clone(),
-                            from_index: from,
-                            rule: ReuseRule::Content,
-                        };
-                    }
+                if self.used.insert(from)
+                    && let Some(c) = self.completed.get(&from)
+                {
+                    self.reused_content += 1;
+                    return Decision::Reuse {
+                        completed: c.clone(),
+                        from_index: from,
+                        rule: ReuseRule::Content,
+                    };
                 }
             }
         }

@@ -39,14 +39,14 @@ pub(crate) fn issued(index: u32) -> Issued {
         key: call_key(index, &prompt(index), &opts(index)),
         content_key: content_key(&prompt(index), &opts(index)),
         label: format!("call {index}"),
-        phase: if index % 2 == 0 { Some("Review".into()) } else { None },
+        phase: if index.is_multiple_of(2) { Some("Review".into()) } else { None },
         prompt_head: prompt_head(&prompt(index)),
     }
 }
 
 /// Even indices succeed with a structured value, odd ones fail.
 pub(crate) fn completed(index: u32) -> Completed {
-    let outcome = if index % 2 == 0 {
+    let outcome = if index.is_multiple_of(2) {
         CallOutcome::Ok {
             value: json!({"index": index, "verdict": "ship", "notes": ["a", "b"], "score": 0.75}),
         }
@@ -58,7 +58,7 @@ pub(crate) fn completed(index: u32) -> Completed {
         key: issued(index).key,
         outcome,
         attempts: 1 + index % 3,
-        usage: Usage { input: 1000 + u64::from(index), output: 200, estimated: index % 3 == 0 },
+        usage: Usage { input: 1000 + u64::from(index), output: 200, estimated: index.is_multiple_of(3) },
         clock: 1_700_000_000_123.5 + f64::from(index) * 10.25,
         ms: 1500 + u64::from(index),
     }

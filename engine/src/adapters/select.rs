@@ -57,10 +57,10 @@ fn select_with(
     if let Some(name) = &config.default_adapter {
         return chosen(name, false, "defaultAdapter in the configuration".into());
     }
-    if config.adapters.len() == 1 {
-        if let Some(name) = config.adapters.keys().next() {
-            return chosen(name, false, "the only configured adapter".into());
-        }
+    if config.adapters.len() == 1
+        && let Some(name) = config.adapters.keys().next()
+    {
+        return chosen(name, false, "the only configured adapter".into());
     }
     let found: Vec<String> =
         BUILTIN_CLIS.iter().filter(|cli| installed(cli)).map(|cli| cli.to_string()).collect();

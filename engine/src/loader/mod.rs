@@ -1,19 +1,18 @@
 //! Turns a workflow file into what the sandbox evaluates.
 //!
 //! A workflow is `export const meta = {…}` followed by the body of an async
-//! function. The loader finds the meta literal with a lexical scan (it never
-//! evaluates it: meta is evaluated inside the sandbox), refuses every other
+//! function. The loader parses the file with a real JavaScript parser
+//! ([`syntax`]) to find the meta literal (it never evaluates it: meta is
+//! evaluated inside the sandbox), refuses every other
 //! `import`/`export`, and wraps the body so that top-level `await` and
 //! `return` work. It moves no text: `export` is blanked with spaces and the
 //! async wrapper opens on line 1, so every line and column the script engine
 //! reports is the one in the user's file (line 1 is shifted back by the
 //! prelude using [`Script::line_one_shift`]).
 
-mod scan;
+mod syntax;
 
 use std::path::{Path, PathBuf};
-
-use scan::Token;
 
 use crate::protocol::{Activation, ScriptError};
 
@@ -80,9 +79,7 @@ impl Script {
             let (line, column) = position(&source, offset);
             LoadError { path: path.to_path_buf(), line, column, message }
         };
-        let toks = scan::tokens(&source).map_err(|e| at(e.offset, e.message.to_string()))?;
-        let meta = find_meta(&toks).map_err(|(offset, msg)| at(offset, msg))?;
-        reject_modules(&toks, meta.export).map_err(|(offset, msg)| at(offset, msg))?;
+        let meta = syntax::analyse(&source).map_err(|(offset, msg)| at(offset, msg))?;
 
         let mut body = String::with_capacity(source.len() + WRAP_OPEN.len() + WRAP_CLOSE.len());
         body.push_str(WRAP_OPEN);
@@ -92,6 +89,12 @@ impl Script {
         let compile_only = format!("{body}{WRAP_CLOSE_UNCALLED}");
         let child_body = format!("{WRAP_OPEN_CHILD}{}{WRAP_CLOSE_UNCALLED}", &body[WRAP_OPEN.len()..]);
         body.push_str(WRAP_CLOSE);
+        if !syntax::is_one_statement(&compile_only) {
+            return Err(at(
+                0,
+                "SyntaxError: the workflow body does not stand alone as a function body".into(),
+            ));
+        }
 
         let (line, column) = position(&source, meta.open);
         let mut meta_source = "\n".repeat(line - 1);
@@ -137,76 +140,6 @@ impl Script {
 /// `:line:column`, or nothing for an error about the whole file (line 0).
 fn position_suffix(line: usize, column: usize) -> String {
     if line == 0 { String::new() } else { format!(":{line}:{column}") }
-}
-
-/// Byte offsets of `export` and of the braces of the meta literal.
-struct MetaSpan {
-    export: usize,
-    open: usize,
-    close: usize,
-}
-
-type Refusal = (usize, String);
-
-fn find_meta(toks: &[Token]) -> Result<MetaSpan, Refusal> {
-    for (i, tok) in toks.iter().enumerate() {
-        let Token::Ident { name, start, depth: 0 } = tok else {
-            continue;
-        };
-        if name != "export" {
-            continue;
-        }
-        let shape = toks.get(i + 1).is_some_and(|t| t.is_ident("const"))
-            && toks.get(i + 2).is_some_and(|t| t.is_ident("meta"))
-            && toks.get(i + 3).is_some_and(|t| t.is_punct('='));
-        if !shape {
-            continue;
-        }
-        let Some(Token::Punct { ch: '{', start: open, depth }) = toks.get(i + 4) else {
-            let offset = toks.get(i + 4).map_or(*start, Token::start);
-            return Err((offset, "`export const meta` must be an object literal: `export const meta = { name: '…', description: '…' }`".into()));
-        };
-        let close = toks[i + 5..]
-            .iter()
-            .find_map(|t| match t {
-                Token::Punct { ch: '}', start, depth: d } if d == depth => Some(*start),
-                _ => None,
-            })
-            .ok_or((*open, "the meta object literal is never closed".to_string()))?;
-        return Ok(MetaSpan { export: *start, open: *open, close });
-    }
-    Err((0, "no `export const meta = { name, description }` found: every workflow starts with one".into()))
-}
-
-/// Refuses every `import` and every `export` other than meta's.
-fn reject_modules(toks: &[Token], meta_export: usize) -> Result<(), Refusal> {
-    for (i, tok) in toks.iter().enumerate() {
-        let Token::Ident { name, start, .. } = tok else {
-            continue;
-        };
-        let after_dot = i > 0 && toks[i - 1].is_punct('.') && !(i > 1 && toks[i - 2].is_punct('.'));
-        let is_key = toks.get(i + 1).is_some_and(|t| t.is_punct(':'));
-        if after_dot || is_key {
-            continue;
-        }
-        match name.as_str() {
-            "import" if toks.get(i + 1).is_some_and(|t| t.is_punct('(')) => {
-                return Err((
-                    *start,
-                    "dynamic `import()` is not allowed: workflows run sandboxed and cannot load modules"
-                        .into(),
-                ));
-            }
-            "import" => {
-                return Err((*start, "`import` is not allowed: workflows run sandboxed and cannot load modules; use the injected globals (agent, parallel, pipeline, …)".into()));
-            }
-            "export" if *start != meta_export => {
-                return Err((*start, "only `export const meta = {…}` may be exported; the rest of the file is the workflow body (use `return` for its result)".into()));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -7,6 +7,8 @@
 //! sandbox, and nothing of run directories, journals or adapters.
 
 mod cache;
+#[cfg(test)]
+mod differential;
 pub mod library;
 mod meta;
 mod module;
