@@ -385,16 +385,26 @@ fn sigterm_to_a_worker_stops_the_run_and_its_agents() {
 
 #[test]
 fn an_agent_does_not_outlive_a_killed_worker() {
+    agents_do_not_outlive_a_worker_ended_by("-KILL");
+}
+
+#[test]
+fn an_agent_does_not_outlive_an_aborted_worker() {
+    agents_do_not_outlive_a_worker_ended_by("-ABRT");
+}
+
+/// A worker ended by a signal that runs none of its cleanup.
+fn agents_do_not_outlive_a_worker_ended_by(how: &str) {
     let env = Env::new();
     let (id, worker, agent, grandchild) = holding_run(&env);
-    signal(&worker, "-KILL");
-    // The kernel kills the agent when its parent dies; the run is then
-    // interrupted, and stays resumable.
-    wait_for("the agent to be gone", Duration::from_secs(5), || !alive(&agent));
+    signal(&worker, how);
+    // The kernel kills the agent when its parent dies, and the guardian
+    // kills what the agent started; the run is then interrupted, and stays
+    // resumable.
+    wait_for("the agent and its child to be gone", Duration::from_secs(5), || {
+        !alive(&agent) && !alive(&grandchild)
+    });
     wait_for("the run to read as interrupted", Duration::from_secs(5), || {
         status(&env, &id)["state"] == "interrupted"
     });
-    // What the agent started and left in its group is not the kernel's to
-    // kill (README says so); clean up after the test.
-    let _ = std::process::Command::new("kill").args(["-KILL", grandchild.trim()]).status();
 }

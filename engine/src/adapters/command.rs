@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use super::{AdapterError, AgentCall, AgentReply, builtin};
+use super::{AdapterError, AgentCall, AgentReply, builtin, guardian};
 use crate::config::{AdapterConfig, StdinMode};
 
 /// The largest reply odw accepts from one agent (docs/design.md §5).
@@ -139,6 +139,9 @@ impl CommandAdapter {
             reason: e.to_string(),
         })?;
         let group = GroupGuard(child.id());
+        if let Some(pgid) = group.0 {
+            guardian::watch(pgid);
+        }
 
         let mut stdin_pipe = child.stdin.take();
         let feed = async {
@@ -211,6 +214,9 @@ impl GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         self.kill();
+        if let Some(pgid) = self.0 {
+            guardian::forget(pgid);
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 mod builtin;
 mod command;
 mod echo;
+mod guardian;
 mod http;
 mod select;
 pub mod workspace;

@@ -1,0 +1,134 @@
+//! The guardian: a process that kills every agent's process group when odw
+//! dies, however it dies.
+//!
+//! Each agent runs in its own process group, killed when its call ends, is
+//! stopped or times out — but only while odw is alive to do it. An abort, a
+//! panic with `panic = "abort"`, or `kill -9` of the worker runs no cleanup,
+//! and `PR_SET_PDEATHSIG` reaches only the agent itself, not what the agent
+//! started (a CLI's node subprocesses, a test suite, a `sleep`). So on the
+//! first agent a process forks a guardian. The process tells it each group
+//! it starts and ends over a pipe; the guardian holds the only read end and
+//! the process the only write end (close-on-exec, so no agent inherits it).
+//! When the process is gone for any reason, the kernel closes the write end,
+//! the guardian reads end-of-file, kills every group still listed and exits.
+//!
+//! Why `fork` without `exec` is sound here: after forking a multi-threaded
+//! process the child may only make async-signal-safe calls. The guardian
+//! makes nothing else — `close`, `sigaction`'s `signal`, `read`, `killpg`,
+//! `_exit` — on memory it owns (a fixed table on its stack); it allocates
+//! nothing and takes no lock.
+
+use std::sync::{Mutex, OnceLock};
+
+/// How many groups the guardian tracks at once; far above any concurrency
+/// cap. A group past this many is still killed by odw itself as usual.
+const CAPACITY: usize = 4096;
+
+/// The write end of the pipe to the guardian, if one could be started.
+static GUARDIAN: OnceLock<Option<Mutex<libc::c_int>>> = OnceLock::new();
+
+/// Tells the guardian that process group `pgid` now holds an agent.
+pub fn watch(pgid: u32) {
+    send(pgid as i32);
+}
+
+/// Tells the guardian that group `pgid` has been killed and reaped.
+pub fn forget(pgid: u32) {
+    send(-(pgid as i32));
+}
+
+fn send(message: i32) {
+    let Some(fd) = GUARDIAN.get_or_init(start) else {
+        return;
+    };
+    let Ok(fd) = fd.lock() else { return };
+    let bytes = message.to_ne_bytes();
+    // A 4-byte write to a pipe is atomic (below PIPE_BUF). If the guardian
+    // is gone the write fails (SIGPIPE is ignored by odw); odw's own cleanup
+    // still runs while it lives.
+    // SAFETY: writes 4 bytes from a live buffer to a descriptor we own.
+    unsafe {
+        libc::write(*fd, bytes.as_ptr().cast(), bytes.len());
+    }
+}
+
+/// Forks the guardian; `None` when the pipe or the fork fails (the agents
+/// then have odw's own cleanup and `PR_SET_PDEATHSIG` only).
+fn start() -> Option<Mutex<libc::c_int>> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 fills the two descriptors of `fds`.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return None;
+    }
+    let [read_end, write_end] = fds;
+    // SAFETY: the child runs only `guard`, which makes async-signal-safe
+    // calls and never returns.
+    match unsafe { libc::fork() } {
+        -1 => {
+            // SAFETY: closing the descriptors pipe2 gave us.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+            None
+        }
+        0 => guard(read_end),
+        _ => {
+            // SAFETY: the parent keeps only the write end.
+            unsafe { libc::close(read_end) };
+            Some(Mutex::new(write_end))
+        }
+    }
+}
+
+/// The guardian's whole life. Async-signal-safe calls only (see the module
+/// documentation).
+fn guard(read_end: libc::c_int) -> ! {
+    // SAFETY: every call below is async-signal-safe and touches only this
+    // stack frame's memory.
+    unsafe {
+        // Hold no descriptor of the process but the pipe: not the write end
+        // (or end-of-file would never come), not an agent's pipes, not the
+        // terminal.
+        for fd in 0..1024 {
+            if fd != read_end {
+                libc::close(fd);
+            }
+        }
+        // Ctrl-C and a terminal hang-up reach the whole process group; the
+        // guardian must outlive them to clean up after them.
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+        let mut groups = [0 as libc::pid_t; CAPACITY];
+        let mut buf = [0u8; 4];
+        loop {
+            let mut got = 0;
+            while got < 4 {
+                let n = libc::read(read_end, buf[got..].as_mut_ptr().cast(), 4 - got);
+                if n > 0 {
+                    got += n as usize;
+                } else if n < 0 && *libc::__errno_location() == libc::EINTR {
+                    continue;
+                } else {
+                    // End of file: the process is gone.
+                    for &pgid in &groups {
+                        if pgid > 0 {
+                            libc::killpg(pgid, libc::SIGKILL);
+                        }
+                    }
+                    libc::_exit(0);
+                }
+            }
+            let message = i32::from_ne_bytes(buf);
+            if message > 0 {
+                if let Some(slot) = groups.iter_mut().find(|g| **g == 0) {
+                    *slot = message;
+                }
+            } else if let Some(slot) = groups.iter_mut().find(|g| **g == -message) {
+                *slot = 0;
+            }
+        }
+    }
+}
