@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use odw_engine::{ReuseSummary, RunReport, ScriptError};
+use odw_engine::{ReuseSummary, RunDir, RunReport, ScriptError};
 
 /// Writes a line to stdout, returning the error instead of panicking, so a
 /// closed pipe (`odw logs … | head`) ends the command quietly ([`main`]
@@ -80,8 +80,25 @@ pub fn warn(message: &str) {
 
 /// An error that stops the command before or outside a run.
 pub fn fatal(e: &anyhow::Error) -> ExitCode {
-    eprintln!("odw: error: {e:#}");
+    eprintln!("odw: error: {}", chain(e));
     Exit::Failed.into()
+}
+
+/// An error and its causes, `: `-joined, leaving out a cause whose text is
+/// already in the message (many errors show their source in their own text).
+fn chain(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 /// A usage error (bad flag values): exit 2.
@@ -109,6 +126,11 @@ pub fn summary(report: &RunReport) {
         a.failed,
         report.run.path.display()
     );
+}
+
+/// A prepared run that could not run to its end: which one, and where it is.
+pub fn run_failed(run: &RunDir) {
+    eprintln!("odw: run {} failed ({})", run.id, run.path.display());
 }
 
 /// A script's error as `file:line:col: Name: message`, plus its script frames.
@@ -153,6 +175,15 @@ mod tests {
         let wrapped = anyhow::Error::from(pipe).context("cannot print the events");
         assert!(is_broken_pipe(&wrapped));
         assert!(!is_broken_pipe(&anyhow::anyhow!("broken pipe, but only in words")));
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::other("No space left on device");
+        let e = anyhow::Error::new(io).context("journal: No space left on device; check free space");
+        assert_eq!(chain(&e), "journal: No space left on device; check free space");
+        let e = anyhow::anyhow!("disk gone").context("cannot write status.json");
+        assert_eq!(chain(&e), "cannot write status.json: disk gone");
     }
 
     #[test]

@@ -89,7 +89,11 @@ async fn in_process(
     // Ctrl-C and SIGTERM stop the run cleanly (agents killed), and `odw
     // pause|resume|stop` from another terminal work as for a background run.
     let controls = Controls::follow(&prepared.run);
-    let report = execute(sandbox, config, prepared, controls).await?;
+    let run = prepared.run.clone();
+    // The run directory exists: name it, so the run can be found and
+    // resumed (`--resume-from`) once the cause is fixed.
+    let report =
+        execute(sandbox, config, prepared, controls).await.inspect_err(|_| report::run_failed(&run))?;
     report::summary(&report);
     if let Some(reuse) = &report.reuse {
         report::reuse(reuse, report.agents.dispatched);

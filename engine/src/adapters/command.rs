@@ -177,17 +177,19 @@ impl CommandAdapter {
         group.kill();
         let out = out.map_err(|e| io_err(format!("reading stdout: {e}")))?;
         let err = err.unwrap_or_default();
+        // Past the cap odw stops reading, so the agent may then die of
+        // SIGPIPE: the size is the cause to report.
+        if out.len() > MAX_REPLY_BYTES {
+            return Err(AdapterError::TooLarge {
+                adapter: self.name.clone(),
+                limit_mb: MAX_REPLY_BYTES >> 20,
+            });
+        }
         if !status.success() {
             return Err(AdapterError::Exit {
                 adapter: self.name.clone(),
                 status: describe_status(status),
                 stderr_tail: last_lines(&err, STDERR_TAIL_LINES),
-            });
-        }
-        if out.len() > MAX_REPLY_BYTES {
-            return Err(AdapterError::TooLarge {
-                adapter: self.name.clone(),
-                limit_mb: MAX_REPLY_BYTES >> 20,
             });
         }
         let stdout = String::from_utf8_lossy(&out);
@@ -263,9 +265,32 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),
-        (None, Some(sig)) => format!("signal {sig}"),
+        (None, Some(sig)) => format!("signal {sig} ({})", signal_name(sig)),
         _ => status.to_string(),
     }
+}
+
+/// The name of a signal that ends a process, as `kill -l` shows it.
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL: killed, often by the kernel for using too much memory",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return format!("SIG{sig}"),
+    };
+    name.to_string()
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ pub enum RunError {
     Workflow(#[from] WorkflowError),
     #[error(transparent)]
     Adapter(#[from] adapters::ChoiceError),
-    #[error("{0}")]
+    #[error(transparent)]
     Journal(#[from] odw_journal::JournalError),
     #[error(transparent)]
     RunDir(#[from] RunDirError),

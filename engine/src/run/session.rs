@@ -119,7 +119,7 @@ impl Session<'_> {
         flusher.abort();
         pauses.abort();
 
-        let (state, result) = match outcome {
+        let (mut state, mut result) = match outcome {
             None => (RunState::Stopped, Err(ScriptError::new(ErrorName::Stopped, "the run was stopped"))),
             Some(outcome) => {
                 let result = conclude(script, outcome);
@@ -133,15 +133,29 @@ impl Session<'_> {
                 Ok(value) => Finished { ok: true, result: value.clone() },
                 Err(e) => Finished { ok: false, result: serde_json::to_value(e).unwrap_or(Value::Null) },
             };
-            journal.finish(&finished)?;
+            // A run that already failed keeps its own error (which may be
+            // this same full disk); a finished one fails on it, since a
+            // journal without its end cannot prove the run in `replay`.
+            if let Err(e) = journal.finish(&finished)
+                && result.is_ok()
+            {
+                let message = format!("the run finished, but its journal could not record the end: {e}");
+                (state, result) =
+                    (RunState::Failed, Err(ScriptError::new(ErrorName::InternalError, message)));
+            }
+        }
+        if let Ok(value) = &result
+            && let Err(e) = run.write_result(value)
+        {
+            let message = format!("the run finished, but its result could not be saved: {e}");
+            (state, result) = (RunState::Failed, Err(ScriptError::new(ErrorName::InternalError, message)));
         }
         let end = match &result {
-            Ok(value) => {
-                run.write_result(value)?;
-                Event::RunFinished { ms: elapsed_ms, agents }
-            }
+            Ok(_) => Event::RunFinished { ms: elapsed_ms, agents },
             Err(error) => {
-                run.write_error(error)?;
+                // Best effort: on a full disk `error.json` cannot be written
+                // either, and the run's own error (returned) says more.
+                let _ = run.write_error(error);
                 match state {
                     RunState::Stopped => Event::RunStopped { ms: elapsed_ms, agents },
                     _ => Event::RunFailed { ms: elapsed_ms, error: error.clone() },

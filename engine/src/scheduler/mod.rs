@@ -132,9 +132,13 @@ impl Scheduler {
         // journal's completion order is exactly the order the guest sees.
         let sent = std::sync::atomic::AtomicU64::new(0);
         let deliver = |items: Vec<(Completion, Option<Record>)>| {
-            for (completion, record) in items {
-                if let Some(record) = record {
-                    self.record(&record);
+            for (mut completion, record) in items {
+                if let Some(record) = record
+                    && let Err(error) = self.record(&record)
+                {
+                    // Not on disk, so not delivered: the run ends here, and
+                    // what was journalled before serves a resumed run.
+                    completion = failed(completion.id, error);
                 }
                 if let Some(usage) = &completion.usage {
                     let _ =
@@ -278,15 +282,23 @@ impl Scheduler {
 
     /// Journals a completion before the guest may see it: a live one is on
     /// disk first; a copied one is already on disk in the run it came from.
-    fn record(&self, record: &Record) {
-        let Some(journal) = &self.run.journal else { return };
+    /// A completion that cannot be journalled (a full disk) is a fatal error
+    /// for the call: the guest must never see a result the journal lacks.
+    fn record(&self, record: &Record) -> Result<(), CallError> {
+        let Some(journal) = &self.run.journal else { return Ok(()) };
         let (result, index) = match record {
             Record::Live(c) => (journal.complete(c), c.index),
             Record::Copied(c) => (journal.complete_copied(c), c.index),
         };
-        if let Err(e) = result {
+        result.map_err(|e| {
             self.run.progress.event(Event::JournalError { index, error: e.to_string() });
-        }
+            let message = format!(
+                "cannot journal the result of call #{index}, so the run stops here ({e}); \
+                 resume it with --resume-from once there is room"
+            );
+            CallError::fatal(ErrorName::InternalError, message, None)
+        })?;
+        Ok(())
     }
 
     /// Waits while the run is paused, then for a concurrency slot. A call
