@@ -46,6 +46,9 @@
 mod adapters;
 mod config;
 mod fsio;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod loader;
 mod protocol;
 mod replay;

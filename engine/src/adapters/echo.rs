@@ -15,7 +15,7 @@ use crate::schema::MARKER;
 /// instead of exhausting the host.
 pub const MAX_INSTANCE_BYTES: usize = 4 << 20;
 
-pub(super) fn reply(prompt: &str) -> Result<AgentReply, String> {
+pub(crate) fn reply(prompt: &str) -> Result<AgentReply, String> {
     let schema = prompt
         .rfind(MARKER)
         .and_then(|at| serde_json::from_str::<Value>(prompt[at + MARKER.len()..].trim()).ok());
