@@ -52,6 +52,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Print a run's result as JSON (exit 1 with its error if it failed).
     Result(RunRef),
+    /// Write an audit of a run: workflow, timeline of every agent, prompts
+    /// and replies, decision trail, errors, tokens, budget, reuse.
+    Report(ReportArgs),
     /// Hold every agent not yet started (queued ones too).
     Pause(RunRef),
     /// Release a paused run.
@@ -151,6 +154,26 @@ pub struct LogsArgs {
     /// Print the raw JSON events.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run id.
+    pub run: String,
+    /// html: one self-contained page (opens offline, prints); md: for a pull
+    /// request; json: the run's view as data.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `odw`: the command line. It parses flags, reads the configuration and
 //! calls the engine; everything else lives in `odw-engine`.
 
+mod audit;
 mod cli;
 mod commands;
 mod report;
