@@ -4,7 +4,9 @@
 mod audit;
 mod cli;
 mod commands;
+mod progress;
 mod report;
+mod watch_ui;
 
 use std::process::ExitCode;
 

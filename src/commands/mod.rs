@@ -9,6 +9,7 @@ mod modules;
 mod report;
 mod run;
 mod skill;
+pub(crate) mod watch;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Result(r) => inspect::result(&global, &r),
         Command::List(args) => inspect::list(&global, &args),
         Command::Report(args) => report::report(&global, &args),
+        Command::Watch(args) => watch::watch(&global, &args),
         Command::Pause(r) => control::send(&global, &r, ControlRequest::Pause),
         Command::Resume(r) => control::send(&global, &r, ControlRequest::Resume),
         Command::Stop(r) => control::send(&global, &r, ControlRequest::Stop),
