@@ -240,10 +240,20 @@ fn timeline(out: &mut String, v: &RunView) {
                 if a.cached { " · cached" } else { "" }
             );
             let model = a.model.as_deref().map_or(String::new(), |m| format!(" · {}", esc(m)));
+            // The wait for a concurrency slot (or a pause), before the bar.
+            let wait = match (a.queued_ms, a.start_ms) {
+                (Some(q), Some(s)) if s > q => format!(
+                    "<div class=\"tl-wait\" style=\"left:{:.3}%;width:{:.3}%\" title=\"queued {}\"></div>",
+                    pct(q),
+                    pct(s - q),
+                    duration(s - q)
+                ),
+                _ => String::new(),
+            };
             let _ = write!(
                 out,
                 "<div class=\"tl-row\"><div class=\"tl-label\" title=\"{}\"><span class=\"idx\">#{}</span>{}<span class=\"sub\">{}{model}</span></div>\
-                 <div class=\"tl-track\">{grid}<div class=\"tl-bar {class}\" style=\"left:{:.3}%;width:{:.3}%\" title=\"{}\"></div></div>\
+                 <div class=\"tl-track\">{grid}{wait}<div class=\"tl-bar {class}\" style=\"left:{:.3}%;width:{:.3}%\" title=\"{}\"></div></div>\
                  <div class=\"tl-dur\">{}{}</div></div>",
                 esc(&title),
                 a.index,
