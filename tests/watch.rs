@@ -187,7 +187,7 @@ fn without_a_terminal_progress_is_plain_lines_and_quiet_prints_none() {
         "wf.js",
         "phase('Scan');
          await agent('a', { label: 'scan-a' });
-         try { await agent('fail:broken', { label: 'bad' }); } catch (e) {}
+         try { await agent('fail:broken', { label: 'bad\\u001b[2J' }); } catch (e) {}
          phase('Write');
          return await agent('w', { label: 'writer' });",
     );
@@ -204,7 +204,8 @@ fn without_a_terminal_progress_is_plain_lines_and_quiet_prints_none() {
     let order = [
         at("odw: ▸ phase Scan"),
         at("odw:   #0 scan-a done in "),
-        at("odw:   #1 bad failed after "),
+        // A label's control characters are shown escaped, never sent to the terminal.
+        at("odw:   #1 bad\\u{1b}[2J failed after "),
         at("odw: ▸ phase Write"),
         at("odw:   #2 writer done in "),
         at("odw: run "),

@@ -273,6 +273,7 @@ fn timeline(out: &mut String, v: &RunView) {
         ("failed", "failed"),
         ("cancelled", "cancelled"),
         ("cached", "cached (from a journal)"),
+        ("wait", "waiting for a slot"),
     ] {
         let _ = write!(out, "<span><i class=\"tl-bar {class}\" style=\"position:static\"></i>{name}</span>");
     }

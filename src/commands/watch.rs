@@ -143,3 +143,48 @@ fn watch_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odw_engine::PhaseView;
+
+    fn app(current: Option<&str>) -> App {
+        let mut view = RunView::default();
+        for (title, declared, agents) in
+            [("Scan", true, vec![0]), ("Empty", false, vec![]), ("Fix", true, vec![])]
+        {
+            view.phases.push(PhaseView { title: title.into(), declared, agents, ..PhaseView::default() });
+        }
+        view.current_phase = current.map(str::to_string);
+        App {
+            run: RunDir::at(std::path::Path::new("/nonexistent")),
+            view,
+            selected: None,
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_shown_phase_follows_the_run_until_one_is_selected() {
+        let mut a = app(Some("Scan"));
+        assert_eq!(a.phases(), [0, 2], "a phase neither declared nor used is not listed");
+        assert_eq!(a.shown_phase(), Some(0));
+        a.view.current_phase = Some("Fix".into());
+        assert_eq!(a.shown_phase(), Some(2));
+        a.step(1);
+        assert_eq!((a.selected, a.shown_phase()), (Some(0), Some(0)), "down from the last wraps");
+        a.step(-1);
+        assert_eq!(a.shown_phase(), Some(2));
+        a.view.current_phase = Some("Scan".into());
+        assert_eq!(a.shown_phase(), Some(2), "a selection stays");
+    }
+
+    #[test]
+    fn controls_are_refused_once_the_run_has_ended() {
+        let mut a = app(None);
+        a.view.state = odw_engine::ViewState::Done;
+        a.control(ControlRequest::Pause);
+        assert_eq!(a.note, "the run has ended (done)");
+    }
+}
