@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::rundir::{AgentCounts, StartOrigin};
+use crate::rundir::{AgentCounts, RunDir, StartOrigin};
 
 /// `ms` after 12:00:00.000 as an event time.
 fn ts(ms: u64) -> String {
