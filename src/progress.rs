@@ -24,7 +24,7 @@ use crate::report::shown;
 /// How often the view is brought up to date.
 const TICK: Duration = Duration::from_millis(100);
 /// The width of a phase's bar, in cells.
-const BAR: usize = 24;
+const BAR: usize = 20;
 
 /// How progress shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,18 +186,20 @@ fn header_line(view: &RunView, now: u64) -> String {
         ViewState::Paused => format!("{BOLD}paused{RESET}"),
         state => state.name().to_string(),
     };
+    // What matters first: a narrow terminal cuts the end of the line.
     format!(
-        "{BOLD}odw ▸ {}{RESET} {DIM}{}{RESET} · {state} · {} · {} tokens · {} cached / {} live",
+        "{BOLD}odw ▸ {}{RESET} · {state} · {} · {} tokens · {} cached / {} live {DIM}{}{RESET}",
         shown(&view.workflow),
-        view.run_id,
         duration(view.elapsed_ms(now)),
         count(view.tokens.total),
         c.cached,
-        c.live
+        c.live,
+        view.run_id,
     )
 }
 
-/// `  ▸ Scan   ████▒▒░░  3/8  2 done · 1 failed · 2 running · 3 queued  1.2 s  340 tok  1 cached · 7 live`
+/// `  ▸ Scan   ████▓▓░░  3/8     1.2 s  340 tok  2 done · 1 failed · 2 running · 3 queued  1 cached/7 live`
+/// (a narrow terminal cuts the end: the cached/live split is also in the header)
 fn phase_line(view: &RunView, p: usize, width: usize, now: u64) -> String {
     let phase = &view.phases[p];
     let c = view.phase_counts(p);
@@ -224,16 +226,16 @@ fn phase_line(view: &RunView, p: usize, width: usize, now: u64) -> String {
     }
     let elapsed = phase_elapsed(view, p, now).map_or(String::new(), duration);
     format!(
-        "  {mark} {:<width$}  {}  {:>3}/{:<3} {:<38} {:>8}  {:>7} tok  {} cached · {} live",
+        "  {mark} {:<width$}  {} {:>3}/{:<3}{:>7}  {:>6} tok  {:<32}  {} cached/{} live",
         shown(&title),
         bar(c.done, c.failed, c.running, c.queued + c.cancelled),
         c.done + c.failed,
         total,
-        states.join(" · "),
         elapsed,
         count(c.tokens),
+        states.join(" · "),
         c.cached,
-        c.live
+        c.live,
     )
 }
 
