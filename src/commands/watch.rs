@@ -105,7 +105,7 @@ fn watch_loop(
     tail: &mut EventTail,
 ) -> anyhow::Result<()> {
     let mut status_read: Option<Instant> = None;
-    let mut details = false;
+    let mut outcome = false;
     loop {
         for line in tail.read_new()? {
             app.view.apply_line(&line);
@@ -116,12 +116,15 @@ fn watch_loop(
             }
             status_read = Some(Instant::now());
         }
-        if app.view.state.is_final() && !details {
-            // The result, the error and the replies, once the run has ended.
-            if let Ok(full) = RunView::load(&app.run) {
-                app.view = full;
+        if app.view.state.is_final() && !outcome {
+            // The result or the error, once the run has ended. (Not the
+            // journal: the worker may still hold it, and the screen shows
+            // no replies.)
+            app.view.result = app.run.read_result();
+            if app.view.error.is_none() {
+                app.view.error = app.run.read_error();
             }
-            details = true;
+            outcome = true;
         }
         terminal.draw(|frame| crate::watch_ui::draw(frame, app))?;
         if !event::poll(TICK)? {
