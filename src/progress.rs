@@ -23,6 +23,8 @@ use crate::report::shown;
 
 /// How often the view is brought up to date.
 const TICK: Duration = Duration::from_millis(100);
+/// The most phase lines drawn at once.
+const MAX_PHASE_LINES: usize = 16;
 /// The width of a phase's bar, in cells.
 const BAR: usize = 20;
 
@@ -140,19 +142,25 @@ impl Screen {
         let Screen::Live { multi, header, phases } = self else { return };
         let now = now_epoch_ms();
         header.set_message(header_line(view, now));
-        let shown_phases: Vec<usize> = (0..view.phases.len())
+        let listed: Vec<usize> = (0..view.phases.len())
             .filter(|p| view.phases[*p].declared || !view.phases[*p].agents.is_empty())
             .collect();
-        while phases.len() < shown_phases.len() {
+        // A block taller than the terminal cannot be redrawn in place: past
+        // MAX_PHASE_LINES, the earliest phases fold into one line.
+        let hidden = listed.len().saturating_sub(MAX_PHASE_LINES);
+        let visible = &listed[hidden..];
+        let mut lines = Vec::with_capacity(visible.len() + 1);
+        if hidden > 0 {
+            lines.push(format!("  {DIM}… {hidden} earlier phases{RESET}"));
+        }
+        let width =
+            visible.iter().map(|p| phase_title(&view.phases[*p].title).chars().count()).max().unwrap_or(0);
+        lines.extend(visible.iter().map(|p| phase_line(view, *p, width.min(28), now)));
+        while phases.len() < lines.len() {
             phases.push(multi.add(line()));
         }
-        let width = shown_phases
-            .iter()
-            .map(|p| phase_title(&view.phases[*p].title).chars().count())
-            .max()
-            .unwrap_or(0);
-        for (bar, p) in phases.iter().zip(&shown_phases) {
-            bar.set_message(phase_line(view, *p, width.min(28), now));
+        for (bar, text) in phases.iter().zip(lines) {
+            bar.set_message(text);
         }
     }
 
