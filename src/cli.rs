@@ -52,6 +52,12 @@ pub enum Command {
     Logs(LogsArgs),
     /// Print a run's result as JSON (exit 1 with its error if it failed).
     Result(RunRef),
+    /// Write an audit of a run: workflow, timeline of every agent, prompts
+    /// and replies, decision trail, errors, tokens, budget, reuse.
+    Report(ReportArgs),
+    /// Watch a run live, full-screen: phases with bars, the agents of the
+    /// selected phase, keys to pause, resume and stop, and the result.
+    Watch(WatchArgs),
     /// Hold every agent not yet started (queued ones too).
     Pause(RunRef),
     /// Release a paused run.
@@ -105,6 +111,14 @@ pub struct RunArgs {
     /// Wait for the run to end and print its result as JSON.
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: how progress shows on stderr. auto: live bars per phase
+    /// on a terminal, plain lines otherwise; plain: one line per phase
+    /// change and agent end, no escape codes.
+    #[arg(long, value_enum, default_value_t = ProgressFlag::Auto, value_name = "HOW")]
+    pub progress: ProgressFlag,
+    /// With --wait: no progress on stderr (the closing summary and errors stay).
+    #[arg(long, short, conflicts_with = "progress")]
+    pub quiet: bool,
     /// With --wait: give up waiting after this many seconds (exit 124).
     #[arg(long, value_name = "SECS", requires = "wait")]
     pub timeout: Option<f64>,
@@ -122,6 +136,14 @@ pub struct RunArgs {
     /// Run in this process, printing the run id when it ends (no worker).
     #[arg(long, hide = true)]
     pub foreground: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFlag {
+    /// Live on a terminal, plain lines otherwise.
+    Auto,
+    /// Plain lines.
+    Plain,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +173,32 @@ pub struct LogsArgs {
     /// Print the raw JSON events.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The run id.
+    pub run: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run id.
+    pub run: String,
+    /// html: one self-contained page (opens offline, prints); md: for a pull
+    /// request; json: the run's view as data.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,12 @@
 //! `odw`: the command line. It parses flags, reads the configuration and
 //! calls the engine; everything else lives in `odw-engine`.
 
+mod audit;
 mod cli;
 mod commands;
+mod progress;
 mod report;
+mod watch_ui;
 
 use std::process::ExitCode;
 

@@ -16,7 +16,7 @@
 //! | `loader` | the host-side scan of a script: meta literal, body, refusals with positions |
 //! | [`sandbox`] | wasmtime and the guest: one evaluation, bounded; knows no adapter, journal or run directory |
 //! | `config` | `odw.config.json`: reading and checking it |
-//! | `rundir` | the run directory's layout, alone: `meta.json`, `status.json` and the liveness rule, `control.json`, the typed events, progress |
+//! | `rundir` | the run directory's layout, alone: `meta.json`, `status.json` and the liveness rule, `control.json`, the typed events, progress, and [`RunView`]: what a run looks like |
 //! | `workflow` | a workflow apart from any run: how it starts (source, compile cache, module), meta, validate, `odw build`, saved workflows, nested-workflow resolution |
 //! | `adapters` | running one agent call: built-in CLIs, echo, commands, HTTP |
 //! | `scheduler` | serving the guest's calls: dispatch, concurrency, retries, journalling |
@@ -68,8 +68,9 @@ pub use protocol::{Activation, ErrorName, Isolation, ScriptError, Usage};
 pub use replay::{Divergence, ReuseRule, ReuseSummary};
 pub use run::{CheckReport, Controls, Prepared, RunError, RunOptions, RunReport, run_workflow};
 pub use rundir::{
-    AgentCounts, ControlFile, ControlRequest, Event, EventTail, RunDir, RunDirError, RunMeta, RunState,
-    Stamped, Status,
+    AgentCounts, AgentState, AgentView, ControlFile, ControlRequest, Counts, Event, EventTail, LogLine,
+    PhaseView, Reuse, RunDir, RunDirError, RunMeta, RunState, RunView, Stamped, Status, Tokens, ViewState,
+    now_epoch_ms,
 };
 pub use scheduler::Control;
 pub use workflow::{

@@ -94,6 +94,7 @@ fn print_event(line: &str, json: bool) -> anyhow::Result<()> {
         Event::RunStarted { workflow, .. } => ("run_started", format!("{workflow} started")),
         Event::PhaseStarted { title } => ("phase_started", format!("▸ {title}")),
         Event::Log { message } => ("log", message.clone()),
+        Event::AgentQueued(a) => ("agent_queued", format!("#{} {} queued", a.index, a.label)),
         Event::AgentStarted(a) => ("agent_started", format!("#{} {} started", a.index, a.label)),
         Event::AgentFinished(e) => {
             let cached = if e.agent.cached { " (cached)" } else { "" };

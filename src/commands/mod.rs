@@ -6,8 +6,10 @@ mod control;
 mod inspect;
 mod journal;
 mod modules;
+mod report;
 mod run;
 mod skill;
+pub(crate) mod watch;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +23,6 @@ use odw_engine::sandbox::Sandbox;
 use odw_engine::{Config, ControlRequest, RunDir, home_dir};
 
 use crate::cli::{Cli, Command, Global};
-use crate::report;
 
 pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
@@ -32,6 +33,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => inspect::logs(&global, &args).await,
         Command::Result(r) => inspect::result(&global, &r),
         Command::List(args) => inspect::list(&global, &args),
+        Command::Report(args) => report::report(&global, &args),
+        Command::Watch(args) => watch::watch(&global, &args),
         Command::Pause(r) => control::send(&global, &r, ControlRequest::Pause),
         Command::Resume(r) => control::send(&global, &r, ControlRequest::Resume),
         Command::Stop(r) => control::send(&global, &r, ControlRequest::Stop),
@@ -55,7 +58,7 @@ pub fn config(global: &Global) -> anyhow::Result<Config> {
     let config = Config::discover(global.config.as_deref()).context("cannot read the configuration")?;
     for w in &config.warnings {
         let file = config.path.as_deref().map_or(String::new(), |p| format!("{}: ", p.display()));
-        report::warn(&format!("{file}{w}"));
+        crate::report::warn(&format!("{file}{w}"));
     }
     Ok(config)
 }

@@ -18,7 +18,8 @@ use odw_engine::run::{execute, prepare};
 use odw_engine::{Config, Controls, Prepared, ReuseRule, RunDir, RunOptions, RunReport, RunState, library};
 
 use super::{config, parse_args, runs_root, sandbox};
-use crate::cli::{Global, Reuse, RunArgs};
+use crate::cli::{Global, ProgressFlag, Reuse, RunArgs};
+use crate::progress::{Follow, Mode};
 use crate::report::{self, Exit, outln};
 
 /// How often a waiting `odw run` looks at the run's status.
@@ -56,8 +57,11 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         config_path: config.path.clone(),
     };
     let prepared = prepare(&sandbox, &config, opts).await?;
+    let progress =
+        if args.wait { Mode::choose(args.progress == ProgressFlag::Plain, args.quiet) } else { Mode::Quiet };
     if (args.wait && args.timeout.is_none()) || args.foreground {
-        return in_process(&sandbox, &config, prepared, args.wait).await;
+        let follow = Follow::start(&prepared.run, progress);
+        return in_process(&sandbox, &config, prepared, args.wait, follow).await;
     }
     let run = prepared.run.clone();
     spawn_worker(&run)?;
@@ -65,12 +69,19 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", run.id);
         return Ok(Exit::Ok.into());
     }
+    let follow = Follow::start(&run, progress);
     let deadline = args.timeout.map(|s| Instant::now() + Duration::from_secs_f64(s));
     loop {
         if let Some(state) = run.status().ok().map(|s| s.state).filter(|s| s.is_final()) {
+            if let Some(follow) = follow {
+                follow.finish().await;
+            }
             return print_outcome(&run, state);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            if let Some(follow) = follow {
+                follow.finish().await;
+            }
             eprintln!("odw: still running after --timeout; follow it with `odw logs {} --follow`", run.id);
             outln!("{}", run.id);
             return Ok(Exit::StillRunning.into());
@@ -85,15 +96,19 @@ async fn in_process(
     config: &Config,
     prepared: Prepared,
     wait: bool,
+    follow: Option<Follow>,
 ) -> anyhow::Result<ExitCode> {
     // Ctrl-C and SIGTERM stop the run cleanly (agents killed), and `odw
     // pause|resume|stop` from another terminal work as for a background run.
     let controls = Controls::follow(&prepared.run);
     let run = prepared.run.clone();
+    let report = execute(sandbox, config, prepared, controls).await;
+    if let Some(follow) = follow {
+        follow.finish().await;
+    }
     // The run directory exists: name it, so the run can be found and
     // resumed (`--resume-from`) once the cause is fixed.
-    let report =
-        execute(sandbox, config, prepared, controls).await.inspect_err(|_| report::run_failed(&run))?;
+    let report = report.inspect_err(|_| report::run_failed(&run))?;
     report::summary(&report);
     if let Some(reuse) = &report.reuse {
         report::reuse(reuse, report.agents.dispatched);

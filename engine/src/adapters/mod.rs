@@ -24,9 +24,9 @@ use crate::config::{AdapterConfig, AdapterKind, Config};
 use crate::protocol::Usage;
 
 pub use builtin::BUILTIN_CLIS;
+pub use command::CommandAdapter;
 #[cfg(feature = "fuzzing")]
 pub(crate) use echo::reply as echo_reply;
-pub use command::CommandAdapter;
 pub use http::HttpAdapter;
 pub use select::{AdapterInfo, ChoiceError, catalogue, select_default};
 

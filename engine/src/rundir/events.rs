@@ -38,6 +38,10 @@ pub enum Event {
     Log {
         message: String,
     },
+    /// Dispatched: waiting for a concurrency slot (or for a pause to
+    /// end). Runs before this event existed have none; readers treat an
+    /// `agent_started` without it as queued and started at once.
+    AgentQueued(AgentStart),
     AgentStarted(AgentStart),
     AgentFinished(AgentEnd),
     AgentFailed(AgentEnd),
@@ -234,6 +238,7 @@ mod tests {
             },
             Event::PhaseStarted { title: "Scan".into() },
             Event::Log { message: "hi".into() },
+            Event::AgentQueued(agent(0)),
             Event::AgentStarted(agent(0)),
             Event::AgentFinished(end.clone()),
             Event::AgentFailed(end),

@@ -5,7 +5,7 @@
 //!   meta.json      what ran: workflow, script, args, adapter, odw version (RunMeta)
 //!   status.json    pending|running|paused|done|failed|stopped|interrupted, counts (Status)
 //!   events.jsonl   one Event per line: run_started, phase_started, log,
-//!                  agent_started, agent_finished, agent_failed, run_paused,
+//!                  agent_queued, agent_started, agent_finished, agent_failed, run_paused,
 //!                  run_resumed, run_finished|run_failed|run_stopped, journal_error
 //!   result.json    {"value": …} when the run succeeded
 //!   error.json     {"error": {name, message, location?, …}} when it failed or stopped
@@ -27,6 +27,7 @@ mod events;
 mod meta;
 mod progress;
 mod status;
+mod view;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -45,6 +46,9 @@ pub use events::{AgentEnd, AgentStart, Event, EventLog, EventTail, Stamped, Star
 pub use meta::RunMeta;
 pub use progress::{Progress, STATUS_INTERVAL};
 pub use status::{AgentCounts, RunState, Status, process_alive};
+pub use view::{
+    AgentState, AgentView, Counts, LogLine, PhaseView, Reuse, RunView, Tokens, ViewState, now_epoch_ms,
+};
 
 const META: &str = "meta.json";
 const STATUS: &str = "status.json";

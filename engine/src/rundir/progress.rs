@@ -51,6 +51,12 @@ impl Progress {
         self.update(|s| s.phase = Some(title.to_string()));
     }
 
+    /// Records a call dispatched to run live, before it has a slot. The
+    /// status counts it only once it starts.
+    pub fn agent_queued(&self, agent: AgentStart) {
+        self.events.append(Event::AgentQueued(agent));
+    }
+
     pub fn agent_started(&self, agent: AgentStart) {
         self.events.append(Event::AgentStarted(agent));
         self.update(|s| {

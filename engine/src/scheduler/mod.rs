@@ -190,6 +190,7 @@ impl Scheduler {
                             deliver(released);
                             // Held until the call ends (see `run`).
                             self.held.fetch_add(job.held, Relaxed);
+                            self.run.progress.agent_queued(job.shown());
                             calls.spawn(self.clone().run(job));
                         }
                         Decision::Reuse { completed, from_index, rule } => {

@@ -1,0 +1,325 @@
+//! Progress of a run on stderr while `odw run --wait` waits for it.
+//!
+//! It follows the run the way every view does: it tails `events.jsonl` and
+//! folds each event into a [`RunView`], whether the run is in this process
+//! or in a worker. On a terminal it draws a live block (indicatif's
+//! `MultiProgress`: a header line, then a line per phase with a bar of its
+//! agents done, failed, running and queued); elsewhere it prints plain
+//! lines, one per phase change and per agent end, with no escape codes.
+//! The lines `--wait` printed before (`odw: run <id> …`, the reuse summary)
+//! are printed after it, unchanged: scripts read them.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use odw_engine::{Event, RunDir, RunView, Stamped, ViewState, now_epoch_ms};
+
+use crate::audit::{count, duration, phase_title};
+use crate::report::shown;
+
+/// How often the view is brought up to date.
+const TICK: Duration = Duration::from_millis(100);
+/// The most phase lines drawn at once.
+const MAX_PHASE_LINES: usize = 16;
+/// The width of a phase's bar, in cells.
+const BAR: usize = 20;
+
+/// How progress shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Redrawn lines with bars: stderr is a terminal.
+    Live,
+    /// One plain line per phase change and agent end.
+    Plain,
+    /// Nothing.
+    Quiet,
+}
+
+impl Mode {
+    /// `--progress`/`--quiet` and whether stderr is a terminal.
+    pub fn choose(plain: bool, quiet: bool) -> Mode {
+        match (quiet, plain) {
+            (true, _) => Mode::Quiet,
+            (false, true) => Mode::Plain,
+            (false, false) if std::io::stderr().is_terminal() => Mode::Live,
+            (false, false) => Mode::Plain,
+        }
+    }
+}
+
+/// Following a run's progress in the background; [`Follow::finish`] draws
+/// its last state.
+pub struct Follow {
+    done: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Follow {
+    /// Starts following `run` (nothing in [`Mode::Quiet`]).
+    pub fn start(run: &RunDir, mode: Mode) -> Option<Follow> {
+        if mode == Mode::Quiet {
+            return None;
+        }
+        let (done, mut ended) = watch::channel(false);
+        let run = run.clone();
+        let task = tokio::spawn(async move {
+            let mut view = run.read_meta().map(|m| RunView::new(&m)).unwrap_or_default();
+            let mut tail = run.event_tail();
+            let mut screen = Screen::new(mode);
+            loop {
+                let last = *ended.borrow();
+                for line in tail.read_new().unwrap_or_default() {
+                    let Ok(stamped) = serde_json::from_str::<Stamped>(&line) else { continue };
+                    view.apply(&stamped);
+                    screen.event(&view, &stamped.event);
+                }
+                screen.draw(&view);
+                if last {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(TICK) => {}
+                    _ = ended.changed() => {}
+                }
+            }
+            screen.finish(&view);
+        });
+        Some(Follow { done, task })
+    }
+
+    /// Reads the last events, draws the final state and stops.
+    pub async fn finish(self) {
+        let _ = self.done.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Where progress is drawn.
+enum Screen {
+    Live { multi: MultiProgress, header: ProgressBar, phases: Vec<ProgressBar> },
+    Plain,
+}
+
+impl Screen {
+    fn new(mode: Mode) -> Screen {
+        if mode != Mode::Live {
+            return Screen::Plain;
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let header = multi.add(line());
+        Screen::Live { multi, header, phases: Vec::new() }
+    }
+
+    /// Plain lines for the events that change what a person follows.
+    fn event(&self, view: &RunView, event: &Event) {
+        if !matches!(self, Screen::Plain) {
+            return;
+        }
+        match event {
+            Event::PhaseStarted { title } => eprintln!("odw: ▸ phase {}", shown(title)),
+            Event::AgentFinished(end) | Event::AgentFailed(end) => {
+                let Some(a) = view.agents.get(end.agent.index as usize) else { return };
+                let what = match (&a.error, a.cached) {
+                    (Some(e), _) => format!("failed after {}: {}", duration(end.ms), first_line(e)),
+                    (None, true) => "reused from the journal".to_string(),
+                    (None, false) => {
+                        format!("done in {} · {} tokens", duration(end.ms), count(a.usage.total()))
+                    }
+                };
+                eprintln!("odw:   #{} {} {}", a.index, shown(&a.label), shown(&what));
+            }
+            Event::RunPaused => eprintln!("odw: paused"),
+            Event::RunResumed => eprintln!("odw: resumed"),
+            _ => {}
+        }
+    }
+
+    fn draw(&mut self, view: &RunView) {
+        let Screen::Live { multi, header, phases } = self else { return };
+        let now = now_epoch_ms();
+        header.set_message(header_line(view, now));
+        let listed: Vec<usize> = (0..view.phases.len())
+            .filter(|p| view.phases[*p].declared || !view.phases[*p].agents.is_empty())
+            .collect();
+        // A block taller than the terminal cannot be redrawn in place: past
+        // MAX_PHASE_LINES, the earliest phases fold into one line.
+        let hidden = listed.len().saturating_sub(MAX_PHASE_LINES);
+        let visible = &listed[hidden..];
+        let mut lines = Vec::with_capacity(visible.len() + 1);
+        if hidden > 0 {
+            lines.push(format!("  {DIM}… {hidden} earlier phases{RESET}"));
+        }
+        let width =
+            visible.iter().map(|p| phase_title(&view.phases[*p].title).chars().count()).max().unwrap_or(0);
+        lines.extend(visible.iter().map(|p| phase_line(view, *p, width.min(28), now)));
+        while phases.len() < lines.len() {
+            phases.push(multi.add(line()));
+        }
+        for (bar, text) in phases.iter().zip(lines) {
+            bar.set_message(text);
+        }
+    }
+
+    fn finish(self, view: &RunView) {
+        if let Screen::Live { header, phases, .. } = self {
+            header.set_message(header_line(view, now_epoch_ms()));
+            header.finish();
+            phases.iter().for_each(ProgressBar::finish);
+        }
+    }
+}
+
+/// A line of the live block: its whole text is the message.
+fn line() -> ProgressBar {
+    let style = ProgressStyle::with_template("{wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(1).with_style(style)
+}
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const BLUE: &str = "\x1b[34m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+fn header_line(view: &RunView, now: u64) -> String {
+    let c = view.counts();
+    let state = match view.state {
+        ViewState::Done => format!("{GREEN}done{RESET}"),
+        ViewState::Failed => format!("{RED}failed{RESET}"),
+        ViewState::Paused => format!("{BOLD}paused{RESET}"),
+        state => state.name().to_string(),
+    };
+    // What matters first: a narrow terminal cuts the end of the line.
+    format!(
+        "{BOLD}odw ▸ {}{RESET} · {state} · {} · {} tokens · {} cached / {} live {DIM}{}{RESET}",
+        shown(&view.workflow),
+        duration(view.elapsed_ms(now)),
+        count(view.tokens.total),
+        c.cached,
+        c.live,
+        view.run_id,
+    )
+}
+
+/// `  ▸ Scan   ████▓▓░░  3/8     1.2 s  340 tok  2 done · 1 failed · 2 running · 3 queued  1 cached/7 live`
+/// (a narrow terminal cuts the end: the cached/live split is also in the header)
+fn phase_line(view: &RunView, p: usize, width: usize, now: u64) -> String {
+    let phase = &view.phases[p];
+    let c = view.phase_counts(p);
+    let total = c.total();
+    let open = c.queued + c.running > 0;
+    let current = view.current_phase.as_deref() == Some(phase.title.as_str()) && !view.state.is_final();
+    let mark = if open || current {
+        format!("{BLUE}▸{RESET}")
+    } else if total > 0 && c.failed > 0 {
+        format!("{RED}✗{RESET}")
+    } else if total > 0 {
+        format!("{GREEN}✓{RESET}")
+    } else {
+        format!("{DIM}·{RESET}")
+    };
+    let title: String = phase_title(&phase.title).chars().take(width).collect();
+    let mut states = vec![if total == 0 { "not started".to_string() } else { format!("{} done", c.done) }];
+    for (n, what) in
+        [(c.failed, "failed"), (c.running, "running"), (c.queued, "queued"), (c.cancelled, "cancelled")]
+    {
+        if n > 0 {
+            states.push(format!("{n} {what}"));
+        }
+    }
+    let elapsed = phase_elapsed(view, p, now).map_or(String::new(), duration);
+    format!(
+        "  {mark} {:<width$}  {} {:>3}/{:<3}{:>7}  {:>6} tok  {:<32}  {} cached/{} live",
+        shown(&title),
+        bar(c.done, c.failed, c.running, c.queued + c.cancelled),
+        c.done + c.failed,
+        total,
+        elapsed,
+        count(c.tokens),
+        states.join(" · "),
+        c.cached,
+        c.live,
+    )
+}
+
+/// From the phase's start (or its first call) to its last call's end, or now.
+pub fn phase_elapsed(view: &RunView, p: usize, now: u64) -> Option<u64> {
+    let phase = &view.phases[p];
+    let agents: Vec<_> = phase.agents.iter().filter_map(|i| view.agents.get(*i as usize)).collect();
+    let start =
+        phase.started_ms.into_iter().chain(agents.iter().filter_map(|a| a.queued_ms.or(a.start_ms))).min()?;
+    let running = agents.iter().any(|a| a.duration_ms.is_none()) && !view.state.is_final();
+    let end = if running {
+        now.saturating_sub(view.started_epoch_ms?)
+    } else {
+        agents.iter().filter_map(|a| Some(a.start_ms? + a.duration_ms?)).max().unwrap_or(start)
+    };
+    Some(end.saturating_sub(start))
+}
+
+/// A bar of [`BAR`] cells: done, failed, running, then waiting. Each
+/// state present gets at least a cell, so one failure among hundreds shows.
+fn bar(done: u32, failed: u32, running: u32, waiting: u32) -> String {
+    if done + failed + running + waiting == 0 {
+        return format!("{DIM}{}{RESET}", "·".repeat(BAR));
+    }
+    let widths = bar_widths([done, failed, running, waiting], BAR);
+    let mut out = String::new();
+    for (width, (colour, glyph)) in widths.iter().zip([(GREEN, "█"), (RED, "█"), (BLUE, "▓"), (DIM, "░")])
+    {
+        if *width > 0 {
+            out.push_str(&format!("{colour}{}{RESET}", glyph.repeat(*width)));
+        }
+    }
+    out
+}
+
+/// How many of `width` cells each part gets: proportional, and at least
+/// one for a part that is not zero. All zero: no cells.
+pub fn bar_widths(parts: [u32; 4], width: usize) -> [usize; 4] {
+    let total: usize = parts.iter().map(|n| *n as usize).sum();
+    let present = parts.iter().filter(|n| **n > 0).count();
+    if total == 0 || width < present {
+        return [0; 4];
+    }
+    let spare = width - present;
+    let mut widths = parts.map(|n| if n == 0 { 0 } else { 1 + n as usize * spare / total });
+    let largest = (0..parts.len()).max_by_key(|i| parts[*i]).unwrap_or(0);
+    widths[largest] += width - widths.iter().sum::<usize>();
+    widths
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > 160 {
+        format!("{}…", line.chars().take(160).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(bar: &str, glyph: char) -> usize {
+        bar.chars().filter(|c| *c == glyph).count()
+    }
+
+    #[test]
+    fn a_bar_is_always_its_width_and_shows_every_state_present() {
+        for (d, f, r, w) in [(0, 0, 0, 0), (1, 0, 0, 0), (3, 1, 2, 6), (100, 1, 1, 1), (0, 0, 0, 7)] {
+            let b = bar(d, f, r, w);
+            let width = cells(&b, '█') + cells(&b, '▓') + cells(&b, '░') + cells(&b, '·');
+            assert_eq!(width, BAR, "{d} {f} {r} {w}");
+            assert_eq!(cells(&b, '▓') > 0, r > 0);
+        }
+        // Done and failed both show, even when one is small.
+        assert!(bar(100, 1, 0, 0).contains(&format!("{RED}█")));
+    }
+}
