@@ -89,6 +89,11 @@ pub struct AgentStart {
     /// When cached: the rule that reused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse: Option<ReuseRule>,
+    /// The head of the prompt ([`odw_journal::prompt_head`]), on
+    /// `agent_started` only: `odw serve` shows it on demand without opening
+    /// the journal, which the running worker holds locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// The end of an agent call.
@@ -105,6 +110,25 @@ pub struct AgentEnd {
     /// Why it failed (`agent_failed` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The head of the reply ([`AgentEnd::preview_of`]), `agent_finished`
+    /// only: what a live view shows of a result while the journal is locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+}
+
+impl AgentEnd {
+    /// How many characters of a reply an event keeps.
+    pub const PREVIEW_CHARS: usize = 200;
+
+    /// The first [`Self::PREVIEW_CHARS`] characters of a reply: text as it
+    /// is, any other value as compact JSON.
+    pub fn preview_of(value: &Value) -> String {
+        let text = match value {
+            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        };
+        text.chars().take(Self::PREVIEW_CHARS).collect()
+    }
 }
 
 /// One line of `events.jsonl`.
@@ -201,6 +225,7 @@ mod tests {
             model: None,
             cached: false,
             reuse: None,
+            prompt: None,
         }
     }
 
@@ -213,6 +238,7 @@ mod tests {
             usage: Usage { input: 5, output: 7, estimated: true },
             worktree: Some(json!({"branch": "odw/x/3"})),
             error: Some("boom".into()),
+            preview: Some("ok".into()),
         };
         let error = ScriptError {
             name: "Error".into(),

@@ -137,6 +137,7 @@ mod tests {
             model: None,
             cached: false,
             reuse: None,
+            prompt: None,
         }
     }
 
@@ -148,6 +149,7 @@ mod tests {
             usage: Usage { input: 10, output: 5, estimated: false },
             worktree: None,
             error: error.map(str::to_string),
+            preview: None,
         }
     }
 
