@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod report;
+mod serve;
 
 use std::process::ExitCode;
 
