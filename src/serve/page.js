@@ -92,7 +92,7 @@ function drawRow(entry) {
   bottom.append(
     el('span', null, fmtTime(s.started)),
     el('span', 'row-dur', fmtDuration(liveDuration(s, entry.at))),
-    el('span', null, `${fmtInt(a.dispatched)} agents`),
+    el('span', null, `${fmtInt(a.dispatched)} ${a.dispatched === 1 ? 'agent' : 'agents'}`),
     el('span', null, `${fmtInt(s.tokens)} tok`),
   );
   row.append(top, bottom);
@@ -164,8 +164,15 @@ function fold(ev) {
   } else if (t === 'run_finished' || t === 'run_failed' || t === 'run_stopped') {
     view.state = { run_finished: 'done', run_failed: 'failed', run_stopped: 'stopped' }[t];
     for (const c of view.columns.values()) c.box.classList.remove('current');
-    for (const card of view.cards.values()) if (card.state === 'running') setCardState(card, view.state === 'stopped' ? 'stopped' : 'failed');
-    addLog(ev.ts, t === 'run_finished' ? 'end' : 'error', t === 'run_finished' ? `done in ${fmtDuration(ev.ms)}` : t === 'run_failed' ? `failed: ${ev.error && ev.error.message}` : 'stopped');
+    for (const card of view.cards.values()) {
+      if (card.state !== 'running') continue;
+      card.ms = Date.parse(ev.ts) - card.started;
+      tickCard(card);
+      setCardState(card, view.state === 'stopped' ? 'stopped' : 'failed');
+    }
+    if (t === 'run_finished') addLog(ev.ts, 'end', `done in ${fmtDuration(ev.ms)}`);
+    else if (t === 'run_failed') addLog(ev.ts, 'error', `failed: ${ev.error && ev.error.message}`);
+    else addLog(ev.ts, 'control', `stopped after ${fmtDuration(ev.ms)}`);
     loadOutcome(view.id);
   } else if (t === 'journal_error') {
     addLog(ev.ts, 'error', `#${ev.index} not journalled: ${ev.error}`);
@@ -198,7 +205,9 @@ function agentStarted(ev) {
     details.append(el('summary', null, 'prompt'), el('pre', null, ev.prompt));
     card.box.append(details);
   }
-  col.list.append(card.box);
+  // Cards in call order: parallel calls may start in any order.
+  const later = [...col.list.children].find((c) => Number(c.dataset.index) > ev.index);
+  col.list.insertBefore(card.box, later || null);
   col.agents += 1;
   drawColumnCount(col);
   view.cards.set(ev.index, card);
@@ -243,7 +252,7 @@ function tickCard(card) {
 }
 
 function addLog(ts, kind, message) {
-  const li = el('li', `log-line ${kind}`);
+  const li = el('li', `log-line kind-${kind}`);
   li.append(el('time', null, fmtTime(ts)), el('span', 'log-text', message));
   $('log').append(li);
 }
@@ -261,7 +270,7 @@ async function loadOutcome(id) {
 function drawOutcome() {
   const box = $('outcome');
   if (view.error) {
-    box.className = 'outcome error';
+    box.className = view.state === 'stopped' ? 'outcome stopped' : 'outcome error';
     const where = view.error.location ? ` (line ${view.error.location.line})` : '';
     $('outcome-title').textContent = `${view.error.name || 'Error'}${where}`;
     $('outcome-body').textContent = view.error.message || '';
@@ -380,8 +389,8 @@ function connect() {
   const source = new EventSource('/api/stream');
   let first = true;
   source.addEventListener('open', () => {
-    $('live').textContent = 'live';
-    $('live').className = 'live on';
+    $('conn').textContent = 'live';
+    $('conn').className = 'conn on';
     if (first) {
       first = false;
       // After the stream is open, so a run that starts meanwhile is in one or the other.
@@ -392,8 +401,8 @@ function connect() {
     }
   });
   source.addEventListener('error', () => {
-    $('live').textContent = 'reconnecting…';
-    $('live').className = 'live off';
+    $('conn').textContent = 'reconnecting…';
+    $('conn').className = 'conn off';
   });
   source.addEventListener('run', (e) => upsertRun(JSON.parse(e.data)));
   source.addEventListener('event', (e) => onRunEvent(JSON.parse(e.data)));
