@@ -73,6 +73,11 @@ function upsertRun(s) {
 /** Newest first: run ids sort by start time. */
 function placeRow(entry) {
   const list = $('runs');
+  // The list arrives newest first: most rows go at the end.
+  if (!list.lastElementChild || list.lastElementChild.dataset.id > entry.summary.id) {
+    list.append(entry.row);
+    return;
+  }
   const after = [...list.children].find((r) => r.dataset.id < entry.summary.id);
   list.insertBefore(entry.row, after || null);
 }

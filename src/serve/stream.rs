@@ -43,8 +43,9 @@ use super::api::{RunSummary, summary};
 
 /// How often the events of unfinished runs are read: the dashboard's latency.
 pub const TICK: Duration = Duration::from_millis(50);
-/// How often the runs root is listed for new runs.
-pub const SCAN: Duration = Duration::from_millis(250);
+/// How often the runs root is listed for new runs: how soon a run started
+/// elsewhere shows up. Listing 1000 runs takes a few milliseconds.
+pub const SCAN: Duration = Duration::from_millis(500);
 /// How many messages the hub keeps for clients that reconnect.
 pub const KEEP: usize = 50_000;
 
