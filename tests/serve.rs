@@ -534,3 +534,31 @@ fn the_page_shows_runs_live_and_stops_one() {
     assert!(stdout.contains("latency median"), "{stdout}");
     assert!(artifacts.join("dashboard.png").is_file());
 }
+
+#[test]
+fn open_hands_the_url_to_the_desktop_opener() {
+    let env = Env::new();
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opened = env.path().join("opened.txt");
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", opened.display())).unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let runs = env.runs();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odw"))
+        .args(["serve", "--port", "0", "--open", "--runs-root", runs.to_str().unwrap()])
+        .current_dir(env.path())
+        .env("HOME", env.path())
+        .env("ODW_CACHE_DIR", cache_dir())
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start odw serve");
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    eventually(10, "the opener to run", || std::fs::read_to_string(&opened).is_ok_and(|u| !u.is_empty()));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(std::fs::read_to_string(&opened).unwrap(), url.trim());
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+}
