@@ -147,16 +147,12 @@ pub async fn events(
     blocking(move || {
         let run = find(&state, &id)?;
         let limit = page.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-        let lines = run.event_tail().read_new().context("cannot read the events")?;
-        let total = lines.len() as u64;
-        let events: Vec<Value> = lines
-            .into_iter()
-            .skip(page.since as usize)
-            .take(limit as usize)
-            .map(|l| serde_json::from_str(&l).unwrap_or(Value::String(l)))
-            .collect();
-        let next = page.since.min(total) + events.len() as u64;
-        Ok(Json(json!({ "since": page.since, "events": events, "next": next, "more": next < total })))
+        let (lines, more) =
+            run.events_page(page.since as usize, limit as usize).context("cannot read the events")?;
+        let next = page.since + lines.len() as u64;
+        let events: Vec<Value> =
+            lines.into_iter().map(|l| serde_json::from_str(&l).unwrap_or(Value::String(l))).collect();
+        Ok(Json(json!({ "since": page.since, "events": events, "next": next, "more": more })))
     })
     .await
 }

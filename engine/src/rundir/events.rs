@@ -211,6 +211,35 @@ impl EventTail {
     }
 }
 
+/// See [`super::RunDir::events_page`]. No file yet is an empty log.
+pub(super) fn page(
+    path: &std::path::Path,
+    since: usize,
+    limit: usize,
+) -> std::io::Result<(Vec<String>, bool)> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+        Err(e) => return Err(e),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let (mut lines, mut line, mut at) = (Vec::new(), String::new(), 0usize);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || !line.ends_with('\n') {
+            return Ok((lines, false));
+        }
+        if at >= since {
+            if lines.len() == limit {
+                return Ok((lines, true));
+            }
+            line.pop();
+            lines.push(std::mem::take(&mut line));
+        }
+        at += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +326,17 @@ mod tests {
         let value = serde_json::to_value(Stamped { ts: "T".into(), event: started }).unwrap();
         assert_eq!((value["runId"].as_str(), value["start"].as_str()), (Some("r"), Some("compiled")));
         assert!(value["resumedFrom"].is_null());
+    }
+
+    #[test]
+    fn pages_hold_whole_lines_and_say_whether_more_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        assert_eq!(page(&path, 0, 10).unwrap(), (vec![], false), "no file yet");
+        std::fs::write(&path, "a\nb\nc\nd").unwrap();
+        assert_eq!(page(&path, 0, 2).unwrap(), (vec!["a".to_string(), "b".into()], true));
+        assert_eq!(page(&path, 2, 2).unwrap(), (vec!["c".to_string()], false), "d is not whole yet");
+        assert_eq!(page(&path, 9, 2).unwrap(), (vec![], false));
     }
 
     #[test]
