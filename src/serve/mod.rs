@@ -53,8 +53,9 @@ pub struct AppState {
     exposure: Exposure,
     sandbox: Sandbox,
     hub: Arc<stream::Hub>,
-    /// Inline scripts of `POST /api/runs`, by hash: private to this user.
-    inline_dir: PathBuf,
+    /// Inline scripts of `POST /api/runs`, by hash: private to this user,
+    /// under odw's cache directory (none without a home directory).
+    inline_dir: Option<PathBuf>,
 }
 
 impl AppState {
@@ -64,9 +65,12 @@ impl AppState {
     /// stays for `odw replay --check` and `--resume-from` of the run.
     fn store_inline(&self, source: &str) -> std::io::Result<PathBuf> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.inline_dir)?;
-        std::fs::set_permissions(&self.inline_dir, std::fs::Permissions::from_mode(0o700))?;
-        let path = self.inline_dir.join(format!("{}.js", blake3::hash(source.as_bytes()).to_hex()));
+        let Some(dir) = &self.inline_dir else {
+            return Err(std::io::Error::other("odw has no cache directory: set ODW_CACHE_DIR or HOME"));
+        };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let path = dir.join(format!("{}.js", blake3::hash(source.as_bytes()).to_hex()));
         if !path.is_file() {
             odw_engine::atomic_write(&path, source.as_bytes(), true)?;
         }
@@ -137,7 +141,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     let config = config(global)?;
     let root = runs_root(global, &config);
     let workspace = std::env::current_dir().context("cannot read the current directory")?;
-    let inline_dir = cache_dir().unwrap_or_else(|| root.join(".inline")).join("inline");
+    let inline_dir = cache_dir().map(|c| c.join("inline"));
     let hub = Arc::new(stream::Hub::new());
     let stop = Arc::new(AtomicBool::new(false));
     let watcher =
