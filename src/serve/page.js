@@ -138,8 +138,12 @@ function column(title) {
   return col;
 }
 
+/** A phase that fans out wider than a column spreads its cards over a grid. */
+const WIDE = 6;
+
 function drawColumnCount(col) {
   col.count.textContent = `${col.done}/${col.agents}`;
+  col.box.classList.toggle('wide', col.agents > WIDE);
 }
 
 function fold(ev) {
