@@ -6,7 +6,8 @@
 //    showing `done` is measured for each card.
 // 2. A run started from the CLI appears without a reload, and the label and
 //    log line it made of HTML are shown as text, never run.
-// 3. A slow run started from the form is stopped with the Stop button.
+// 3. A slow run started from the form is paused, resumed and stopped with
+//    the buttons.
 // Screenshots go to $ARTIFACTS. Exits non-zero on the first failed check.
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
@@ -115,6 +116,12 @@ try {
   await page.waitForSelector('.card[data-state="running"]', { timeout: 20000 });
   const slowId = await page.textContent('#run-id');
   check(slowId !== quickId && slowId !== injectId, 'the slow run is shown');
+  await page.click('#btn-pause');
+  await page.waitForSelector('#run-state.st-paused', { timeout: 15000 });
+  check(await page.isVisible('#btn-resume'), 'paused, with a Resume button');
+  await page.click('#btn-resume');
+  await page.waitForSelector('#run-state.st-running', { timeout: 15000 });
+  check(true, 'resumed');
   await page.click('#btn-stop');
   await page.waitForSelector('#run-state.st-stopped', { timeout: 15000 });
   check(true, 'the stopped state is shown');
