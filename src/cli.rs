@@ -84,6 +84,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Inspect, export or import a run's journal.
     Journal(JournalArgs),
+    /// Serve a web dashboard of the runs: a live view of each run, with
+    /// pause/resume/stop, and a JSON API. Loopback only unless --host says
+    /// otherwise; off loopback it is read-only unless --allow-remote-control.
+    Serve(ServeArgs),
     /// The skill that teaches a coding agent to write and run odw workflows.
     #[command(subcommand)]
     Skill(SkillCommand),
@@ -315,4 +319,25 @@ pub struct JournalArgs {
 pub enum JournalCommand {
     /// Recreate a run from a journal export (e.g. one committed for CI).
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TCP port (0: any free port; the URL is printed on stdout).
+    #[arg(long, default_value_t = 4317)]
+    pub port: u16,
+    /// The address to listen on. Anything but a loopback address publishes
+    /// every run's prompts and replies to that network, read-only.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Open the dashboard in the default browser.
+    #[arg(long)]
+    pub open: bool,
+    /// Off loopback: accept pause/resume/stop and new runs from remote
+    /// clients that send `Authorization: Bearer TOKEN`.
+    #[arg(long, requires = "token")]
+    pub allow_remote_control: bool,
+    /// The bearer token --allow-remote-control requires (at least 16 characters).
+    #[arg(long, value_name = "TOKEN", requires = "allow_remote_control")]
+    pub token: Option<String>,
 }

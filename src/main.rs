@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod progress;
 mod report;
+mod serve;
 mod watch_ui;
 
 use std::process::ExitCode;

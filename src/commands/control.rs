@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use odw_engine::ControlRequest;
+use odw_engine::{ControlFile, ControlRequest, RunDir, RunDirError, RunState};
 
 use super::find_run;
 use crate::cli::{Global, RunRef};
@@ -12,14 +12,33 @@ use crate::report::Exit;
 /// How long `odw stop` waits for the run to confirm it stopped.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
-pub fn send(global: &Global, r: &RunRef, request: ControlRequest) -> anyhow::Result<ExitCode> {
-    let run = find_run(global, &r.run)?;
+/// What asking a run did.
+pub enum Asked {
+    /// The request is in the control file; the worker acts on it shortly.
+    Sent(ControlFile),
+    /// The run had already ended: nothing was written.
+    Ended(RunState),
+}
+
+/// Asks `run` to pause, resume or stop, through its control file: `odw
+/// pause|resume|stop` and `odw serve`'s `POST /api/runs/:id/control`.
+pub fn ask(run: &RunDir, request: ControlRequest) -> Result<Asked, RunDirError> {
     let status = run.status()?;
     if status.state.is_final() {
-        eprintln!("odw: run {} has already ended ({})", run.id, status.state);
-        return Ok(Exit::Failed.into());
+        return Ok(Asked::Ended(status.state));
     }
-    let control = run.request(request)?;
+    Ok(Asked::Sent(run.request(request)?))
+}
+
+pub fn send(global: &Global, r: &RunRef, request: ControlRequest) -> anyhow::Result<ExitCode> {
+    let run = find_run(global, &r.run)?;
+    let control = match ask(&run, request)? {
+        Asked::Sent(control) => control,
+        Asked::Ended(state) => {
+            eprintln!("odw: run {} has already ended ({state})", run.id);
+            return Ok(Exit::Failed.into());
+        }
+    };
     if request != ControlRequest::Stop {
         eprintln!("odw: run {} {}", run.id, if control.paused { "paused" } else { "resumed" });
         return Ok(Exit::Ok.into());

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use odw_engine::run::{check, import as import_run};
-use odw_journal::{CallOutcome, Journal};
+use odw_journal::{CallOutcome, Journal, JournalError};
 
 use super::{config, find_run, parse_args, runs_root, sandbox};
 use crate::cli::{Global, JournalArgs, JournalCommand, ReplayArgs};
@@ -53,28 +53,7 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
         journal.export(&mut out)?;
         return Ok(Exit::Ok.into());
     }
-    let completed: std::collections::HashMap<u32, _> =
-        journal.completions()?.into_iter().map(|(_, c)| (c.index, c)).collect();
-    let rows: Vec<Value> = journal
-        .issued()?
-        .into_iter()
-        .map(|i| {
-            let c = completed.get(&i.index);
-            json!({
-                "index": i.index,
-                "key": i.key,
-                "label": i.label,
-                "phase": i.phase,
-                "status": match c.map(|c| &c.outcome) {
-                    Some(CallOutcome::Ok { .. }) => "ok",
-                    Some(CallOutcome::Err { .. }) => "failed",
-                    None => "incomplete",
-                },
-                "attempts": c.map(|c| c.attempts),
-                "ms": c.map(|c| c.ms),
-            })
-        })
-        .collect();
+    let rows = rows(&journal)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Exit::Ok.into());
@@ -107,6 +86,33 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
         );
     }
     Ok(Exit::Ok.into())
+}
+
+/// One row per issued call: index, key, label, phase, status, attempts, ms —
+/// `odw journal --json` and `odw serve`'s `GET /api/runs/:id/journal`.
+pub fn rows(journal: &Journal) -> Result<Vec<Value>, JournalError> {
+    let completed: std::collections::HashMap<u32, _> =
+        journal.completions()?.into_iter().map(|(_, c)| (c.index, c)).collect();
+    Ok(journal
+        .issued()?
+        .into_iter()
+        .map(|i| {
+            let c = completed.get(&i.index);
+            json!({
+                "index": i.index,
+                "key": i.key,
+                "label": i.label,
+                "phase": i.phase,
+                "status": match c.map(|c| &c.outcome) {
+                    Some(CallOutcome::Ok { .. }) => "ok",
+                    Some(CallOutcome::Err { .. }) => "failed",
+                    None => "incomplete",
+                },
+                "attempts": c.map(|c| c.attempts),
+                "ms": c.map(|c| c.ms),
+            })
+        })
+        .collect())
 }
 
 /// Recreates a run directory from an export: journal and `meta.json`.

@@ -2,12 +2,12 @@
 //! exit code.
 
 mod adapters;
-mod control;
+pub mod control;
 mod inspect;
-mod journal;
+pub mod journal;
 mod modules;
 mod report;
-mod run;
+pub mod run;
 mod skill;
 pub(crate) mod watch;
 mod workflows;
@@ -46,6 +46,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => journal::replay(&global, &args).await,
         Command::Journal(args) => journal::journal(&global, &args),
         Command::Skill(cmd) => skill::skill(cmd),
+        Command::Serve(args) => crate::serve::serve(&global, &args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "odw", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -81,7 +82,7 @@ pub fn sandbox() -> anyhow::Result<Sandbox> {
 }
 
 /// Where the precompiled guest is cached.
-fn cache_dir() -> Option<PathBuf> {
+pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("ODW_CACHE_DIR") {
         return Some(PathBuf::from(dir));
     }

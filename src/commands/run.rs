@@ -33,11 +33,7 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let script = if library::is_name(&args.script) {
-        library::find(&config, &cwd, &args.script).map(|s| s.path).with_context(|| {
-            let dirs: Vec<String> =
-                library::sources(&config, &cwd).iter().map(|s| s.dir.display().to_string()).collect();
-            format!("no workflow file or saved workflow `{}` (looked in {})", args.script, dirs.join(", "))
-        })?
+        saved_workflow(&config, &cwd, &args.script)?
     } else {
         PathBuf::from(&args.script)
     };
@@ -56,15 +52,15 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         config_path: config.path.clone(),
     };
-    let prepared = prepare(&sandbox, &config, opts).await?;
     let progress =
         if args.wait { Mode::choose(args.progress == ProgressFlag::Plain, args.quiet) } else { Mode::Quiet };
     if (args.wait && args.timeout.is_none()) || args.foreground {
+        let prepared = prepare(&sandbox, &config, opts).await?;
         let follow = Follow::start(&prepared.run, progress);
         return in_process(&sandbox, &config, prepared, args.wait, follow).await;
     }
-    let run = prepared.run.clone();
-    spawn_worker(&run)?;
+    // The worker outlives this process, which reaps nothing.
+    let (run, _worker) = start_detached(&sandbox, &config, opts).await?;
     if !args.wait {
         outln!("{}", run.id);
         return Ok(Exit::Ok.into());
@@ -88,6 +84,31 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The file of saved workflow `name` (see `odw workflows list`), or where
+/// odw looked for it.
+pub fn saved_workflow(config: &Config, cwd: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    library::find(config, cwd, name).map(|s| s.path).with_context(|| {
+        let dirs: Vec<String> =
+            library::sources(config, cwd).iter().map(|s| s.dir.display().to_string()).collect();
+        format!("no workflow file or saved workflow `{name}` (looked in {})", dirs.join(", "))
+    })
+}
+
+/// Prepares a run and hands it to a detached worker: the one way a run is
+/// started in the background, by `odw run` and by `odw serve`'s `POST
+/// /api/runs`. The caller that outlives the worker (the server) must wait
+/// on the returned child so that it does not stay a zombie.
+pub async fn start_detached(
+    sandbox: &odw_engine::sandbox::Sandbox,
+    config: &Config,
+    opts: RunOptions,
+) -> anyhow::Result<(RunDir, std::process::Child)> {
+    let prepared = prepare(sandbox, config, opts).await?;
+    let run = prepared.run.clone();
+    let worker = spawn_worker(&run)?;
+    Ok((run, worker))
 }
 
 /// Runs here and now.
@@ -153,7 +174,7 @@ pub fn print_outcome(run: &RunDir, state: RunState) -> anyhow::Result<ExitCode> 
 
 /// Starts `odw worker <run-dir>` in its own session, detached from this
 /// terminal, with stdio in the run's worker log.
-fn spawn_worker(run: &RunDir) -> anyhow::Result<()> {
+fn spawn_worker(run: &RunDir) -> anyhow::Result<std::process::Child> {
     let log = run.worker_log()?;
     let exe = std::env::current_exe().context("cannot find the odw executable")?;
     let mut cmd = std::process::Command::new(exe);
@@ -167,8 +188,7 @@ fn spawn_worker(run: &RunDir) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    cmd.spawn().context("cannot start the worker")?;
-    Ok(())
+    cmd.spawn().context("cannot start the worker")
 }
 
 /// The worker: runs a prepared run directory, obeying `control.json`.

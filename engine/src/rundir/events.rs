@@ -93,6 +93,11 @@ pub struct AgentStart {
     /// When cached: the rule that reused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse: Option<ReuseRule>,
+    /// The head of the prompt ([`odw_journal::prompt_head`]), on
+    /// `agent_started` only: `odw serve` shows it on demand without opening
+    /// the journal, which the running worker holds locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// The end of an agent call.
@@ -109,6 +114,25 @@ pub struct AgentEnd {
     /// Why it failed (`agent_failed` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The head of the reply ([`AgentEnd::preview_of`]), `agent_finished`
+    /// only: what a live view shows of a result while the journal is locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+}
+
+impl AgentEnd {
+    /// How many characters of a reply an event keeps.
+    pub const PREVIEW_CHARS: usize = 200;
+
+    /// The first [`Self::PREVIEW_CHARS`] characters of a reply: text as it
+    /// is, any other value as compact JSON.
+    pub fn preview_of(value: &Value) -> String {
+        let text = match value {
+            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        };
+        text.chars().take(Self::PREVIEW_CHARS).collect()
+    }
 }
 
 /// One line of `events.jsonl`.
@@ -191,6 +215,35 @@ impl EventTail {
     }
 }
 
+/// See [`super::RunDir::events_page`]. No file yet is an empty log.
+pub(super) fn page(
+    path: &std::path::Path,
+    since: usize,
+    limit: usize,
+) -> std::io::Result<(Vec<String>, bool)> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+        Err(e) => return Err(e),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let (mut lines, mut line, mut at) = (Vec::new(), String::new(), 0usize);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || !line.ends_with('\n') {
+            return Ok((lines, false));
+        }
+        if at >= since {
+            if lines.len() == limit {
+                return Ok((lines, true));
+            }
+            line.pop();
+            lines.push(std::mem::take(&mut line));
+        }
+        at += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +258,7 @@ mod tests {
             model: None,
             cached: false,
             reuse: None,
+            prompt: None,
         }
     }
 
@@ -217,6 +271,7 @@ mod tests {
             usage: Usage { input: 5, output: 7, estimated: true },
             worktree: Some(json!({"branch": "odw/x/3"})),
             error: Some("boom".into()),
+            preview: Some("ok".into()),
         };
         let error = ScriptError {
             name: "Error".into(),
@@ -276,6 +331,17 @@ mod tests {
         let value = serde_json::to_value(Stamped { ts: "T".into(), event: started }).unwrap();
         assert_eq!((value["runId"].as_str(), value["start"].as_str()), (Some("r"), Some("compiled")));
         assert!(value["resumedFrom"].is_null());
+    }
+
+    #[test]
+    fn pages_hold_whole_lines_and_say_whether_more_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        assert_eq!(page(&path, 0, 10).unwrap(), (vec![], false), "no file yet");
+        std::fs::write(&path, "a\nb\nc\nd").unwrap();
+        assert_eq!(page(&path, 0, 2).unwrap(), (vec!["a".to_string(), "b".into()], true));
+        assert_eq!(page(&path, 2, 2).unwrap(), (vec!["c".to_string()], false), "d is not whole yet");
+        assert_eq!(page(&path, 9, 2).unwrap(), (vec![], false));
     }
 
     #[test]

@@ -220,6 +220,13 @@ impl RunDir {
         EventTail::new(self.path.join(EVENTS))
     }
 
+    /// Lines `since..since + limit` of `events.jsonl` (whole lines only,
+    /// without their newline) and whether a whole line follows: a page of
+    /// a long log, read without holding the lines before it.
+    pub fn events_page(&self, since: usize, limit: usize) -> std::io::Result<(Vec<String>, bool)> {
+        events::page(&self.path.join(EVENTS), since, limit)
+    }
+
     // ---- what other parts of odw keep here --------------------------------
 
     /// The replay journal's directory.

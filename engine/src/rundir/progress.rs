@@ -143,6 +143,7 @@ mod tests {
             model: None,
             cached: false,
             reuse: None,
+            prompt: None,
         }
     }
 
@@ -154,6 +155,7 @@ mod tests {
             usage: Usage { input: 10, output: 5, estimated: false },
             worktree: None,
             error: error.map(str::to_string),
+            preview: None,
         }
     }
 

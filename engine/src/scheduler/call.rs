@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use odw_journal::{CallOutcome, Completed};
+use odw_journal::{CallOutcome, Completed, prompt_head};
 use serde_json::{Value, json};
 
 use super::{Scheduler, now_ms};
@@ -45,6 +45,7 @@ impl Job {
             model: self.model.clone(),
             cached: false,
             reuse: None,
+            prompt: None,
         }
     }
 }
@@ -244,7 +245,7 @@ impl Scheduler {
     pub(super) async fn run(self: Arc<Self>, job: Job) -> (Completion, Completed) {
         let slot = self.slot().await;
         let started = Instant::now();
-        self.run.progress.agent_started(job.shown());
+        self.run.progress.agent_started(AgentStart { prompt: Some(prompt_head(&job.prompt)), ..job.shown() });
         let (result, attempts, usage, worktree) = match self.isolate(&job).await {
             Ok(tree) => {
                 let workspace =
@@ -269,6 +270,7 @@ impl Scheduler {
             usage,
             worktree,
             error: why,
+            preview: value.as_ref().map(AgentEnd::preview_of),
         });
         let completion = Completion {
             id: job.index,

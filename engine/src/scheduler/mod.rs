@@ -256,7 +256,8 @@ impl Scheduler {
     fn reuse(&self, job: &Job, completed: Completed, rule: ReuseRule) -> (Completion, Option<Record>) {
         let usage = completed.usage;
         let agent = crate::rundir::AgentStart { cached: true, reuse: Some(rule), ..job.shown() };
-        self.run.progress.agent_started(agent.clone());
+        let prompt = Some(odw_journal::prompt_head(&job.prompt));
+        self.run.progress.agent_started(crate::rundir::AgentStart { prompt, ..agent.clone() });
         let (ok, value, error) = match &completed.outcome {
             CallOutcome::Ok { value } => (true, Some(value.clone()), None),
             CallOutcome::Err { name, message } => (
@@ -273,6 +274,7 @@ impl Scheduler {
             usage,
             worktree: None,
             error: error_text,
+            preview: value.as_ref().map(AgentEnd::preview_of),
         });
         let record = Completed { index: job.index, key: job.key.clone(), ..completed.clone() };
         (

@@ -19,6 +19,7 @@ fn start(index: u32, label: &str, phase: Option<&str>) -> AgentStart {
         model: None,
         cached: false,
         reuse: None,
+        prompt: None,
     }
 }
 
@@ -30,6 +31,7 @@ fn end(agent: AgentStart, ms: u64, tokens: u64, error: Option<&str>) -> AgentEnd
         usage: Usage { input: tokens, output: 0, estimated: false },
         worktree: None,
         error: error.map(str::to_string),
+        preview: None,
     }
 }
 
