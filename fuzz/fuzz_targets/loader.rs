@@ -21,13 +21,15 @@ struct Quickjs {
 fn quickjs() -> &'static Quickjs {
     static Q: OnceLock<Quickjs> = OnceLock::new();
     Q.get_or_init(|| Quickjs {
-        sandbox: Sandbox::new(None).expect("the guest compiles"),
+        // The compiled guest is cached across fuzzing sessions: compiling it
+        // with an instrumented Cranelift takes longer than one input may.
+        sandbox: Sandbox::new(Some(&std::env::temp_dir().join("odw-fuzz-cache"))).expect("the guest compiles"),
         runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"),
         config: Config::default(),
     })
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: { quickjs(); }, |data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(script) = Script::parse(Path::new("fuzz.js"), text.to_string()) else { return };
     // Every line after the first stays where it was in the file.

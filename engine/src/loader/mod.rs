@@ -79,6 +79,11 @@ impl Script {
             let (line, column) = position(&source, offset);
             LoadError { path: path.to_path_buf(), line, column, message }
         };
+        // QuickJS is handed the source as a C string in places: a NUL would
+        // end the text it sees before the text the parser checked.
+        if let Some(nul) = source.find('\0') {
+            return Err(at(nul, "the file contains a NUL character; write it as `\\0` in a string".into()));
+        }
         let meta = syntax::analyse(&source).map_err(|(offset, msg)| at(offset, msg))?;
 
         let mut body = String::with_capacity(source.len() + WRAP_OPEN.len() + WRAP_CLOSE.len());
@@ -228,6 +233,13 @@ mod tests {
     fn an_unreadable_file_is_named_without_a_position() {
         let e = Script::read(Path::new("/no/such/wf.js")).unwrap_err();
         assert!(e.to_string().starts_with("/no/such/wf.js: cannot read the workflow"), "{e}");
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_where_it_is() {
+        let e = load("export const meta = {name: 'a\0b', description: ''}\nreturn 1").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 30));
+        assert!(e.message.contains("NUL"), "{e}");
     }
 
     #[test]
