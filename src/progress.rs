@@ -16,7 +16,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use odw_engine::{Event, RunDir, RunView, Stamped, ViewState, now_epoch_ms};
+use odw_engine::{Event, RunDir, RunState, RunView, Stamped, now_epoch_ms};
 
 use crate::audit::{count, duration, phase_title};
 use crate::report::shown;
@@ -189,9 +189,9 @@ const RESET: &str = "\x1b[0m";
 fn header_line(view: &RunView, now: u64) -> String {
     let c = view.counts();
     let state = match view.state {
-        ViewState::Done => format!("{GREEN}done{RESET}"),
-        ViewState::Failed => format!("{RED}failed{RESET}"),
-        ViewState::Paused => format!("{BOLD}paused{RESET}"),
+        RunState::Done => format!("{GREEN}done{RESET}"),
+        RunState::Failed => format!("{RED}failed{RESET}"),
+        RunState::Paused => format!("{BOLD}paused{RESET}"),
         state => state.name().to_string(),
     };
     // What matters first: a narrow terminal cuts the end of the line.

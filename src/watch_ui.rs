@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use odw_engine::{AgentState, RunView, ViewState, now_epoch_ms};
+use odw_engine::{AgentState, RunState, RunView, now_epoch_ms};
 
 use crate::audit::{count, duration, phase_title, position};
 use crate::commands::watch::App;
@@ -59,12 +59,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(help)).style(Style::new().reversed()), keys);
 }
 
-fn state_style(state: ViewState) -> Style {
+fn state_style(state: RunState) -> Style {
     match state {
-        ViewState::Done => Style::new().fg(Color::Green).bold(),
-        ViewState::Failed => Style::new().fg(Color::Red).bold(),
-        ViewState::Paused => Style::new().fg(Color::Yellow).bold(),
-        ViewState::Running => Style::new().fg(Color::Blue).bold(),
+        RunState::Done => Style::new().fg(Color::Green).bold(),
+        RunState::Failed => Style::new().fg(Color::Red).bold(),
+        RunState::Paused => Style::new().fg(Color::Yellow).bold(),
+        RunState::Running => Style::new().fg(Color::Blue).bold(),
         _ => Style::new().fg(Color::DarkGray).bold(),
     }
 }

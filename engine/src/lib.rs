@@ -69,8 +69,7 @@ pub use replay::{Divergence, ReuseRule, ReuseSummary};
 pub use run::{CheckReport, Controls, Prepared, RunError, RunOptions, RunReport, run_workflow};
 pub use rundir::{
     AgentCounts, AgentState, AgentView, ControlFile, ControlRequest, Counts, Event, EventTail, LogLine,
-    PhaseView, Reuse, RunDir, RunDirError, RunMeta, RunState, RunView, Stamped, Status, Tokens, ViewState,
-    now_epoch_ms,
+    PhaseView, Reuse, RunDir, RunDirError, RunMeta, RunState, RunView, Stamped, Status, Tokens, now_epoch_ms,
 };
 pub use scheduler::Control;
 pub use workflow::{

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use odw_engine::{AgentState, AgentView, RunView, ViewState};
+use odw_engine::{AgentState, AgentView, RunState, RunView};
 
 use super::{count, duration, phase_title, position, prompt_text, reply_text, span_ms, ticks};
 
@@ -78,7 +78,7 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-fn state_class(state: ViewState) -> &'static str {
+fn state_class(state: RunState) -> &'static str {
     state.name()
 }
 

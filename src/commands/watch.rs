@@ -96,7 +96,7 @@ pub fn watch(global: &Global, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     ratatui::restore();
     outcome?;
     let state = app.view.state;
-    Ok(if state.is_final() { Exit::ok_if(state == odw_engine::ViewState::Done) } else { Exit::Ok.into() })
+    Ok(if state.is_final() { Exit::ok_if(state == odw_engine::RunState::Done) } else { Exit::Ok.into() })
 }
 
 fn watch_loop(
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn controls_are_refused_once_the_run_has_ended() {
         let mut a = app(None);
-        a.view.state = odw_engine::ViewState::Done;
+        a.view.state = odw_engine::RunState::Done;
         a.control(ControlRequest::Pause);
         assert_eq!(a.note, "the run has ended (done)");
     }

@@ -46,9 +46,7 @@ pub use events::{AgentEnd, AgentStart, Event, EventLog, EventTail, Stamped, Star
 pub use meta::RunMeta;
 pub use progress::{Progress, STATUS_INTERVAL};
 pub use status::{AgentCounts, RunState, Status, process_alive};
-pub use view::{
-    AgentState, AgentView, Counts, LogLine, PhaseView, Reuse, RunView, Tokens, ViewState, now_epoch_ms,
-};
+pub use view::{AgentState, AgentView, Counts, LogLine, PhaseView, Reuse, RunView, Tokens, now_epoch_ms};
 
 const META: &str = "meta.json";
 const STATUS: &str = "status.json";

@@ -37,7 +37,7 @@ pub struct RunView {
     pub args: Value,
     /// The adapter of calls that name none.
     pub adapter: Option<String>,
-    pub state: ViewState,
+    pub state: RunState,
     /// The first event's time (RFC 3339), and as ms since the Unix epoch.
     pub started_at: Option<String>,
     pub started_epoch_ms: Option<u64>,
@@ -65,52 +65,6 @@ pub struct RunView {
     /// Why the call details (prompts, replies) are missing, if they are.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details_missing: Option<String>,
-}
-
-/// A run's state; `Pending` until its first event.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ViewState {
-    #[default]
-    Pending,
-    Running,
-    Paused,
-    Done,
-    Failed,
-    Stopped,
-    Interrupted,
-}
-
-impl ViewState {
-    pub fn is_final(self) -> bool {
-        matches!(self, ViewState::Done | ViewState::Failed | ViewState::Stopped | ViewState::Interrupted)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ViewState::Pending => "pending",
-            ViewState::Running => "running",
-            ViewState::Paused => "paused",
-            ViewState::Done => "done",
-            ViewState::Failed => "failed",
-            ViewState::Stopped => "stopped",
-            ViewState::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl From<RunState> for ViewState {
-    fn from(state: RunState) -> ViewState {
-        match state {
-            RunState::Pending => ViewState::Pending,
-            RunState::Running => ViewState::Running,
-            RunState::Paused => ViewState::Paused,
-            RunState::Done => ViewState::Done,
-            RunState::Failed => ViewState::Failed,
-            RunState::Stopped => ViewState::Stopped,
-            RunState::Interrupted => ViewState::Interrupted,
-        }
-    }
 }
 
 /// One phase and the calls made in it.
@@ -305,7 +259,7 @@ impl RunView {
                 self.adapter = Some(adapter.clone());
                 self.reuse.resumed_from.clone_from(resumed_from);
                 self.declare(phases.as_ref());
-                self.state = ViewState::Running;
+                self.state = RunState::Running;
             }
             Event::PhaseStarted { title } => {
                 let phase = self.phase_mut(title);
@@ -329,13 +283,13 @@ impl RunView {
             }
             Event::AgentFinished(end) => self.agent_ended(end, at, false),
             Event::AgentFailed(end) => self.agent_ended(end, at, true),
-            Event::RunPaused => self.state = ViewState::Paused,
-            Event::RunResumed => self.state = ViewState::Running,
-            Event::RunFinished { ms, .. } => self.end(ViewState::Done, &stamped.ts, *ms),
-            Event::RunStopped { ms, .. } => self.end(ViewState::Stopped, &stamped.ts, *ms),
+            Event::RunPaused => self.state = RunState::Paused,
+            Event::RunResumed => self.state = RunState::Running,
+            Event::RunFinished { ms, .. } => self.end(RunState::Done, &stamped.ts, *ms),
+            Event::RunStopped { ms, .. } => self.end(RunState::Stopped, &stamped.ts, *ms),
             Event::RunFailed { ms, error } => {
                 self.error = Some(error.clone());
-                self.end(ViewState::Failed, &stamped.ts, *ms);
+                self.end(RunState::Failed, &stamped.ts, *ms);
             }
             Event::JournalError { index, error } => self.journal_errors.push((*index, error.clone())),
         }
@@ -344,11 +298,11 @@ impl RunView {
     /// Takes the state `status.json` gives by the liveness rule, which
     /// knows what events cannot: that the worker died (`interrupted`).
     pub fn apply_status(&mut self, status: &Status) {
-        let state = ViewState::from(status.state);
-        if state == ViewState::Interrupted && !self.state.is_final() {
+        let state = status.state;
+        if state == RunState::Interrupted && !self.state.is_final() {
             self.state = state;
             self.cancel_unfinished();
-        } else if self.state == ViewState::Pending {
+        } else if self.state == RunState::Pending {
             self.state = state;
         }
     }
@@ -480,7 +434,7 @@ impl RunView {
         }
     }
 
-    fn end(&mut self, state: ViewState, ts: &str, ms: u64) {
+    fn end(&mut self, state: RunState, ts: &str, ms: u64) {
         self.state = state;
         self.ended_at = Some(ts.to_string());
         self.duration_ms = Some(ms);

@@ -62,7 +62,7 @@ type Case = (&'static str, Vec<(u64, Event)>, fn(&RunView));
 fn event_sequences_fold_into_views() {
     let cases: Vec<Case> = vec![
         ("nothing yet", vec![], |v| {
-            assert_eq!(v.state, ViewState::Pending);
+            assert_eq!(v.state, RunState::Pending);
             assert!(v.phases.is_empty() && v.agents.is_empty());
         }),
         (
@@ -72,7 +72,7 @@ fn event_sequences_fold_into_views() {
                 run_started(Some(json!([{"title": "Scan", "detail": "look"}, {"title": "Fix"}])), None),
             )],
             |v| {
-                assert_eq!(v.state, ViewState::Running);
+                assert_eq!(v.state, RunState::Running);
                 let titles: Vec<_> = v.phases.iter().map(|p| (p.title.as_str(), p.declared)).collect();
                 assert_eq!(titles, [("Scan", true), ("Fix", true)]);
                 assert_eq!(v.phases[0].detail.as_deref(), Some("look"));
@@ -121,7 +121,7 @@ fn event_sequences_fold_into_views() {
                 (10, Event::RunFinished { ms: 10, agents: AgentCounts::default() }),
             ],
             |v| {
-                assert_eq!(v.state, ViewState::Done);
+                assert_eq!(v.state, RunState::Done);
                 assert_eq!((v.agents[0].queued_ms, v.agents[0].state), (Some(5), AgentState::Done));
                 // Calls before any phase() are in a phase with no title.
                 assert_eq!((v.phases.len(), v.phases[0].title.as_str()), (1, ""));
@@ -218,7 +218,7 @@ fn event_sequences_fold_into_views() {
                 ),
             ],
             |v| {
-                assert_eq!(v.state, ViewState::Failed);
+                assert_eq!(v.state, RunState::Failed);
                 let at = v.error.as_ref().and_then(|e| e.location.as_ref()).map(|l| (l.line, l.column));
                 assert_eq!(at, Some((4, 7)));
                 assert_eq!(v.agents[0].state, AgentState::Cancelled);
@@ -249,9 +249,9 @@ fn event_sequences_fold_into_views() {
 #[test]
 fn paused_state_follows_the_events() {
     let mut view = fold(&[(0, run_started(None, None)), (1, Event::RunPaused)]);
-    assert_eq!(view.state, ViewState::Paused);
+    assert_eq!(view.state, RunState::Paused);
     view.apply(&Stamped { ts: ts(2), event: Event::RunResumed });
-    assert_eq!(view.state, ViewState::Running);
+    assert_eq!(view.state, RunState::Running);
 }
 
 #[test]
@@ -259,16 +259,16 @@ fn the_status_adds_what_events_cannot_say() {
     let mut view = fold(&[(0, run_started(None, None)), (1, Event::AgentStarted(start(0, "a", None)))]);
     let mut status = Status::new("r1", "flow", RunState::Interrupted, 0);
     view.apply_status(&status);
-    assert_eq!((view.state, view.agents[0].state), (ViewState::Interrupted, AgentState::Cancelled));
+    assert_eq!((view.state, view.agents[0].state), (RunState::Interrupted, AgentState::Cancelled));
     // A final state from events is not overridden.
     let mut done = fold(&[(0, Event::RunFinished { ms: 0, agents: AgentCounts::default() })]);
     done.apply_status(&status);
-    assert_eq!(done.state, ViewState::Done);
+    assert_eq!(done.state, RunState::Done);
     // Before any event, the status tells whether the run is pending.
     status.state = RunState::Pending;
     let mut empty = RunView::default();
     empty.apply_status(&status);
-    assert_eq!(empty.state, ViewState::Pending);
+    assert_eq!(empty.state, RunState::Pending);
 }
 
 #[test]
@@ -350,7 +350,7 @@ fn a_run_directory_loads_with_prompts_and_replies() {
     let view = RunView::load(&run).unwrap();
     assert_eq!(
         (view.state, view.script_hash.as_deref(), view.budget),
-        (ViewState::Done, Some("abc"), Some(100))
+        (RunState::Done, Some("abc"), Some(100))
     );
     assert_eq!(view.result, Some(json!("fine")));
     let a = &view.agents[0];
