@@ -160,8 +160,10 @@ function fold(ev) {
     for (const c of view.columns.values()) c.box.classList.toggle('current', c === col);
   } else if (t === 'log') {
     addLog(ev.ts, 'log', ev.message);
+  } else if (t === 'agent_queued') {
+    agentStarted(ev, 'queued');
   } else if (t === 'agent_started') {
-    agentStarted(ev);
+    agentStarted(ev, 'running');
   } else if (t === 'agent_finished' || t === 'agent_failed') {
     agentEnded(ev, t === 'agent_failed');
   } else if (t === 'run_paused') {
@@ -174,7 +176,7 @@ function fold(ev) {
     view.state = { run_finished: 'done', run_failed: 'failed', run_stopped: 'stopped' }[t];
     for (const c of view.columns.values()) c.box.classList.remove('current');
     for (const card of view.cards.values()) {
-      if (card.state !== 'running') continue;
+      if (card.state !== 'running' && card.state !== 'queued') continue;
       card.ms = Date.parse(ev.ts) - card.started;
       tickCard(card);
       setCardState(card, view.state === 'stopped' ? 'stopped' : 'failed');
@@ -188,7 +190,17 @@ function fold(ev) {
   }
 }
 
-function agentStarted(ev) {
+/** A card for a call that waits for a slot (`queued`) or runs; a queued
+ *  card turns running when its `agent_started` comes. */
+function agentStarted(ev, state = 'running') {
+  const known = view.cards.get(ev.index);
+  if (known) {
+    known.started = Date.parse(ev.ts);
+    if (typeof ev.prompt === 'string' && !known.box.querySelector('details.prompt')) addPrompt(known, ev.prompt);
+    setCardState(known, state);
+    tickCard(known);
+    return;
+  }
   const col = column(ev.phase);
   const card = {
     index: ev.index, state: 'running', started: Date.parse(ev.ts), ms: null, col,
@@ -209,19 +221,21 @@ function agentStarted(ev) {
   card.preview = el('div', 'preview');
   card.preview.hidden = true;
   card.box.append(head, facts, card.preview);
-  if (typeof ev.prompt === 'string') {
-    const details = el('details', 'prompt');
-    details.append(el('summary', null, 'prompt'), el('pre', null, ev.prompt));
-    card.box.append(details);
-  }
+  if (typeof ev.prompt === 'string') addPrompt(card, ev.prompt);
   // Cards in call order: parallel calls may start in any order.
   const later = [...col.list.children].find((c) => Number(c.dataset.index) > ev.index);
   col.list.insertBefore(card.box, later || null);
   col.agents += 1;
   drawColumnCount(col);
   view.cards.set(ev.index, card);
-  setCardState(card, 'running');
+  setCardState(card, state);
   tickCard(card);
+}
+
+function addPrompt(card, prompt) {
+  const details = el('details', 'prompt');
+  details.append(el('summary', null, 'prompt'), el('pre', null, prompt));
+  card.box.append(details);
 }
 
 function agentEnded(ev, failed) {
@@ -256,6 +270,7 @@ function setCardState(card, state) {
 }
 
 function tickCard(card) {
+  if (card.state === 'queued') { card.elapsed.textContent = 'waiting for a slot'; return; }
   const ms = card.ms != null ? card.ms : Date.now() - card.started;
   card.elapsed.textContent = fmtDuration(ms);
 }

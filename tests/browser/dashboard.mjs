@@ -50,9 +50,11 @@ try {
   // Record when each card turns `done`, as the page's clock sees it.
   await page.evaluate(() => {
     window.__doneAt = {};
+    window.__states = new Set();
     new MutationObserver((records) => {
       for (const r of records) {
         const card = r.target;
+        if (card.dataset && card.dataset.state) window.__states.add(card.dataset.state);
         if (card.dataset && card.dataset.state === 'done' && !(card.dataset.index in window.__doneAt)) {
           window.__doneAt[card.dataset.index] = Date.now();
         }
@@ -68,6 +70,9 @@ try {
   const quickId = await page.textContent('#run-id');
   await waitUntil(() => document.querySelectorAll('.card[data-state="done"]').length === 12, null, 30000, '12 done cards');
   check(true, 'all 12 agent cards finish');
+  // Calls wait for one of the run's slots: their cards show it first.
+  check(await page.evaluate(() => window.__states.has('queued') && window.__states.has('running')),
+    'cards show queued, then running');
   await page.waitForSelector('#run-state.st-done', { timeout: 10000 });
   await page.waitForSelector('#outcome.ok', { timeout: 10000 });
   check((await page.textContent('#outcome-body')).includes('ship it'), 'the result is shown');
