@@ -129,11 +129,13 @@ fn draw_phases(frame: &mut Frame, app: &App, phases: &[usize], area: Rect, now: 
     });
     let table = Table::new(
         rows,
+        // The title and the states share what is left, each with a floor:
+        // fixed widths alone left no room for the title at 100 columns.
         [
-            Constraint::Fill(1),
+            Constraint::Min(16),
             Constraint::Length(BAR as u16),
             Constraint::Length(7),
-            Constraint::Length(36),
+            Constraint::Min(20),
             Constraint::Length(9),
             Constraint::Length(10),
             Constraint::Length(18),
