@@ -31,13 +31,25 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "pinAdapter",
     "maxPromptMb",
 ];
-const ADAPTER_KEYS: &[&str] =
-    &["command", "stdin", "env", "timeout", "label", "flags", "output", "kind", "url", "model", "apiKeyEnv"];
+const ADAPTER_KEYS: &[&str] = &[
+    "command",
+    "stdin",
+    "env",
+    "timeout",
+    "label",
+    "flags",
+    "effortLevels",
+    "output",
+    "kind",
+    "url",
+    "model",
+    "apiKeyEnv",
+];
 /// Keys that only mean something for `kind: "http"` adapters.
 const HTTP_KEYS: &[&str] = &["url", "model", "apiKeyEnv"];
 /// Keys that only mean something for command adapters.
 const COMMAND_KEYS: &[&str] = &["command", "stdin", "env", "flags", "output"];
-const FLAG_KEYS: &[&str] = &["model"];
+const FLAG_KEYS: &[&str] = &["model", "effort", "agentType", "schema"];
 
 /// The configuration of odw.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -95,6 +107,10 @@ pub struct AdapterConfig {
     pub label: Option<String>,
     #[serde(default)]
     pub flags: Flags,
+    /// A script's `effort` word to the word this agent understands (Claude
+    /// Code's `max` is Codex's `xhigh`); words not listed pass unchanged.
+    #[serde(default)]
+    pub effort_levels: BTreeMap<String, String>,
     /// How to read the agent's stdout: plain text (the default), or the JSON
     /// of a known CLI, so that its reported token usage counts.
     pub output: Option<OutputFormat>,
@@ -105,6 +121,31 @@ pub struct AdapterConfig {
     /// `kind: "http"`: the environment variable holding the API key; read at
     /// call time, never written to run files.
     pub api_key_env: Option<String>,
+}
+
+impl AdapterConfig {
+    /// This (a built-in's) configuration changed by `own`, an entry with the
+    /// built-in's name and no `command`: each key `own` sets replaces this
+    /// one's; `env`, `flags` and `effortLevels` merge key by key, so
+    /// `{"claude": {"flags": {"effort": false}}}` changes only that flag.
+    pub fn with(mut self, own: &AdapterConfig) -> AdapterConfig {
+        fn take<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
+            if theirs.is_some() {
+                mine.clone_from(theirs);
+            }
+        }
+        take(&mut self.stdin, &own.stdin);
+        take(&mut self.timeout, &own.timeout);
+        take(&mut self.label, &own.label);
+        take(&mut self.output, &own.output);
+        take(&mut self.flags.model, &own.flags.model);
+        take(&mut self.flags.effort, &own.flags.effort);
+        take(&mut self.flags.agent_type, &own.flags.agent_type);
+        take(&mut self.flags.schema, &own.flags.schema);
+        self.env.extend(own.env.clone());
+        self.effort_levels.extend(own.effort_levels.clone());
+        self
+    }
 }
 
 /// What an adapter from the configuration is.
@@ -139,12 +180,69 @@ pub enum StdinMode {
     Template(String),
 }
 
-/// Per-adapter flags odw adds to the command line.
+/// Per-adapter flags odw adds to the command line, one per call option the
+/// CLI understands natively. A call option whose flag is unset is handled by
+/// odw instead (the schema as a prompt suffix, `agentType` as a persona
+/// line) or, for `effort`, not passed on.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Flags {
-    /// The flag that selects a model: `"--model"` (followed by the model) or
-    /// a template such as `"--model={model}"`.
-    pub model: Option<String>,
+    /// Selects the model: `"--model"` (followed by the model) or a template
+    /// such as `"--model={model}"`.
+    pub model: Option<FlagTemplate>,
+    /// Sets the reasoning effort (`{effort}`), e.g. `["--effort", "{effort}"]`.
+    pub effort: Option<FlagTemplate>,
+    /// Runs the call as a named agent (`{agent_type}`), e.g. `"--agent"`.
+    pub agent_type: Option<FlagTemplate>,
+    /// Native structured output: `{schema}` is the schema as JSON text,
+    /// `{schema_file}` a file holding it, e.g. `["--output-schema",
+    /// "{schema_file}"]`. The CLI then enforces the schema itself; odw
+    /// still validates what comes back.
+    pub schema: Option<FlagTemplate>,
+}
+
+/// How one option reaches a command line: a flag followed by the value
+/// (`"--model"`), one word with a placeholder (`"--model={model}"`), argv
+/// words with placeholders (`["-c", "model_reasoning_effort={effort}"]`), or
+/// `false` to turn a built-in's flag off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum FlagTemplate {
+    Word(String),
+    Words(Vec<String>),
+    Off(bool),
+}
+
+impl FlagTemplate {
+    /// The argv words for `value`, whose placeholder is `placeholder`;
+    /// empty when the flag is off.
+    pub fn words(&self, placeholder: &str, value: &str) -> Vec<String> {
+        match self {
+            FlagTemplate::Word(w) if w.contains(placeholder) => vec![w.replace(placeholder, value)],
+            FlagTemplate::Word(w) => vec![w.clone(), value.to_string()],
+            FlagTemplate::Words(ws) => ws.iter().map(|w| w.replace(placeholder, value)).collect(),
+            FlagTemplate::Off(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the flag adds anything.
+    pub fn is_on(&self) -> bool {
+        match self {
+            FlagTemplate::Word(_) => true,
+            FlagTemplate::Words(ws) => !ws.is_empty(),
+            FlagTemplate::Off(_) => false,
+        }
+    }
+
+    /// The template as one line, for `odw adapters`.
+    pub fn shown(&self, placeholder: &str) -> Option<String> {
+        match self {
+            FlagTemplate::Word(w) if w.contains(placeholder) => Some(w.clone()),
+            FlagTemplate::Word(w) => Some(format!("{w} {placeholder}")),
+            FlagTemplate::Words(ws) if !ws.is_empty() => Some(ws.join(" ")),
+            _ => None,
+        }
+    }
 }
 
 /// A configuration that cannot be used.
@@ -253,9 +351,9 @@ impl Config {
         }
         for (name, adapter) in &self.adapters {
             match adapter.kind.unwrap_or_default() {
-                AdapterKind::Command if adapter.command.is_empty() => {
-                    return Err(format!("`adapters.{name}.command` must be a non-empty array of strings"));
-                }
+                // An empty `command` is allowed here: for a built-in's name it
+                // means "the built-in's command, with these changes"; for any
+                // other name the adapter layer refuses it when it is chosen.
                 AdapterKind::Http if adapter.url.as_deref().is_none_or(str::is_empty) => {
                     return Err(format!("`adapters.{name}.url` is required for `kind: \"http\"`"));
                 }
@@ -407,11 +505,6 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         assert!(Config::parse(r#"{"maxAgents": 0}"#).unwrap_err().contains("maxAgents"));
-        assert!(
-            Config::parse(r#"{"adapters": {"a": {"command": []}}}"#)
-                .unwrap_err()
-                .contains("adapters.a.command")
-        );
         assert!(
             Config::parse(r#"{"concurrency": "many"}"#)
                 .unwrap_err()

@@ -91,11 +91,30 @@ impl Schema {
         )
     }
 
+    /// The prompt for a retry on an agent that enforces the schema itself:
+    /// only what was wrong (the agent already has the schema).
+    pub fn native_retry_prompt(prompt: &str, rejection: &Rejection) -> String {
+        let errors: String = rejection.0.iter().map(|e| format!("- {e}\n")).collect();
+        format!(
+            "{prompt}\n\nYour previous structured output was rejected:\n{errors}Produce it again, conforming to the schema."
+        )
+    }
+
+    /// The schema as the script gave it.
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+
     /// Extracts the JSON value from a reply and validates it.
     pub fn accept(&self, reply: &str) -> Result<Value, Rejection> {
         let value = extract(reply).ok_or_else(|| {
             Rejection(vec!["the reply contains no JSON value (expected a ```json fenced block)".into()])
         })?;
+        self.check(value)
+    }
+
+    /// Validates a value that came without text around it.
+    pub fn check(&self, value: Value) -> Result<Value, Rejection> {
         let errors: Vec<String> = self
             .validator
             .iter_errors(&value)

@@ -22,6 +22,8 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
         prompt: String::new(),
         model: args.model.clone(),
         role: None,
+        effort: None,
+        schema: None,
         workspace: cwd.clone(),
         source: cwd,
         prompt_file: PathBuf::from("<runDir>/prompts/<index>-<attempt>.txt"),
@@ -46,8 +48,9 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
         };
         outln!("{:width$}  {} · {} · {installed}", a.name, a.origin, a.kind);
         outln!("{:width$}  $ {}", "", a.command_line);
-        if let Some(flag) = &a.model_flag {
-            outln!("{:width$}  model: {flag} <model>", "");
+        if !a.options.is_empty() {
+            let shown: Vec<String> = a.options.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            outln!("{:width$}  {}", "", shown.join(" · "));
         }
     }
     match default {

@@ -13,8 +13,11 @@
 use serde_json::Value;
 
 use super::AgentReply;
-use crate::config::{AdapterConfig, Flags, OutputFormat};
+use crate::config::{AdapterConfig, FlagTemplate, Flags, OutputFormat};
 use crate::protocol::Usage;
+
+/// How an error the agent itself reported begins.
+pub const REPORTED: &str = "the agent reported an error";
 
 /// The CLIs odw knows, in the order `odw adapters` lists them.
 pub const BUILTIN_CLIS: &[&str] = &["claude", "codex", "gemini", "qwen", "kimi"];
@@ -74,10 +77,38 @@ pub fn config(name: &str) -> Option<AdapterConfig> {
         "kimi" => (&["kimi", "--print", "--final-message-only"], OutputFormat::Text),
         _ => return None,
     };
+    let word = |w: &str| Some(FlagTemplate::Word(w.into()));
+    let words = |ws: &[&str]| Some(FlagTemplate::Words(ws.iter().map(|w| w.to_string()).collect()));
+    let mut effort_levels = std::collections::BTreeMap::new();
+    // Every one of them takes `--model <name>`; the other options only where
+    // the CLI's `--help` lists a flag for them (checked against the
+    // versions in README's adapter table by tests/real_clis.rs).
+    let mut flags = Flags { model: word("--model"), ..Flags::default() };
+    match name {
+        "claude" => {
+            // Claude Code's own levels: low, medium, high, xhigh, max.
+            flags.effort = word("--effort");
+            // A subagent type from `.claude/agents/` (or a built-in one).
+            flags.agent_type = word("--agent");
+            // The schema as JSON text; the reply's `structured_output`.
+            flags.schema = word("--json-schema");
+        }
+        "codex" => {
+            // Reasoning effort is a config value; Codex has no `max`.
+            flags.effort = words(&["-c", "model_reasoning_effort={effort}"]);
+            effort_levels.insert("max".to_string(), "xhigh".to_string());
+            // The final message is then JSON conforming to the schema file.
+            flags.schema = words(&["--output-schema", "{schema_file}"]);
+        }
+        // A synthetic `structured_output` tool; the run ends on its first
+        // valid call.
+        "qwen" => flags.schema = word("--json-schema"),
+        _ => {}
+    }
     Some(AdapterConfig {
         command: command.iter().map(|s| s.to_string()).collect(),
-        // Every one of them takes `--model <name>`.
-        flags: Flags { model: Some("--model".into()) },
+        flags,
+        effort_levels,
         output: Some(output),
         ..AdapterConfig::default()
     })
@@ -86,7 +117,8 @@ pub fn config(name: &str) -> Option<AdapterConfig> {
 /// Reads a CLI's stdout as `format`. `Err` is the reason the reply is not
 /// usable (an error the CLI reported, or output of the wrong shape).
 pub fn parse(format: OutputFormat, stdout: &str, prompt: &str) -> Result<AgentReply, String> {
-    let estimated = |text: String| AgentReply { usage: super::estimate_usage(prompt, &text), text };
+    let estimated =
+        |text: String| AgentReply { usage: super::estimate_usage(prompt, &text), text, structured: None };
     match format {
         OutputFormat::Text => Ok(estimated(stdout.trim_end().to_string())),
         OutputFormat::Claude => claude(&json_document(stdout)?),
@@ -122,7 +154,7 @@ fn claude(doc: &Value) -> Result<AgentReply, String> {
     let text = result["result"].as_str().unwrap_or_default().to_string();
     if result["is_error"] == true || result["subtype"].as_str().is_some_and(|s| s.starts_with("error")) {
         let why = if text.is_empty() { result["subtype"].as_str().unwrap_or("error") } else { &text };
-        return Err(format!("the agent reported an error: {why}"));
+        return Err(format!("{REPORTED}: {why}"));
     }
     if result.get("result").is_none() {
         return Err(format!("the JSON output has no `result`: {}", head(&doc.to_string())));
@@ -135,14 +167,16 @@ fn claude(doc: &Value) -> Result<AgentReply, String> {
         u.is_object(),
         &text,
     );
-    Ok(AgentReply { text, usage })
+    // With `--json-schema` the value comes apart from the text.
+    let structured = result.get("structured_output").filter(|v| !v.is_null()).cloned();
+    Ok(AgentReply { text, usage, structured })
 }
 
 /// `{"response": …, "stats": {"models": {name: {"tokens": {"prompt", "candidates"}}}}}`.
 fn gemini(doc: &Value) -> Result<AgentReply, String> {
     if let Some(error) = doc.get("error").filter(|e| !e.is_null()) {
         let why = error["message"].as_str().map_or_else(|| error.to_string(), str::to_string);
-        return Err(format!("the agent reported an error: {why}"));
+        return Err(format!("{REPORTED}: {why}"));
     }
     let text = doc["response"]
         .as_str()
@@ -161,7 +195,7 @@ fn gemini(doc: &Value) -> Result<AgentReply, String> {
         output = doc["stats"]["outputTokens"].as_u64().unwrap_or(0);
         seen = true;
     }
-    Ok(AgentReply { usage: reported(input, output, seen, &text), text })
+    Ok(AgentReply { usage: reported(input, output, seen, &text), text, structured: None })
 }
 
 /// JSONL events of `codex exec --json`.
@@ -183,13 +217,13 @@ fn codex(stdout: &str) -> Result<AgentReply, String> {
                     .as_str()
                     .or(event["message"].as_str())
                     .map_or_else(|| event.to_string(), str::to_string);
-                return Err(format!("the agent reported an error: {why}"));
+                return Err(format!("{REPORTED}: {why}"));
             }
             _ => {}
         }
     }
     let text = text.ok_or_else(|| format!("no `agent_message` among the JSON events: {}", head(stdout)))?;
-    Ok(AgentReply { usage: reported(input, output, seen, &text), text })
+    Ok(AgentReply { usage: reported(input, output, seen, &text), text, structured: None })
 }
 
 /// Usage as the CLI reported it; when it reported none, the output side is
@@ -223,6 +257,8 @@ mod tests {
             prompt: "do it".into(),
             model: model.map(str::to_string),
             role: None,
+            effort: None,
+            schema: None,
             workspace: PathBuf::from("/ws"),
             source: PathBuf::from("/src"),
             prompt_file: PathBuf::from("/run/p.txt"),
@@ -268,6 +304,99 @@ mod tests {
         }
         // codex reads the prompt from stdin through a final `-`, which stays last.
         assert_eq!(line("codex", Some("m1")).0.last().map(String::as_str), Some("-"));
+    }
+
+    /// The argv of built-in `name` for a call with every option set.
+    fn full_line(name: &str) -> Vec<String> {
+        let adapter = CommandAdapter::new(name, config(name).unwrap());
+        let call = AgentCall {
+            prompt: "do it".into(),
+            model: Some("m1".into()),
+            role: Some("Explore".into()),
+            effort: Some("max".into()),
+            schema: Some(std::sync::Arc::new(serde_json::json!({"type": "object"}))),
+            workspace: PathBuf::from("/ws"),
+            source: PathBuf::from("/src"),
+            prompt_file: PathBuf::from("/run/prompts/3-1.txt"),
+            timeout: std::time::Duration::from_secs(1),
+        };
+        adapter.argv(&call)
+    }
+
+    #[test]
+    fn native_options_use_each_clis_own_flags() {
+        let tail = |name: &str, n: usize| {
+            let argv = full_line(name);
+            argv[argv.len() - n..].to_vec()
+        };
+        assert_eq!(
+            tail("claude", 8),
+            [
+                "--model",
+                "m1",
+                "--effort",
+                "max",
+                "--agent",
+                "Explore",
+                "--json-schema",
+                r#"{"type":"object"}"#
+            ]
+        );
+        // codex: effort as a config value in its own words, the schema as a
+        // file beside the prompt file, and stdin's `-` still last.
+        assert_eq!(
+            tail("codex", 7),
+            [
+                "--model",
+                "m1",
+                "-c",
+                "model_reasoning_effort=xhigh",
+                "--output-schema",
+                "/run/prompts/3-1.schema.json",
+                "-"
+            ]
+        );
+        assert_eq!(tail("qwen", 4), ["--model", "m1", "--json-schema", r#"{"type":"object"}"#]);
+        assert_eq!(tail("gemini", 2), ["--model", "m1"]);
+        let natives = |n: &str| CommandAdapter::new(n, config(n).unwrap()).natives();
+        assert_eq!(
+            natives("claude"),
+            crate::adapters::Natives { schema: true, effort: true, agent_type: true }
+        );
+        assert_eq!(natives("gemini"), crate::adapters::Natives::default());
+    }
+
+    #[test]
+    fn a_config_entry_without_command_changes_only_what_it_names() {
+        let own: AdapterConfig = serde_json::from_value(
+            serde_json::json!({"flags": {"effort": false, "agentType": ["--persona={agent_type}"]},
+                                                       "effortLevels": {"max": "high"}, "timeout": 5}),
+        )
+        .unwrap();
+        let merged = config("claude").unwrap().with(&own);
+        assert_eq!(merged.command, config("claude").unwrap().command);
+        assert_eq!(merged.timeout, Some(5.0));
+        let argv = CommandAdapter::new("claude", merged).argv(&AgentCall {
+            prompt: "p".into(),
+            model: None,
+            role: Some("reviewer".into()),
+            effort: Some("max".into()),
+            schema: None,
+            workspace: PathBuf::from("/ws"),
+            source: PathBuf::from("/src"),
+            prompt_file: PathBuf::from("/p.txt"),
+            timeout: std::time::Duration::from_secs(1),
+        });
+        assert!(!argv.contains(&"--effort".to_string()), "{argv:?}");
+        assert_eq!(argv.last().map(String::as_str), Some("--persona=reviewer"));
+    }
+
+    #[test]
+    fn claude_structured_output_comes_apart_from_the_text() {
+        let out = r#"{"type":"result","subtype":"success","is_error":false,"result":"{\"n\":7}",
+            "structured_output":{"n":7},"usage":{"input_tokens":21,"output_tokens":8}}"#;
+        let reply = parse(OutputFormat::Claude, out, "p").unwrap();
+        assert_eq!(reply.structured, Some(serde_json::json!({"n": 7})));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::{AdapterError, AgentCall, AgentReply, builtin, guardian};
-use crate::config::{AdapterConfig, StdinMode};
+use crate::config::{AdapterConfig, FlagTemplate, OutputFormat, StdinMode};
 
 /// The largest reply odw accepts from one agent (docs/design.md §5).
 pub const MAX_REPLY_BYTES: usize = 16 << 20;
@@ -44,24 +44,67 @@ impl CommandAdapter {
         &self.config
     }
 
+    /// What this CLI does natively: each call option whose flag is set.
+    pub fn natives(&self) -> super::Natives {
+        let on = |f: &Option<FlagTemplate>| f.as_ref().is_some_and(FlagTemplate::is_on);
+        let flags = &self.config.flags;
+        super::Natives {
+            schema: on(&flags.schema),
+            effort: on(&flags.effort),
+            agent_type: on(&flags.agent_type),
+        }
+    }
+
     /// The argv this adapter runs for `call`, placeholders filled in. The
-    /// model flag goes at the end, or before a final `-` (the usual "read the
-    /// prompt from stdin" operand, which some CLIs want last).
+    /// option flags (model, effort, agent, schema) go at the end, or before
+    /// a final `-` (the usual "read the prompt from stdin" operand, which
+    /// some CLIs want last).
     pub fn argv(&self, call: &AgentCall) -> Vec<String> {
         let mut argv: Vec<String> = self.config.command.iter().map(|a| self.fill(a, call)).collect();
-        let mut model_args = Vec::new();
-        if let (Some(model), Some(flag)) = (&call.model, &self.config.flags.model) {
-            if flag.contains("{model}") {
-                model_args.push(flag.replace("{model}", model));
-            } else if !self.config.command.iter().any(|a| a.contains("{model}")) {
-                model_args.push(flag.clone());
-                model_args.push(model.clone());
+        let flags = &self.config.flags;
+        let schema_text = call.schema.as_ref().map(|s| s.to_string());
+        let options = [
+            (&flags.model, "{model}", call.model.clone()),
+            (&flags.effort, "{effort}", self.effort(call)),
+            (&flags.agent_type, "{agent_type}", call.role.clone()),
+            (&flags.schema, "{schema}", schema_text),
+        ];
+        let mut extra = Vec::new();
+        for (flag, placeholder, value) in options {
+            let (Some(flag), Some(value)) = (flag, value) else { continue };
+            // A bare flag word is skipped when the command line already
+            // places the value itself.
+            if matches!(flag, FlagTemplate::Word(w) if !w.contains(placeholder)) && self.uses(placeholder) {
+                continue;
             }
+            let file = self.schema_file(call).display().to_string();
+            extra.extend(
+                flag.words(placeholder, &value).into_iter().map(|w| w.replace("{schema_file}", &file)),
+            );
         }
         let at =
             if argv.len() > 1 && argv.last().is_some_and(|a| a == "-") { argv.len() - 1 } else { argv.len() };
-        argv.splice(at..at, model_args);
+        argv.splice(at..at, extra);
         argv
+    }
+
+    /// The call's effort in this CLI's words (`effortLevels`).
+    fn effort(&self, call: &AgentCall) -> Option<String> {
+        let effort = call.effort.as_ref()?;
+        Some(self.config.effort_levels.get(effort).unwrap_or(effort).clone())
+    }
+
+    /// Where `{schema_file}` is written: beside the call's prompt file.
+    fn schema_file(&self, call: &AgentCall) -> std::path::PathBuf {
+        call.prompt_file.with_extension("schema.json")
+    }
+
+    /// Whether this call passes the schema through a file.
+    fn writes_schema_file(&self, call: &AgentCall) -> bool {
+        call.schema.is_some()
+            && (self.uses("{schema_file}")
+                || matches!(&self.config.flags.schema, Some(FlagTemplate::Word(w)) if w.contains("{schema_file}"))
+                || matches!(&self.config.flags.schema, Some(FlagTemplate::Words(ws)) if ws.iter().any(|w| w.contains("{schema_file}"))))
     }
 
     /// Whether the prompt is written to the agent's stdin.
@@ -76,7 +119,11 @@ impl CommandAdapter {
             .replace("{source}", &call.source.display().to_string())
             .replace("{adapter}", &self.name)
             .replace("{role}", call.role.as_deref().unwrap_or(""))
+            .replace("{agent_type}", call.role.as_deref().unwrap_or(""))
             .replace("{model}", call.model.as_deref().unwrap_or(""))
+            .replace("{effort}", self.effort(call).as_deref().unwrap_or(""))
+            .replace("{schema_file}", &self.schema_file(call).display().to_string())
+            .replace("{schema}", &call.schema.as_ref().map(|s| s.to_string()).unwrap_or_default())
             // Last, so a prompt that contains `{workspace}` stays as written.
             .replace("{prompt}", &call.prompt)
     }
@@ -102,6 +149,11 @@ impl CommandAdapter {
         if self.uses("{prompt_file}") {
             write_prompt_file(&call.prompt_file, &call.prompt)
                 .map_err(|e| io_err(format!("cannot write {}: {e}", call.prompt_file.display())))?;
+        }
+        if let Some(schema) = call.schema.as_ref().filter(|_| self.writes_schema_file(call)) {
+            let file = self.schema_file(call);
+            write_prompt_file(&file, &schema.to_string())
+                .map_err(|e| io_err(format!("cannot write {}: {e}", file.display())))?;
         }
         let argv = self.argv(call);
         let Some((program, rest)) = argv.split_first() else {
@@ -185,14 +237,21 @@ impl CommandAdapter {
                 limit_mb: MAX_REPLY_BYTES >> 20,
             });
         }
+        let stdout = String::from_utf8_lossy(&out);
         if !status.success() {
+            // A CLI that prints JSON reports its API errors there (claude's
+            // `"result": "API Error: 400 …"`), which says more than stderr.
+            let format = self.config.output.unwrap_or_default();
+            let reported = (format != OutputFormat::Text)
+                .then(|| builtin::parse(format, &stdout, &call.prompt).err())
+                .flatten()
+                .filter(|why| why.starts_with(builtin::REPORTED));
             return Err(AdapterError::Exit {
                 adapter: self.name.clone(),
                 status: describe_status(status),
-                stderr_tail: last_lines(&err, STDERR_TAIL_LINES),
+                stderr_tail: reported.unwrap_or_else(|| last_lines(&err, STDERR_TAIL_LINES)),
             });
         }
-        let stdout = String::from_utf8_lossy(&out);
         builtin::parse(self.config.output.unwrap_or_default(), &stdout, &call.prompt)
             .map_err(|reason| AdapterError::Reply { adapter: self.name.clone(), reason })
     }
@@ -304,6 +363,8 @@ mod tests {
             prompt: prompt.into(),
             model: Some("m1".into()),
             role: None,
+            effort: None,
+            schema: None,
             workspace: std::env::temp_dir(),
             source: PathBuf::from("/src"),
             prompt_file: PathBuf::from("/run/prompts/0.txt"),
@@ -316,7 +377,7 @@ mod tests {
             "mine",
             AdapterConfig {
                 command: command.iter().map(|s| s.to_string()).collect(),
-                flags: Flags { model: model_flag.map(str::to_string) },
+                flags: Flags { model: model_flag.map(|f| FlagTemplate::Word(f.into())), ..Flags::default() },
                 ..AdapterConfig::default()
             },
         )

@@ -29,7 +29,7 @@ pub(crate) fn reply(prompt: &str) -> Result<AgentReply, String> {
         }
         None => prompt.to_string(),
     };
-    Ok(AgentReply { usage: estimate_usage(prompt, &text), text })
+    Ok(AgentReply { usage: estimate_usage(prompt, &text), text, structured: None })
 }
 
 /// Takes `n` bytes from the budget, or says the instance is too large.

@@ -48,6 +48,12 @@ impl HttpAdapter {
         self.config.timeout.map(Duration::from_secs_f64)
     }
 
+    /// Chat completions carry no option natively here yet: the schema goes
+    /// in the prompt.
+    pub fn natives(&self) -> super::Natives {
+        super::Natives::default()
+    }
+
     pub fn url(&self) -> &str {
         self.config.url.as_deref().unwrap_or_default()
     }
@@ -147,7 +153,7 @@ fn reply(doc: &Value, prompt: &str) -> Result<AgentReply, String> {
         },
         None => estimate_usage(prompt, &text),
     };
-    Ok(AgentReply { text, usage })
+    Ok(AgentReply { text, usage, structured: None })
 }
 
 fn parse_url(url: &str) -> Result<Target, String> {

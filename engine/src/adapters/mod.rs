@@ -18,7 +18,10 @@ mod select;
 pub mod workspace;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::config::{AdapterConfig, AdapterKind, Config};
 use crate::protocol::Usage;
@@ -41,14 +44,33 @@ pub enum Adapter {
     Http(HttpAdapter),
 }
 
+/// What an adapter does natively with a call's options. Where it does not,
+/// the scheduler does it in the prompt (schema instructions, persona line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Natives {
+    /// Enforces `opts.schema` itself (a flag, a response format, a tool).
+    pub schema: bool,
+    /// Passes `opts.effort` on.
+    pub effort: bool,
+    /// Runs `opts.agentType` as a named agent of its own.
+    pub agent_type: bool,
+}
+
 /// One call, with everything the command line may refer to.
 #[derive(Debug, Clone)]
 pub struct AgentCall {
-    /// The full prompt (persona line and schema already added).
+    /// The full prompt (persona line and schema instructions already added
+    /// where the adapter has no native way).
     pub prompt: String,
     pub model: Option<String>,
-    /// `agentType`, shown to command lines as `{role}`.
+    /// `agentType`, shown to command lines as `{role}` and `{agent_type}`.
     pub role: Option<String>,
+    /// `opts.effort`, as the script wrote it.
+    pub effort: Option<String>,
+    /// The JSON schema, set only when the adapter enforces it natively
+    /// ([`Natives::schema`]); otherwise it is in the prompt.
+    pub schema: Option<Arc<Value>>,
     /// Where the agent works (`{workspace}`, its working directory).
     pub workspace: PathBuf,
     /// The project the workflow runs for (`{source}`).
@@ -59,10 +81,13 @@ pub struct AgentCall {
 }
 
 /// What an agent answered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AgentReply {
     pub text: String,
     pub usage: Usage,
+    /// The value of a native structured output, when the agent reported one
+    /// apart from its text (claude's `structured_output`); odw validates it.
+    pub structured: Option<Value>,
 }
 
 /// Why a call failed.
@@ -90,9 +115,16 @@ fn tail_suffix(tail: &str) -> String {
 
 impl Adapter {
     /// Looks an adapter up by name: configured adapters first (a config may
-    /// redefine a built-in), then the built-in CLIs, then `echo`.
+    /// redefine a built-in, or with no `command` change only some of its
+    /// settings), then the built-in CLIs, then `echo`.
     pub fn resolve(name: &str, config: &Config) -> Result<(String, Adapter), ChoiceError> {
         if let Some(cfg) = config.adapters.get(name) {
+            let is_command = cfg.kind.unwrap_or_default() == AdapterKind::Command;
+            if is_command && cfg.command.is_empty() {
+                let base =
+                    builtin::config(name).ok_or_else(|| ChoiceError::NoCommand { name: name.into() })?;
+                return Ok((name.to_string(), Adapter::Command(CommandAdapter::new(name, base.with(cfg)))));
+            }
             return Ok((name.to_string(), Adapter::from_config(name, cfg)));
         }
         if let Some(cfg) = builtin::config(name) {
@@ -117,6 +149,16 @@ impl Adapter {
             Adapter::Echo => None,
             Adapter::Command(c) => c.timeout(),
             Adapter::Http(h) => h.timeout(),
+        }
+    }
+
+    /// What this adapter handles natively.
+    pub fn natives(&self) -> Natives {
+        match self {
+            // echo reads the schema from the prompt, like any text agent.
+            Adapter::Echo => Natives::default(),
+            Adapter::Command(c) => c.natives(),
+            Adapter::Http(h) => h.natives(),
         }
     }
 

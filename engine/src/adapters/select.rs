@@ -8,9 +8,10 @@
 //! spend the wrong account's tokens. With none on PATH odw falls back to the
 //! built-in `echo`, so a fresh machine still runs every example.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{Adapter, AgentCall, BUILTIN_CLIS, ECHO, builtin};
+use super::{Adapter, AgentCall, BUILTIN_CLIS, ECHO, Natives, builtin};
 use crate::config::Config;
 
 /// The adapter for calls that name none, and why it was chosen.
@@ -29,6 +30,11 @@ pub struct Selected {
 pub enum ChoiceError {
     #[error("unknown adapter `{name}`; known: {}", known.join(", "))]
     Unknown { name: String, known: Vec<String> },
+    #[error(
+        "`adapters.{name}.command` must be a non-empty array of strings (only an entry named \
+         after a built-in CLI may leave it out, to change some of the built-in's settings)"
+    )]
+    NoCommand { name: String },
     #[error(
         "several agent CLIs are on PATH ({}); pick one with `--adapter NAME` or \
          `\"defaultAdapter\": \"NAME\"` in odw.config.json",
@@ -101,6 +107,11 @@ pub struct AdapterInfo {
     pub command_line: String,
     /// The flag that forwards `opts.model`, if any.
     pub model_flag: Option<String>,
+    /// Each call option the adapter passes on natively, with its flag
+    /// (`effort: "--effort {effort}"`); the others odw handles in the
+    /// prompt (schema, agentType) or drops (effort).
+    pub options: BTreeMap<String, String>,
+    pub natives: Natives,
 }
 
 /// Every adapter a call can use, as `odw adapters` lists them.
@@ -119,13 +130,26 @@ pub fn catalogue(config: &Config, sample: &AgentCall) -> Vec<AdapterInfo> {
                 (true, false) => "config",
                 _ => "built-in",
             };
-            let (kind, program, model_flag) = match &adapter {
-                Adapter::Echo => ("echo", None, None),
+            let mut options = BTreeMap::new();
+            let (kind, program) = match &adapter {
+                Adapter::Echo => ("echo", None),
                 Adapter::Command(c) => {
-                    ("command", c.config().command.first().cloned(), c.config().flags.model.clone())
+                    let f = &c.config().flags;
+                    for (option, flag, placeholder) in [
+                        ("model", &f.model, "{model}"),
+                        ("effort", &f.effort, "{effort}"),
+                        ("agentType", &f.agent_type, "{agent_type}"),
+                        ("schema", &f.schema, "{schema}"),
+                    ] {
+                        if let Some(shown) = flag.as_ref().and_then(|t| t.shown(placeholder)) {
+                            options.insert(option.to_string(), shown);
+                        }
+                    }
+                    ("command", c.config().command.first().cloned())
                 }
-                Adapter::Http(_) => ("http", None, None),
+                Adapter::Http(_) => ("http", None),
             };
+            let model_flag = options.get("model").cloned();
             Some(AdapterInfo {
                 origin: origin.into(),
                 kind: kind.into(),
@@ -133,6 +157,8 @@ pub fn catalogue(config: &Config, sample: &AgentCall) -> Vec<AdapterInfo> {
                 program,
                 command_line: adapter.describe(sample),
                 model_flag,
+                options,
+                natives: adapter.natives(),
                 name,
             })
         })

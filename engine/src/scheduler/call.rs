@@ -28,6 +28,7 @@ pub(super) struct Job {
     pub(super) schema: Option<Arc<Schema>>,
     pub(super) model: Option<String>,
     pub(super) role: Option<String>,
+    pub(super) effort: Option<String>,
     /// Runs in its own git worktree (in this repository).
     pub(super) worktree: Option<PathBuf>,
     /// Prompt bytes counted in the scheduler's `held` until it ends.
@@ -184,9 +185,13 @@ impl Scheduler {
         let effective = Value::Object(effective);
         let key = odw_journal::call_key(index, &request.prompt, &effective);
         let content_key = odw_journal::content_key(&request.prompt, &effective);
+        // An adapter that runs named agents gets the name; any other is told
+        // the role in the prompt.
         let prompt = match &opts.agent_type {
-            Some(role) => format!("You are acting as: {role}.\n\n{}", request.prompt),
-            None => request.prompt,
+            Some(role) if !adapter.natives().agent_type => {
+                format!("You are acting as: {role}.\n\n{}", request.prompt)
+            }
+            _ => request.prompt,
         };
         let label = opts
             .label
@@ -204,6 +209,7 @@ impl Scheduler {
             schema: schema.map(Arc::new),
             model: opts.model,
             role: opts.agent_type,
+            effort: opts.effort,
             held: prompt.len(),
             prompt,
             worktree,
@@ -306,16 +312,20 @@ impl Scheduler {
         let mut usage = Usage::default();
         let mut rejection: Option<Rejection> = None;
         let retries = if job.schema.is_some() { self.config.schema_retries() } else { 0 };
+        let native = job.adapter.natives().schema;
         for attempt in 1..=retries + 1 {
             let prompt = match (&job.schema, &rejection) {
+                (Some(_), Some(r)) if native => Schema::native_retry_prompt(&job.prompt, r),
                 (Some(schema), Some(r)) => schema.retry_prompt(&job.prompt, r),
-                (Some(schema), None) => schema.prompt(&job.prompt),
-                (None, _) => job.prompt.clone(),
+                (Some(schema), None) if !native => schema.prompt(&job.prompt),
+                _ => job.prompt.clone(),
             };
             let call = AgentCall {
                 prompt,
                 model: job.model.clone(),
                 role: job.role.clone(),
+                effort: job.effort.clone(),
+                schema: job.schema.as_ref().filter(|_| native).map(|s| Arc::new(s.source().clone())),
                 workspace: workspace.to_path_buf(),
                 source: self.run.workspace.clone(),
                 prompt_file: self.run.run.prompt_file(job.index, attempt),
@@ -330,10 +340,15 @@ impl Scheduler {
                 return (Ok(Value::String(reply.text)), attempt, usage);
             };
             // Extraction and validation are bounded, but can still take a
-            // while on a large reply: off the async workers.
+            // while on a large reply: off the async workers. A native
+            // structured value is validated as it came; otherwise the JSON
+            // is taken from the text.
             let checking = tokio::task::spawn_blocking({
                 let schema = schema.clone();
-                move || schema.accept(&reply.text)
+                move || match reply.structured {
+                    Some(value) => schema.check(value),
+                    None => schema.accept(&reply.text),
+                }
             });
             match checking.await {
                 Ok(Ok(value)) => return (Ok(value), attempt, usage),
