@@ -39,6 +39,7 @@ const ADAPTER_KEYS: &[&str] = &[
     "label",
     "flags",
     "effortLevels",
+    "strictSchemas",
     "output",
     "kind",
     "url",
@@ -111,6 +112,10 @@ pub struct AdapterConfig {
     /// Code's `max` is Codex's `xhigh`); words not listed pass unchanged.
     #[serde(default)]
     pub effort_levels: BTreeMap<String, String>,
+    /// The native schema flag only takes OpenAI strict-mode schemas (every
+    /// object closed, every property required), as `codex --output-schema`
+    /// does: any other schema goes in the prompt instead of failing the call.
+    pub strict_schemas: Option<bool>,
     /// How to read the agent's stdout: plain text (the default), or the JSON
     /// of a known CLI, so that its reported token usage counts.
     pub output: Option<OutputFormat>,
@@ -138,6 +143,7 @@ impl AdapterConfig {
         take(&mut self.timeout, &own.timeout);
         take(&mut self.label, &own.label);
         take(&mut self.output, &own.output);
+        take(&mut self.strict_schemas, &own.strict_schemas);
         take(&mut self.flags.model, &own.flags.model);
         take(&mut self.flags.effort, &own.flags.effort);
         take(&mut self.flags.agent_type, &own.flags.agent_type);

@@ -129,6 +129,50 @@ impl Schema {
     }
 }
 
+/// Whether `source` is a schema OpenAI's strict structured outputs take
+/// (what `codex --output-schema` sends): an object at the root, and every
+/// object closed (`additionalProperties: false`) with all its properties
+/// required. Other schemas make the API answer 400, so they go in the prompt.
+pub fn is_strict(source: &Value) -> bool {
+    fn closed(node: &Value, depth: usize) -> bool {
+        let Some(map) = node.as_object() else { return node.is_boolean() };
+        if depth > MAX_SCHEMA_DEPTH {
+            return false;
+        }
+        let is_object = map.get("type").is_some_and(|t| {
+            t == "object" || t.as_array().is_some_and(|ts| ts.contains(&Value::from("object")))
+        }) || map.contains_key("properties");
+        if is_object {
+            let props = map.get("properties").and_then(Value::as_object);
+            let required: Vec<&str> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if map.get("additionalProperties") != Some(&Value::Bool(false))
+                || props.is_some_and(|p| p.keys().any(|k| !required.contains(&k.as_str())))
+            {
+                return false;
+            }
+        }
+        let children = ["properties", "$defs", "definitions"]
+            .iter()
+            .filter_map(|k| map.get(*k).and_then(Value::as_object))
+            .flat_map(|m| m.values())
+            .chain(["items", "not"].iter().filter_map(|k| map.get(*k)))
+            .chain(
+                ["anyOf", "allOf", "oneOf", "prefixItems"]
+                    .iter()
+                    .filter_map(|k| map.get(*k).and_then(Value::as_array))
+                    .flatten(),
+            );
+        children.into_iter().all(|c| closed(c, depth + 1))
+    }
+    source.get("type") == Some(&Value::from("object")) && closed(source, 0)
+}
+
 /// How deeply `v` nests (a scalar is 0).
 fn depth(v: &Value) -> usize {
     match v {
@@ -333,6 +377,23 @@ fn first_balanced(text: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strict_schemas_are_closed_objects_with_every_property_required() {
+        use serde_json::json;
+        let closed = json!({"type": "object", "additionalProperties": false, "required": ["a", "b"],
+            "properties": {"a": {"type": "string"}, "b": {"type": "array", "items":
+                {"type": "object", "additionalProperties": false, "required": ["c"], "properties": {"c": {"type": "integer"}}}}}});
+        assert!(is_strict(&closed));
+        let mut open_inner = closed.clone();
+        open_inner["properties"]["b"]["items"]["additionalProperties"] = json!(true);
+        assert!(!is_strict(&open_inner));
+        let mut optional = closed.clone();
+        optional["required"] = json!(["a"]);
+        assert!(!is_strict(&optional));
+        assert!(!is_strict(&json!({"type": "array", "items": {"type": "string"}})));
+        assert!(!is_strict(&json!({"type": "object", "properties": {"n": {"type": "integer"}}})));
+    }
     use serde_json::json;
 
     fn person() -> Schema {

@@ -80,6 +80,7 @@ pub fn config(name: &str) -> Option<AdapterConfig> {
     let word = |w: &str| Some(FlagTemplate::Word(w.into()));
     let words = |ws: &[&str]| Some(FlagTemplate::Words(ws.iter().map(|w| w.to_string()).collect()));
     let mut effort_levels = std::collections::BTreeMap::new();
+    let mut strict_schemas = None;
     // Every one of them takes `--model <name>`; the other options only where
     // the CLI's `--help` lists a flag for them (checked against the
     // versions in README's adapter table by tests/real_clis.rs).
@@ -98,7 +99,9 @@ pub fn config(name: &str) -> Option<AdapterConfig> {
             flags.effort = words(&["-c", "model_reasoning_effort={effort}"]);
             effort_levels.insert("max".to_string(), "xhigh".to_string());
             // The final message is then JSON conforming to the schema file.
+            // OpenAI's strict mode: other schemas would fail the request.
             flags.schema = words(&["--output-schema", "{schema_file}"]);
+            strict_schemas = Some(true);
         }
         // A synthetic `structured_output` tool; the run ends on its first
         // valid call.
@@ -109,6 +112,7 @@ pub fn config(name: &str) -> Option<AdapterConfig> {
         command: command.iter().map(|s| s.to_string()).collect(),
         flags,
         effort_levels,
+        strict_schemas,
         output: Some(output),
         ..AdapterConfig::default()
     })
@@ -153,7 +157,12 @@ fn claude(doc: &Value) -> Result<AgentReply, String> {
     };
     let text = result["result"].as_str().unwrap_or_default().to_string();
     if result["is_error"] == true || result["subtype"].as_str().is_some_and(|s| s.starts_with("error")) {
-        let why = if text.is_empty() { result["subtype"].as_str().unwrap_or("error") } else { &text };
+        // claude puts the message in `result`, qwen in `error.message`.
+        let why = [result["error"]["message"].as_str(), Some(text.as_str()), result["subtype"].as_str()]
+            .into_iter()
+            .flatten()
+            .find(|w| !w.is_empty())
+            .unwrap_or("error");
         return Err(format!("{REPORTED}: {why}"));
     }
     if result.get("result").is_none() {
@@ -167,8 +176,12 @@ fn claude(doc: &Value) -> Result<AgentReply, String> {
         u.is_object(),
         &text,
     );
-    // With `--json-schema` the value comes apart from the text.
-    let structured = result.get("structured_output").filter(|v| !v.is_null()).cloned();
+    // With `--json-schema` the value comes apart from the text (claude:
+    // `structured_output`, qwen: `structured_result`).
+    let structured = ["structured_output", "structured_result"]
+        .into_iter()
+        .find_map(|k| result.get(k).filter(|v| !v.is_null()))
+        .cloned();
     Ok(AgentReply { text, usage, structured })
 }
 

@@ -55,6 +55,12 @@ impl CommandAdapter {
         }
     }
 
+    /// Whether this call's schema goes through the CLI's own flag.
+    pub fn takes_schema(&self, schema: &serde_json::Value) -> bool {
+        self.natives().schema
+            && (self.config.strict_schemas != Some(true) || crate::schema::is_strict(schema))
+    }
+
     /// The argv this adapter runs for `call`, placeholders filled in. The
     /// option flags (model, effort, agent, schema) go at the end, or before
     /// a final `-` (the usual "read the prompt from stdin" operand, which

@@ -162,6 +162,15 @@ impl Adapter {
         }
     }
 
+    /// Whether `schema` is enforced by the adapter itself (some native
+    /// channels take only some schemas); if not, it goes in the prompt.
+    pub fn takes_schema(&self, schema: &Value) -> bool {
+        match self {
+            Adapter::Command(c) => c.takes_schema(schema),
+            _ => self.natives().schema,
+        }
+    }
+
     /// Runs one call.
     pub async fn call(&self, call: &AgentCall) -> Result<AgentReply, AdapterError> {
         match self {

@@ -125,7 +125,9 @@ pub fn catalogue(config: &Config, sample: &AgentCall) -> Vec<AdapterInfo> {
             let (_, adapter) = Adapter::resolve(&name, config).ok()?;
             let configured = config.adapters.contains_key(&name);
             let builtin = builtin::config(&name).is_some() || name == ECHO;
+            let changes_only = config.adapters.get(&name).is_some_and(|a| a.command.is_empty());
             let origin = match (configured, builtin) {
+                (true, true) if changes_only => "built-in, with settings from config",
                 (true, true) => "config (replaces the built-in)",
                 (true, false) => "config",
                 _ => "built-in",

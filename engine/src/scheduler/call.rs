@@ -312,7 +312,7 @@ impl Scheduler {
         let mut usage = Usage::default();
         let mut rejection: Option<Rejection> = None;
         let retries = if job.schema.is_some() { self.config.schema_retries() } else { 0 };
-        let native = job.adapter.natives().schema;
+        let native = job.schema.as_ref().is_some_and(|s| job.adapter.takes_schema(s.source()));
         for attempt in 1..=retries + 1 {
             let prompt = match (&job.schema, &rejection) {
                 (Some(_), Some(r)) if native => Schema::native_retry_prompt(&job.prompt, r),
