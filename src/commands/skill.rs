@@ -11,7 +11,7 @@ use crate::cli::SkillCommand;
 use crate::report::Exit;
 
 /// The skill, built into the binary so `install` works from any directory.
-const SKILL: &str = include_str!("../../skill/SKILL.md");
+pub const SKILL: &str = include_str!("../../skill/SKILL.md");
 /// The folder name under the agent's skills directory.
 const SKILL_DIR: &str = "odw-workflows";
 
