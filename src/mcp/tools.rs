@@ -24,8 +24,6 @@ use crate::commands::run::Failure;
 use crate::commands::{journal, run, workflows};
 use crate::report;
 
-type ToolResult<T> = Result<Json<T>, ErrorData>;
-
 /// The caller asked for something that cannot be done (no such run, a run
 /// that has ended, a bad combination of inputs): the CLI's message.
 fn refused(message: impl Into<String>) -> ErrorData {
@@ -69,7 +67,10 @@ impl Odw {
                        `script` (source text), `file` (a path) or `workflow` (a saved workflow's name). \
                        Then `wait` for it, or poll `status`, and read `result`."
     )]
-    async fn run(&self, Parameters(input): Parameters<inputs::Run>) -> ToolResult<outputs::Started> {
+    async fn run(
+        &self,
+        Parameters(input): Parameters<inputs::Run>,
+    ) -> Result<Json<outputs::Started>, ErrorData> {
         let script = self.script(input.source)?;
         let opts = RunOptions {
             script,
@@ -101,7 +102,10 @@ impl Odw {
     }
 
     #[tool(description = "A run's state, phase, agent counts, tokens and duration (as `odw status`).")]
-    async fn status(&self, Parameters(input): Parameters<inputs::RunId>) -> ToolResult<outputs::Status> {
+    async fn status(
+        &self,
+        Parameters(input): Parameters<inputs::RunId>,
+    ) -> Result<Json<outputs::Status>, ErrorData> {
         let run = self.find(&input.run)?;
         let status = self.status_of(&run)?;
         Ok(Json(outputs::Status { status: summary(&run, &status) }))
@@ -115,7 +119,7 @@ impl Odw {
         Parameters(input): Parameters<inputs::Wait>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
-    ) -> ToolResult<outputs::Outcome> {
+    ) -> Result<Json<outputs::Outcome>, ErrorData> {
         let run = self.find(&input.run)?;
         let timeout = input.timeout_secs.unwrap_or(WAIT_DEFAULT_SECS);
         if !timeout.is_finite() || timeout < 0.0 {
@@ -153,7 +157,10 @@ impl Odw {
         description = "A run's result (its return value) or its error, once it has ended (as `odw result`); \
                        an error while it is still running."
     )]
-    async fn result(&self, Parameters(input): Parameters<inputs::RunId>) -> ToolResult<outputs::Outcome> {
+    async fn result(
+        &self,
+        Parameters(input): Parameters<inputs::RunId>,
+    ) -> Result<Json<outputs::Outcome>, ErrorData> {
         let run = self.find(&input.run)?;
         let status = self.status_of(&run)?;
         if !status.state.is_final() {
@@ -166,7 +173,10 @@ impl Odw {
         description = "A page of a run's events (phases, logs, agents started and finished, the end), from \
                        `since` (0, or the previous page's `next`)."
     )]
-    async fn events(&self, Parameters(input): Parameters<inputs::Events>) -> ToolResult<outputs::Events> {
+    async fn events(
+        &self,
+        Parameters(input): Parameters<inputs::Events>,
+    ) -> Result<Json<outputs::Events>, ErrorData> {
         let run = self.find(&input.run)?;
         let limit = input.limit.unwrap_or(EVENTS_PAGE).clamp(1, EVENTS_PAGE);
         let since = usize::try_from(input.since).map_err(|_| refused("`since` is out of range"))?;
@@ -184,17 +194,26 @@ impl Odw {
         description = "Stop a run: kill its agents' process groups and end it `stopped` (as `odw stop`); \
                        returns once the run confirms."
     )]
-    async fn stop(&self, Parameters(input): Parameters<inputs::RunId>) -> ToolResult<outputs::Control> {
+    async fn stop(
+        &self,
+        Parameters(input): Parameters<inputs::RunId>,
+    ) -> Result<Json<outputs::Control>, ErrorData> {
         self.control(&input.run, ControlRequest::Stop).await
     }
 
     #[tool(description = "Hold every agent of a run not yet started, queued ones too (as `odw pause`).")]
-    async fn pause(&self, Parameters(input): Parameters<inputs::RunId>) -> ToolResult<outputs::Control> {
+    async fn pause(
+        &self,
+        Parameters(input): Parameters<inputs::RunId>,
+    ) -> Result<Json<outputs::Control>, ErrorData> {
         self.control(&input.run, ControlRequest::Pause).await
     }
 
     #[tool(description = "Release a paused run (as `odw resume`).")]
-    async fn resume(&self, Parameters(input): Parameters<inputs::RunId>) -> ToolResult<outputs::Control> {
+    async fn resume(
+        &self,
+        Parameters(input): Parameters<inputs::RunId>,
+    ) -> Result<Json<outputs::Control>, ErrorData> {
         self.control(&input.run, ControlRequest::Resume).await
     }
 
@@ -205,7 +224,7 @@ impl Odw {
     async fn validate(
         &self,
         Parameters(input): Parameters<inputs::Validate>,
-    ) -> ToolResult<outputs::Validation> {
+    ) -> Result<Json<outputs::Validation>, ErrorData> {
         let path = self.script(inputs::Source { script: input.script, file: input.file, workflow: None })?;
         let verdict = validate_file(&self.state.sandbox, &self.state.config, &path).await;
         let errors = verdict
@@ -217,7 +236,10 @@ impl Odw {
     }
 
     #[tool(description = "Every run, oldest first, or only those of one workflow (as `odw list`).")]
-    async fn list_runs(&self, Parameters(input): Parameters<inputs::ListRuns>) -> ToolResult<outputs::Runs> {
+    async fn list_runs(
+        &self,
+        Parameters(input): Parameters<inputs::ListRuns>,
+    ) -> Result<Json<outputs::Runs>, ErrorData> {
         let runs = inspect::runs(&self.state.runs_root, input.workflow.as_deref());
         Ok(Json(outputs::Runs { runs: runs.iter().map(|(run, s)| summary(run, s)).collect() }))
     }
@@ -226,7 +248,7 @@ impl Odw {
         description = "Saved workflows (and those built into odw) with their description and where they come \
                        from (as `odw workflows list`); `run` takes their names."
     )]
-    async fn list_workflows(&self) -> ToolResult<outputs::Workflows> {
+    async fn list_workflows(&self) -> Result<Json<outputs::Workflows>, ErrorData> {
         let rows = workflows::saved(&self.state.config, &self.state.workspace, &self.state.sandbox).await;
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
         let workflows = rows
@@ -248,7 +270,7 @@ impl Odw {
     async fn replay_check(
         &self,
         Parameters(input): Parameters<inputs::ReplayCheck>,
-    ) -> ToolResult<outputs::Replay> {
+    ) -> Result<Json<outputs::Replay>, ErrorData> {
         let script = input.file.map(|f| self.state.workspace.join(f));
         let verdict = odw_engine::run::check(
             &self.state.sandbox,
@@ -306,7 +328,7 @@ impl Odw {
     /// Pause, resume or stop through the control file, as `odw
     /// pause|resume|stop`; a stop waits (off the async workers) for the run
     /// to confirm.
-    async fn control(&self, id: &str, request: ControlRequest) -> ToolResult<outputs::Control> {
+    async fn control(&self, id: &str, request: ControlRequest) -> Result<Json<outputs::Control>, ErrorData> {
         let run = self.find(id)?;
         let file = match ask(&run, request).map_err(|e| failed(e.into()))? {
             Asked::Sent(file) => file,
