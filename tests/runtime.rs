@@ -197,7 +197,15 @@ fn saved_workflows_are_found_by_name_project_before_personal() {
             .iter()
             .map(|w| (w["name"].clone(), w["description"].clone()))
             .collect::<Vec<_>>(),
-        [(json!("greet"), json!("from project")), (json!("solo"), json!("only personal"))]
+        [
+            (json!("greet"), json!("from project")),
+            (json!("solo"), json!("only personal")),
+            // Built into odw, listed after every saved one.
+            (
+                json!("generate"),
+                json!("Write a workflow for a task, validate it, feed the errors back until it compiles")
+            )
+        ]
     );
     let (code, _) = run(&["run", "nope", "--wait", "--runs-root", &runs]);
     assert_eq!(code, Some(1));
