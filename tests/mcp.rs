@@ -252,3 +252,102 @@ fn stdout_carries_nothing_but_the_protocol() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("concurency"), "the config warning is on stderr: {stderr}");
 }
+
+/// A `wait` the client cancels (`notifications/cancelled`) ends: no more
+/// progress for it, while the server keeps answering and the run goes on.
+#[test]
+fn a_cancelled_wait_stops_reporting_and_the_run_goes_on() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let env = Env::new();
+    std::fs::write(env.path().join("long.js"), format!("{HEADER}return await agent('sleep:30 long');\n"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odw"))
+        .args(["mcp", "--runs-root", env.runs().to_str().unwrap()])
+        .current_dir(env.path())
+        .env("HOME", env.path())
+        .env("ODW_CACHE_DIR", common::cache_dir())
+        .env_remove("ODW_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (lines, received) = mpsc::channel::<(Instant, Value)>();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let message = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+            if lines.send((Instant::now(), message)).is_err() {
+                break;
+            }
+        }
+    });
+    let answer = |id: u64| loop {
+        let (_, m) = received.recv_timeout(Duration::from_secs(20)).expect("an answer");
+        if m["id"] == id {
+            return m;
+        }
+    };
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
+    );
+    answer(1);
+    send(&mut stdin, json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "run", "arguments": {"file": "long.js"}}}),
+    );
+    let run = answer(2)["result"]["structuredContent"]["run"].as_str().unwrap().to_string();
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "wait", "arguments": {"run": run, "timeoutSecs": 60}, "_meta": {"progressToken": "w"}}}),
+    );
+    let is_progress =
+        |m: &Value| m["method"] == "notifications/progress" && m["params"]["progressToken"] == "w";
+    loop {
+        let (_, m) = received.recv_timeout(Duration::from_secs(20)).expect("progress");
+        if is_progress(&m) {
+            break;
+        }
+    }
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 3, "reason": "the test gave up"}}),
+    );
+    let cancelled = Instant::now();
+    std::thread::sleep(Duration::from_millis(2500));
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+        "name": "status", "arguments": {"run": run}}}),
+    );
+    let mut late = 0;
+    let status = loop {
+        let (at, m) = received.recv_timeout(Duration::from_secs(20)).expect("status");
+        // One notification may have been on its way when the cancel arrived.
+        if is_progress(&m) && at.duration_since(cancelled) > Duration::from_millis(500) {
+            late += 1;
+        }
+        if m["id"] == 4 {
+            break m;
+        }
+    };
+    assert_eq!(late, 0, "a cancelled wait goes on reporting");
+    assert_eq!(status["result"]["structuredContent"]["status"]["state"], "running");
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "stop", "arguments": {"run": run}}}),
+    );
+    assert_eq!(answer(5)["result"]["structuredContent"]["state"], "stopped");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
-use rmcp::{ErrorData, Json, Peer, RoleServer, tool, tool_router};
+use rmcp::model::ProgressNotificationParam;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, Json, RoleServer, tool, tool_router};
 
 use odw_engine::{ControlRequest, ReuseRule, RunDir, RunOptions, Status, library, validate_file};
 
@@ -117,8 +118,7 @@ impl Odw {
     async fn wait(
         &self,
         Parameters(input): Parameters<inputs::Wait>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<outputs::Outcome>, ErrorData> {
         let run = self.find(&input.run)?;
         let timeout = input.timeout_secs.unwrap_or(WAIT_DEFAULT_SECS);
@@ -126,7 +126,7 @@ impl Odw {
             return Err(refused("`timeoutSecs` must be a number of seconds, 0 or more"));
         }
         let timeout = timeout.min(WAIT_MAX_SECS);
-        let token = meta.get_progress_token();
+        let token = context.meta.get_progress_token();
         let begun = Instant::now();
         let mut reported: Option<(String, Instant)> = None;
         loop {
@@ -145,11 +145,18 @@ impl Odw {
                         .with_message(message.clone());
                     // A client that stopped listening ends the session; the
                     // wait itself needs no answer.
-                    let _ = peer.notify_progress(note).await;
+                    let _ = context.peer.notify_progress(note).await;
                     reported = Some((message, Instant::now()));
                 }
             }
-            tokio::time::sleep(POLL).await;
+            // A client that cancels the request (notifications/cancelled)
+            // ends the wait; the run goes on.
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = context.ct.cancelled() => {
+                    return Err(ErrorData::invalid_request("the wait was cancelled", None));
+                }
+            }
         }
     }
 
