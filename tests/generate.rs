@@ -215,3 +215,37 @@ fn a_script_that_never_compiles_fails_with_the_last_errors() {
     assert!(out.stderr.contains("no script compiled after 2 attempt(s)"), "{}", out.stderr);
     assert!(out.stderr.contains("  4:2: SyntaxError"), "{}", out.stderr);
 }
+
+/// On a terminal `--run` asks first: `n` runs nothing, `y` runs the script.
+/// util-linux's `script` gives odw a pseudo-terminal and types the answer.
+#[test]
+fn run_asks_on_a_terminal_before_running() {
+    let env = Env::new();
+    let ask = |answer: &str| {
+        let odw = env!("CARGO_BIN_EXE_odw");
+        let command = format!(
+            "{odw} generate 'Say hi' --adapter echo --run --runs-root {}",
+            env.runs().to_str().unwrap()
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(env.path())
+            .env("HOME", env.path())
+            .env("ODW_CACHE_DIR", common::cache_dir())
+            .env_remove("ODW_CONFIG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("util-linux `script` (apt-get install -y bsdutils)");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), answer.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let declined = ask("n\n");
+    assert!(declined.contains("run this workflow now? [y/N]"), "{declined}");
+    assert!(declined.contains("odw: not run"), "{declined}");
+    assert!(!env.runs().join("say-hi").exists(), "nothing ran");
+    let accepted = ask("y\n");
+    assert!(accepted.contains("\"answer\": \"Say hi\""), "{accepted}");
+    assert!(env.runs().join("say-hi").is_dir());
+}
