@@ -67,13 +67,19 @@ fn a_host_agent_runs_waits_reads_validates_and_stops_over_mcp() {
         { "name": "waited", "tool": "wait", "args": { "run": "$started.run", "timeoutSecs": 60 } },
         { "name": "result", "tool": "result", "args": { "run": "$started.run" } },
         { "name": "page", "tool": "events", "args": { "run": "$started.run", "since": 0, "limit": 2 } },
+        { "name": "resumed", "tool": "run",
+          "args": { "script": quick, "adapter": "echo", "resumeFrom": "$started.run" } },
+        { "name": "resumedWait", "tool": "wait", "args": { "run": "$resumed.run" } },
+        { "name": "resumedStart", "tool": "events", "args": { "run": "$resumed.run", "limit": 1 } },
+        { "name": "budgeted", "tool": "run", "args": { "script": quick, "adapter": "echo", "budget": 1 } },
+        { "name": "overBudget", "tool": "wait", "args": { "run": "$budgeted.run" } },
         { "name": "invalid", "tool": "validate", "args": { "script": broken } },
         { "name": "valid", "tool": "validate", "args": { "file": "long.js" } },
         { "name": "long", "tool": "run", "args": { "file": "long.js" } },
         { "name": "timedOut", "tool": "wait", "args": { "run": "$long.run", "timeoutSecs": 2.5 }, "progress": true },
         { "name": "early", "tool": "result", "args": { "run": "$long.run" } },
         { "name": "paused", "tool": "pause", "args": { "run": "$long.run" } },
-        { "name": "resumed", "tool": "resume", "args": { "run": "$long.run" } },
+        { "name": "released", "tool": "resume", "args": { "run": "$long.run" } },
         { "name": "stopped", "tool": "stop", "args": { "run": "$long.run" } },
         { "name": "after", "tool": "status", "args": { "run": "$long.run" } },
         { "name": "again", "tool": "stop", "args": { "run": "$long.run" } },
@@ -130,6 +136,13 @@ fn a_host_agent_runs_waits_reads_validates_and_stops_over_mcp() {
     assert_eq!(page["events"][0]["type"], "run_started");
     assert_eq!((page["next"].as_u64(), page["more"].as_bool()), (Some(2), Some(true)));
 
+    // resumeFrom and budget reach the run.
+    assert_eq!(out["resumedWait"]["result"]["result"], waited["result"]);
+    assert_eq!(out["resumedStart"]["result"]["events"][0]["resumedFrom"], id.as_str());
+    let over = &out["overBudget"]["result"];
+    assert_eq!(over["state"], "failed", "{over}");
+    assert!(over["error"].as_str().unwrap().contains("budget"), "{over}");
+
     // validate: the error with its position; a good file with its meta.
     let invalid = &out["invalid"]["result"];
     assert_eq!(invalid["ok"], false);
@@ -155,7 +168,7 @@ fn a_host_agent_runs_waits_reads_validates_and_stops_over_mcp() {
     let early = &out["early"]["error"];
     assert_eq!(early["message"], format!("run {long} is still running"));
     assert_eq!(out["paused"]["result"]["paused"], true);
-    assert_eq!(out["resumed"]["result"]["paused"], false);
+    assert_eq!(out["released"]["result"]["paused"], false);
 
     // stop ends the run and kills its agent.
     assert_eq!(out["stopped"]["result"]["state"], "stopped", "{}", out["stopped"]);
