@@ -249,3 +249,21 @@ fn run_asks_on_a_terminal_before_running() {
     assert!(accepted.contains("\"answer\": \"Say hi\""), "{accepted}");
     assert!(env.runs().join("say-hi").is_dir());
 }
+
+/// An answer without a script is an error the agent hears about too.
+#[test]
+fn an_answer_without_a_script_is_sent_back_as_an_error() {
+    let env = writer_env();
+    let first = WRITER.split("if [ \"$n\" -eq 1 ]; then\n").nth(1).unwrap().split("else\n").next().unwrap();
+    std::fs::write(
+        env.path().join("writer.sh"),
+        WRITER.replace(first, "echo 'Sorry, I would rather not.'\n"),
+    )
+    .unwrap();
+    let out = env.odw(&["generate", "x", "--adapter", "writer", "--runs-root", &runs(&env)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let second = std::fs::read_to_string(env.path().join("prompt-2.txt")).unwrap();
+    assert!(second.contains("- the answer has no ```js fenced block with the workflow"), "{second}");
+    assert!(second.contains("(no script found in the answer)"), "{second}");
+    assert!(out.stdout.starts_with("export const meta = { name: 'summarise'"), "{}", out.stdout);
+}

@@ -96,6 +96,7 @@ for (let attempt = 1; attempt <= maxAttempts; attempt++) {
   );
   const reply = await agent(parts.join('\n'), { label: `write #${attempt}` });
   source = extract(reply);
+  verdict = null;
   if (source === null) {
     errors = [{ line: 0, column: 0, message: 'the answer has no ```js fenced block with the workflow' }];
   } else {
@@ -105,7 +106,7 @@ for (let attempt = 1; attempt <= maxAttempts; attempt++) {
   history.push({ attempt, errors });
   log(errors.length === 0 ? `attempt ${attempt}: the script compiles`
     : `attempt ${attempt}: ${errors.length} error(s): ${where(errors[0])}${errors[0].message}`);
-  if (source !== null && verdict.ok) {
+  if (verdict !== null && verdict.ok) {
     return { ok: true, source, meta: verdict.meta, attempts: attempt, errors: [], history };
   }
 }
