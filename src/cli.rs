@@ -88,6 +88,15 @@ pub enum Command {
     /// pause/resume/stop, and a JSON API. Loopback only unless --host says
     /// otherwise; off loopback it is read-only unless --allow-remote-control.
     Serve(ServeArgs),
+    /// Serve odw to a host coding agent over MCP on stdio (tools: run,
+    /// status, wait, result, events, stop, pause, resume, validate,
+    /// list_runs, list_workflows, replay_check). Register it with `claude
+    /// mcp add odw -- odw mcp`.
+    Mcp,
+    /// Write a workflow for a task with an agent: validate it, feed the
+    /// errors back until it compiles, show it and what it may do, then
+    /// save it, write it, or run it.
+    Generate(GenerateArgs),
     /// The skill that teaches a coding agent to write and run odw workflows.
     #[command(subcommand)]
     Skill(SkillCommand),
@@ -140,6 +149,37 @@ pub struct RunArgs {
     /// Run in this process, printing the run id when it ends (no worker).
     #[arg(long, hide = true)]
     pub foreground: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What the workflow should do, in words.
+    pub task: String,
+    /// The adapter of the agent that writes it (and of the run, with --run).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+    /// Write the script to FILE (else, without --save or --run, it goes to
+    /// stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Save it as a named workflow in ./.odw/workflows (`odw run NAME`).
+    #[arg(long, value_name = "NAME")]
+    pub save: Option<String>,
+    /// Replace a file --output or --save would overwrite.
+    #[arg(long)]
+    pub force: bool,
+    /// Run it once written: after a yes on the terminal, or with --yes.
+    #[arg(long)]
+    pub run: bool,
+    /// With --run: run without asking.
+    #[arg(long, short, requires = "run")]
+    pub yes: bool,
+    /// With --run: the workflow's `args` (JSON, @file, or a plain string).
+    #[arg(long, value_name = "JSON|@FILE", requires = "run")]
+    pub args: Option<String>,
+    /// How many times the agent may try to write a script that compiles.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10), value_name = "N")]
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

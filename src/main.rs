@@ -2,8 +2,11 @@
 //! calls the engine; everything else lives in `odw-engine`.
 
 mod audit;
+mod builtin;
 mod cli;
 mod commands;
+mod generate;
+mod mcp;
 mod progress;
 mod report;
 mod serve;

@@ -86,7 +86,7 @@ pub fn fatal(e: &anyhow::Error) -> ExitCode {
 
 /// An error and its causes, `: `-joined, leaving out a cause whose text is
 /// already in the message (many errors show their source in their own text).
-fn chain(e: &anyhow::Error) -> String {
+pub fn chain(e: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
@@ -135,11 +135,7 @@ pub fn run_failed(run: &RunDir) {
 
 /// A script's error as `file:line:col: Name: message`, plus its script frames.
 pub fn script_error(e: &ScriptError) {
-    let at = match &e.location {
-        Some(l) => format!("{}:{}:{}: ", shown(l.file.as_deref().unwrap_or("workflow")), l.line, l.column),
-        None => String::new(),
-    };
-    eprintln!("odw: error: {at}{}: {}", shown(&e.name), shown_lines(&e.message));
+    eprintln!("odw: error: {}", script_error_line(e));
     // QuickJS's frame for a syntax error repeats its raw column; the
     // location above is the refined one. Frames of the prelude are odw's.
     if let Some(stack) = e.stack.as_ref().filter(|_| e.name != "SyntaxError") {
@@ -149,6 +145,17 @@ pub fn script_error(e: &ScriptError) {
             eprintln!("    {}", shown(frame.trim()));
         }
     }
+}
+
+/// A script's error as one `file:line:col: Name: message` (the message may
+/// span lines): what `odw run --wait` and `odw result` print after `odw:
+/// error: `, and `odw mcp` answers.
+pub fn script_error_line(e: &ScriptError) -> String {
+    let at = match &e.location {
+        Some(l) => format!("{}:{}:{}: ", shown(l.file.as_deref().unwrap_or("workflow")), l.line, l.column),
+        None => String::new(),
+    };
+    format!("{at}{}: {}", shown(&e.name), shown_lines(&e.message))
 }
 
 /// What a resumed run reused.

@@ -197,7 +197,15 @@ fn saved_workflows_are_found_by_name_project_before_personal() {
             .iter()
             .map(|w| (w["name"].clone(), w["description"].clone()))
             .collect::<Vec<_>>(),
-        [(json!("greet"), json!("from project")), (json!("solo"), json!("only personal"))]
+        [
+            (json!("greet"), json!("from project")),
+            (json!("solo"), json!("only personal")),
+            // Built into odw, listed after every saved one.
+            (
+                json!("generate"),
+                json!("Write a workflow for a task, validate it, feed the errors back until it compiles")
+            )
+        ]
     );
     let (code, _) = run(&["run", "nope", "--wait", "--runs-root", &runs]);
     assert_eq!(code, Some(1));
@@ -334,6 +342,7 @@ fn skill_install_copies_the_skill_for_claude_and_codex() {
     let env = Env::new();
     let out = env.odw(&["skill", "install"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("claude mcp add odw -- odw mcp"), "names the MCP server: {}", out.stderr);
     let claude = env.path().join(".claude/skills/odw-workflows/SKILL.md");
     let text = std::fs::read_to_string(&claude).unwrap();
     assert!(text.starts_with("---\nname: odw-workflows"), "{text}");
@@ -346,7 +355,9 @@ fn skill_install_copies_the_skill_for_claude_and_codex() {
     std::fs::write(&claude, "my own notes").unwrap();
     assert_eq!(env.odw(&["skill", "install"]).code, 1, "a different file is not overwritten");
     assert_eq!(env.odw(&["skill", "install", "--force"]).code, 0);
-    assert_eq!(env.odw(&["skill", "install", "--codex"]).code, 0);
+    let codex = env.odw(&["skill", "install", "--codex"]);
+    assert_eq!(codex.code, 0);
+    assert!(codex.stderr.contains("codex mcp add odw -- odw mcp"), "{}", codex.stderr);
     assert!(env.path().join(".codex/skills/odw-workflows/SKILL.md").is_file());
 }
 

@@ -35,7 +35,7 @@ pub fn send(global: &Global, r: &RunRef, request: ControlRequest) -> anyhow::Res
     let control = match ask(&run, request)? {
         Asked::Sent(control) => control,
         Asked::Ended(state) => {
-            eprintln!("odw: run {} has already ended ({state})", run.id);
+            eprintln!("odw: {}", ended(&run, state));
             return Ok(Exit::Failed.into());
         }
     };
@@ -43,14 +43,33 @@ pub fn send(global: &Global, r: &RunRef, request: ControlRequest) -> anyhow::Res
         eprintln!("odw: run {} {}", run.id, if control.paused { "paused" } else { "resumed" });
         return Ok(Exit::Ok.into());
     }
+    if confirm_stop(&run)? {
+        eprintln!("odw: run {} stopped", run.id);
+        return Ok(Exit::Ok.into());
+    }
+    eprintln!("odw: {}", unconfirmed_stop(&run));
+    Ok(Exit::Failed.into())
+}
+
+/// The message for asking a run that has ended.
+pub fn ended(run: &RunDir, state: RunState) -> String {
+    format!("run {} has already ended ({state})", run.id)
+}
+
+/// The message for a stop the run did not confirm in time.
+pub fn unconfirmed_stop(run: &RunDir) -> String {
+    format!("run {} did not confirm the stop within {}s", run.id, STOP_WAIT.as_secs())
+}
+
+/// Waits (blocking, up to [`STOP_WAIT`]) for a run asked to stop to end;
+/// whether it did: `odw stop` and `odw mcp`'s `stop`.
+pub fn confirm_stop(run: &RunDir) -> Result<bool, RunDirError> {
     let asked = Instant::now();
     while asked.elapsed() < STOP_WAIT {
         if run.status()?.state.is_final() {
-            eprintln!("odw: run {} stopped", run.id);
-            return Ok(Exit::Ok.into());
+            return Ok(true);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("odw: run {} did not confirm the stop within {}s", run.id, STOP_WAIT.as_secs());
-    Ok(Exit::Failed.into())
+    Ok(false)
 }

@@ -1,10 +1,14 @@
 //! `odw status|logs|result|list`: read a run's files; never change a run
 //! (except to record that its worker died).
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use odw_engine::{Event, RunDir, RunState, Stamped, Status};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use odw_engine::{AgentCounts, Event, RunDir, RunState, Stamped, Status};
 
 use super::run::print_outcome;
 use super::{config, find_run, runs_root};
@@ -52,7 +56,7 @@ pub fn result(global: &Global, r: &RunRef) -> anyhow::Result<ExitCode> {
     let run = find_run(global, &r.run)?;
     let s = run.status()?;
     if !s.state.is_final() {
-        eprintln!("odw: run {} is still {}", run.id, s.state);
+        eprintln!("odw: {}", not_ended(&run, s.state));
         return Ok(Exit::Failed.into());
     }
     print_outcome(&run, s.state)
@@ -122,15 +126,8 @@ fn print_event(line: &str, json: bool) -> anyhow::Result<()> {
 
 pub fn list(global: &Global, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
-    let root = runs_root(global, &config);
-    let mut rows = Vec::new();
-    for run in RunDir::all(&root) {
-        let Ok(s) = run.status() else { continue };
-        if args.workflow.as_ref().is_some_and(|w| *w != s.workflow) {
-            continue;
-        }
-        rows.push(s);
-    }
+    let rows: Vec<Status> =
+        runs(&runs_root(global, &config), args.workflow.as_deref()).into_iter().map(|(_, s)| s).collect();
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -146,4 +143,75 @@ pub fn list(global: &Global, args: &ListArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(Exit::Ok.into())
+}
+
+/// The status of every run under `root`, oldest first, only those of
+/// `workflow` if given: `odw list` and `odw mcp`'s `list_runs`.
+pub fn runs(root: &Path, workflow: Option<&str>) -> Vec<(RunDir, Status)> {
+    RunDir::all(root)
+        .into_iter()
+        .filter_map(|run| run.status().ok().map(|s| (run, s)))
+        .filter(|(_, s)| workflow.is_none_or(|w| w == s.workflow))
+        .collect()
+}
+
+/// The message `odw result` gives for a run that has not ended.
+pub fn not_ended(run: &RunDir, state: RunState) -> String {
+    format!("run {} is still {state}", run.id)
+}
+
+/// One row of the run list: `odw serve`'s `GET /api/runs` and `odw mcp`'s
+/// `status` and `list_runs`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub id: String,
+    pub workflow: String,
+    /// pending, running, paused, done, failed, stopped or interrupted.
+    #[schemars(with = "String")]
+    pub state: RunState,
+    pub phase: Option<String>,
+    pub started: String,
+    pub updated: String,
+    /// Until the last update for an ended run, until now for a live one.
+    pub duration_ms: u64,
+    #[schemars(with = "AgentCountsSchema")]
+    pub agents: AgentCounts,
+    pub tokens: u64,
+}
+
+/// The JSON Schema of [`AgentCounts`] (an engine type, which knows no
+/// schemas): what `odw mcp` declares its results carry.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct AgentCountsSchema {
+    dispatched: u64,
+    running: u64,
+    done: u64,
+    failed: u64,
+}
+
+/// A run's summary from its status.
+pub fn summary(run: &RunDir, s: &Status) -> RunSummary {
+    let start = humantime::parse_rfc3339(&s.started_at).ok();
+    let end = if s.state.is_final() {
+        humantime::parse_rfc3339(&s.updated_at).ok()
+    } else {
+        Some(std::time::SystemTime::now())
+    };
+    let duration_ms = match (start, end) {
+        (Some(start), Some(end)) => end.duration_since(start).map_or(0, |d| d.as_millis() as u64),
+        _ => 0,
+    };
+    RunSummary {
+        id: run.id.clone(),
+        workflow: s.workflow.clone(),
+        state: s.state,
+        phase: s.phase.clone(),
+        started: s.started_at.clone(),
+        updated: s.updated_at.clone(),
+        duration_ms,
+        agents: s.agents,
+        tokens: s.tokens,
+    }
 }

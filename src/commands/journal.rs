@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use odw_engine::CheckReport;
 use odw_engine::run::{check, import as import_run};
 use odw_journal::{CallOutcome, Journal, JournalError};
 
@@ -24,19 +25,24 @@ pub async fn replay(global: &Global, args: &ReplayArgs) -> anyhow::Result<ExitCo
     let root = runs_root(global, &config);
     let sandbox = sandbox()?;
     let verdict = check(&sandbox, &config, &root, &args.run, args.script.clone(), replay_args).await?;
+    eprintln!("odw: {}", verdict_message(&args.run, &verdict));
+    Ok(if verdict.reproduced() { Exit::Ok } else { Exit::Diverged }.into())
+}
+
+/// What `odw replay --check` says about a check: the first divergence, the
+/// differing result, or how many calls reproduced (`odw mcp`'s
+/// `replay_check` says the same).
+pub fn verdict_message(id: &str, verdict: &CheckReport) -> String {
     if let Some(d) = &verdict.divergence {
-        eprintln!("odw: {d}");
-        return Ok(Exit::Diverged.into());
+        return d.to_string();
     }
     if let Some((recorded, replayed)) = &verdict.result_mismatch {
-        eprintln!(
-            "odw: non-deterministic workflow: every call matched the journal but the result differs\n  \
+        return format!(
+            "non-deterministic workflow: every call matched the journal but the result differs\n  \
              expected: {recorded}\n  actual:   {replayed}"
         );
-        return Ok(Exit::Diverged.into());
     }
-    eprintln!("odw: run {} reproduced: {} calls served from the journal, 0 live", args.run, verdict.calls);
-    Ok(Exit::Ok.into())
+    format!("run {id} reproduced: {} calls served from the journal, 0 live", verdict.calls)
 }
 
 pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> {

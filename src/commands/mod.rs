@@ -3,14 +3,14 @@
 
 mod adapters;
 pub mod control;
-mod inspect;
+pub mod inspect;
 pub mod journal;
 mod modules;
 mod report;
 pub mod run;
-mod skill;
+pub mod skill;
 pub(crate) mod watch;
-mod workflows;
+pub mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +46,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => journal::replay(&global, &args).await,
         Command::Journal(args) => journal::journal(&global, &args),
         Command::Skill(cmd) => skill::skill(cmd),
+        Command::Mcp => crate::mcp::mcp(&global).await,
+        Command::Generate(args) => crate::generate::generate(&global, args).await,
         Command::Serve(args) => crate::serve::serve(&global, &args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "odw", &mut std::io::stdout());

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use odw_engine::run::{execute, prepare};
-use odw_engine::{Config, Controls, Prepared, ReuseRule, RunDir, RunOptions, RunReport, RunState, library};
+use odw_engine::{
+    Config, Controls, Prepared, ReuseRule, RunDir, RunOptions, RunReport, RunState, ScriptError, library,
+};
 
 use super::{config, parse_args, runs_root, sandbox};
 use crate::cli::{Global, ProgressFlag, Reuse, RunArgs};
@@ -32,11 +34,7 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let config = config(global)?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let script = if library::is_name(&args.script) {
-        saved_workflow(&config, &cwd, &args.script)?
-    } else {
-        PathBuf::from(&args.script)
-    };
+    let script = resolve_script(&config, &cwd, &args.script)?;
     let sandbox = sandbox()?;
     let opts = RunOptions {
         script,
@@ -86,14 +84,54 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What `odw run SCRIPT` runs: a saved workflow's file for a name (see
+/// [`saved_workflow`]), else the path as given.
+pub fn resolve_script(config: &Config, cwd: &Path, script: &str) -> anyhow::Result<PathBuf> {
+    if library::is_name(script) { saved_workflow(config, cwd, script) } else { Ok(PathBuf::from(script)) }
+}
+
 /// The file of saved workflow `name` (see `odw workflows list`), or where
-/// odw looked for it.
+/// odw looked for it. A saved file wins over a built-in workflow of the same
+/// name ([`crate::builtin`]), so a user can replace one by saving their own.
 pub fn saved_workflow(config: &Config, cwd: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    library::find(config, cwd, name).map(|s| s.path).with_context(|| {
-        let dirs: Vec<String> =
-            library::sources(config, cwd).iter().map(|s| s.dir.display().to_string()).collect();
-        format!("no workflow file or saved workflow `{name}` (looked in {})", dirs.join(", "))
-    })
+    if let Some(saved) = library::find(config, cwd, name) {
+        return Ok(saved.path);
+    }
+    if let Some(builtin) = crate::builtin::find(name) {
+        // The engine runs files: the built-in's text is stored by its hash,
+        // like an inline script, and stays for replay and resume.
+        return inline_script(builtin.source)
+            .with_context(|| format!("cannot store the built-in workflow `{name}`"));
+    }
+    let dirs: Vec<String> =
+        library::sources(config, cwd).iter().map(|s| s.dir.display().to_string()).collect();
+    anyhow::bail!("no workflow file or saved workflow `{name}` (looked in {})", dirs.join(", "))
+}
+
+/// Stores a script that has no file of its own (`odw serve`'s and `odw
+/// mcp`'s inline scripts, built-in workflows) as `<cache>/inline/<blake3>.js`
+/// and returns its path. See [`inline_script_in`].
+pub fn inline_script(source: &str) -> std::io::Result<PathBuf> {
+    let dir = super::cache_dir().map(|c| c.join("inline"));
+    inline_script_in(dir.as_deref(), source)
+}
+
+/// Stores `source` as `<dir>/<blake3>.js` (0600 in a 0700 directory). The
+/// name comes from the content, so a client cannot choose where it is
+/// written, and the file stays for `odw replay --check` and `--resume-from`
+/// of the run.
+pub fn inline_script_in(dir: Option<&Path>, source: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let Some(dir) = dir else {
+        return Err(std::io::Error::other("odw has no cache directory: set ODW_CACHE_DIR or HOME"));
+    };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let path = dir.join(format!("{}.js", blake3::hash(source.as_bytes()).to_hex()));
+    if !path.is_file() {
+        odw_engine::atomic_write(&path, source.as_bytes(), true)?;
+    }
+    Ok(path)
 }
 
 /// Prepares a run and hands it to a detached worker: the one way a run is
@@ -157,17 +195,36 @@ fn finish(report: &RunReport, wait: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints a finished run's result (or error) and returns its exit code.
-pub fn print_outcome(run: &RunDir, state: RunState) -> anyhow::Result<ExitCode> {
+/// Why an ended run has no result.
+pub enum Failure {
+    /// The script's error, as recorded.
+    Script(Box<ScriptError>),
+    /// No error recorded (stopped, interrupted): how it ended.
+    Unrecorded(String),
+}
+
+/// How a run ended: its result, or why it has none.
+pub fn outcome(run: &RunDir, state: RunState) -> Result<serde_json::Value, Failure> {
     if state == RunState::Done
         && let Some(value) = run.read_result()
     {
-        outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
-        return Ok(Exit::Ok.into());
+        return Ok(value);
     }
-    match run.read_error() {
-        Some(error) => report::script_error(&error),
-        None => eprintln!("odw: error: run {} ended {state}", run.id),
+    Err(match run.read_error() {
+        Some(error) => Failure::Script(Box::new(error)),
+        None => Failure::Unrecorded(format!("run {} ended {state}", run.id)),
+    })
+}
+
+/// Prints a finished run's result (or error) and returns its exit code.
+pub fn print_outcome(run: &RunDir, state: RunState) -> anyhow::Result<ExitCode> {
+    match outcome(run, state) {
+        Ok(value) => {
+            outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            return Ok(Exit::Ok.into());
+        }
+        Err(Failure::Script(error)) => report::script_error(&error),
+        Err(Failure::Unrecorded(message)) => eprintln!("odw: error: {message}"),
     }
     Ok(Exit::Failed.into())
 }

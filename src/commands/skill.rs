@@ -11,7 +11,7 @@ use crate::cli::SkillCommand;
 use crate::report::Exit;
 
 /// The skill, built into the binary so `install` works from any directory.
-const SKILL: &str = include_str!("../../skill/SKILL.md");
+pub const SKILL: &str = include_str!("../../skill/SKILL.md");
 /// The folder name under the agent's skills directory.
 const SKILL_DIR: &str = "odw-workflows";
 
@@ -30,6 +30,7 @@ pub fn skill(cmd: SkillCommand) -> anyhow::Result<ExitCode> {
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing == SKILL => {
             eprintln!("odw: {} is already up to date", path.display());
+            mention_mcp(codex);
             return Ok(Exit::Ok.into());
         }
         Ok(_) if !force => {
@@ -43,7 +44,15 @@ pub fn skill(cmd: SkillCommand) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&path, SKILL).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("odw: installed the odw-workflows skill at {}", path.display());
+    mention_mcp(codex);
     Ok(Exit::Ok.into())
+}
+
+/// The skill teaches the agent to write workflows; the MCP server lets it
+/// start and follow them as tool calls. Said once the skill is in place.
+fn mention_mcp(codex: bool) {
+    let agent = if codex { "codex" } else { "claude" };
+    eprintln!("odw: to let the agent run workflows as MCP tools: {agent} mcp add odw -- odw mcp");
 }
 
 /// `$VAR` if set, else `~/<dotdir>`.

@@ -1,13 +1,16 @@
 //! `odw workflows list|where` and `odw validate`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use odw_engine::{Script, library, read_meta, validate_file};
+use odw_engine::sandbox::Sandbox;
+use odw_engine::{Config, LoadError, Script, library, read_meta, validate_file};
 
 use super::{config, sandbox};
+use crate::builtin;
 use crate::cli::{Global, ValidateArgs, WorkflowsCommand};
 use crate::report::{self, Exit, outln};
 
@@ -20,27 +23,17 @@ pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result
                 outln!("{}", saved.path.display());
                 Ok(Exit::Ok.into())
             }
+            None if builtin::find(&name).is_some() => {
+                eprintln!("odw: `{name}` is built into odw; save a {name}.js to replace it");
+                Ok(Exit::Ok.into())
+            }
             None => {
                 eprintln!("odw: no saved workflow `{name}`");
                 Ok(Exit::Failed.into())
             }
         },
         WorkflowsCommand::List { json } => {
-            let sandbox = sandbox()?;
-            let mut rows = Vec::new();
-            for saved in library::list(&config, &cwd) {
-                let description = match Script::read(&saved.path) {
-                    Ok(script) => match read_meta(&sandbox, &config, &script).await {
-                        Ok(meta) => meta.description,
-                        Err(e) => format!("(invalid: {e})"),
-                    },
-                    Err(e) => format!("(invalid: {e})"),
-                };
-                rows.push(json!({
-                    "name": saved.name, "description": description,
-                    "path": saved.path, "source": saved.origin,
-                }));
-            }
+            let rows = saved(&config, &cwd, &sandbox()?).await;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -56,6 +49,36 @@ pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result
             Ok(Exit::Ok.into())
         }
     }
+}
+
+/// The saved workflows, then the built-ins no saved one replaces: `{name,
+/// description, path, source}` rows for `odw workflows list` and `odw mcp`'s
+/// `list_workflows`. A built-in has no path (it lives in the binary).
+pub async fn saved(config: &Config, cwd: &Path, sandbox: &Sandbox) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let found = library::list(config, cwd);
+    for saved in &found {
+        let description = description(sandbox, config, Script::read(&saved.path)).await;
+        rows.push(json!({
+            "name": saved.name, "description": description,
+            "path": saved.path, "source": saved.origin,
+        }));
+    }
+    for b in builtin::ALL.iter().filter(|b| !found.iter().any(|s| s.name == b.name)) {
+        let script = Script::parse(Path::new(&format!("{}.js", b.name)), b.source.to_string());
+        let description = description(sandbox, config, script).await;
+        rows.push(json!({ "name": b.name, "description": description, "path": null, "source": "built-in" }));
+    }
+    rows
+}
+
+/// A workflow's `meta.description`, or why it cannot be read.
+async fn description(sandbox: &Sandbox, config: &Config, script: Result<Script, LoadError>) -> String {
+    let meta = match script {
+        Ok(script) => read_meta(sandbox, config, &script).await,
+        Err(e) => return format!("(invalid: {e})"),
+    };
+    meta.map_or_else(|e| format!("(invalid: {e})"), |m| m.description)
 }
 
 pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {

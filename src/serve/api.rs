@@ -20,14 +20,15 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use odw_engine::{AgentCounts, ControlRequest, ReuseRule, RunDir, RunOptions, RunState, Status, library};
+use odw_engine::{ControlRequest, ReuseRule, RunDir, RunOptions, RunState, Status, library};
 use odw_journal::{Journal, JournalError};
 
 use super::AppState;
 use crate::commands::control::{Asked, ask};
+pub use crate::commands::inspect::{RunSummary, summary};
 use crate::commands::{journal, run};
 
 /// An error answered as `{"error": message}`.
@@ -47,47 +48,6 @@ impl From<anyhow::Error> for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// One row of the run list.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunSummary {
-    pub id: String,
-    pub workflow: String,
-    pub state: RunState,
-    pub phase: Option<String>,
-    pub started: String,
-    pub updated: String,
-    /// Until the last update for an ended run, until now for a live one.
-    pub duration_ms: u64,
-    pub agents: AgentCounts,
-    pub tokens: u64,
-}
-
-/// A run's summary from its status.
-pub fn summary(run: &RunDir, s: &Status) -> RunSummary {
-    let start = humantime::parse_rfc3339(&s.started_at).ok();
-    let end = if s.state.is_final() {
-        humantime::parse_rfc3339(&s.updated_at).ok()
-    } else {
-        Some(std::time::SystemTime::now())
-    };
-    let duration_ms = match (start, end) {
-        (Some(start), Some(end)) => end.duration_since(start).map_or(0, |d| d.as_millis() as u64),
-        _ => 0,
-    };
-    RunSummary {
-        id: run.id.clone(),
-        workflow: s.workflow.clone(),
-        state: s.state,
-        phase: s.phase.clone(),
-        started: s.started_at.clone(),
-        updated: s.updated_at.clone(),
-        duration_ms,
-        agents: s.agents,
-        tokens: s.tokens,
-    }
-}
 
 fn find(state: &AppState, id: &str) -> ApiResult<RunDir> {
     RunDir::find(&state.runs_root, id)

@@ -59,22 +59,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Stores an inline script as `<inline_dir>/<blake3>.js` (0600 in a
-    /// 0700 directory) and returns its path. The name comes from the
-    /// content, so a client cannot choose where it is written, and the file
-    /// stays for `odw replay --check` and `--resume-from` of the run.
+    /// Stores an inline script by its hash in [`AppState::inline_dir`], as
+    /// every inline script is stored ([`crate::commands::run::inline_script_in`]).
     fn store_inline(&self, source: &str) -> std::io::Result<PathBuf> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let Some(dir) = &self.inline_dir else {
-            return Err(std::io::Error::other("odw has no cache directory: set ODW_CACHE_DIR or HOME"));
-        };
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        let path = dir.join(format!("{}.js", blake3::hash(source.as_bytes()).to_hex()));
-        if !path.is_file() {
-            odw_engine::atomic_write(&path, source.as_bytes(), true)?;
-        }
-        Ok(path)
+        crate::commands::run::inline_script_in(self.inline_dir.as_deref(), source)
     }
 }
 
