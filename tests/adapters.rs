@@ -97,7 +97,7 @@ fn finished(run_dir: &Path) -> Vec<Value> {
 }
 
 #[test]
-fn each_builtin_runs_its_cli_with_the_prompt_on_stdin_and_the_model_flag() {
+fn each_builtin_runs_its_cli_with_the_prompt_and_the_model_flag() {
     let cases: &[(&str, &[&str], bool)] = &[
         (
             "claude",
@@ -122,7 +122,7 @@ fn each_builtin_runs_its_cli_with_the_prompt_on_stdin_and_the_model_flag() {
         ),
         ("gemini", &["--output-format", "json", "--approval-mode", "auto_edit", "--model", "m-1"], false),
         ("qwen", &["--output-format", "json", "--approval-mode", "auto-edit", "--model", "m-1"], false),
-        ("kimi", &["--print", "--final-message-only", "--model", "m-1"], true),
+        ("kimi", &["-p", "hello from odw", "--output-format", "stream-json", "--model", "m-1"], true),
     ];
     for (name, argv, estimated) in cases {
         let case = Case::new(json!({}));
@@ -133,7 +133,9 @@ fn each_builtin_runs_its_cli_with_the_prompt_on_stdin_and_the_model_flag() {
         let ws = std::fs::canonicalize(case.path("work")).unwrap().display().to_string();
         let expected: Vec<String> = argv.iter().map(|a| a.replace("{ws}", &ws)).collect();
         assert_eq!(case.log(&format!("{name}.argv")).lines().collect::<Vec<_>>(), expected, "{name}");
-        assert_eq!(case.log(&format!("{name}.stdin")).trim_end(), "hello from odw", "{name}");
+        // Kimi Code takes the prompt as `-p TEXT` only.
+        let stdin = if *name == "kimi" { "" } else { "hello from odw" };
+        assert_eq!(case.log(&format!("{name}.stdin")).trim_end(), stdin, "{name}");
         assert_eq!(case.log(&format!("{name}.cwd")).trim_end(), ws, "{name}");
         let done = finished(&case.run_dir());
         assert_eq!(done[0]["usage"]["estimated"], json!(*estimated), "{name}: {}", done[0]);

@@ -176,6 +176,8 @@ pub enum OutputFormat {
     Codex,
     /// `gemini --output-format json`.
     Gemini,
+    /// `kimi -p … --output-format stream-json` lines.
+    Kimi,
 }
 
 /// `stdin: true|false` or `stdin: "template"`.

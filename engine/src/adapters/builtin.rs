@@ -70,11 +70,13 @@ pub fn config(name: &str) -> Option<AdapterConfig> {
         "qwen" => {
             (&["qwen", "--output-format", "json", "--approval-mode", "auto-edit"], OutputFormat::Claude)
         }
-        // Kimi CLI's `--print` mode reads the prompt from stdin, approves tool
-        // calls by itself and exits; `--final-message-only` leaves only the
-        // final answer on stdout. It reports no token usage, so usage is
-        // estimated.
-        "kimi" => (&["kimi", "--print", "--final-message-only"], OutputFormat::Text),
+        // Kimi Code (npm `@moonshot-ai/kimi-code`, the successor of PyPI's
+        // kimi-cli, which is now a stub) takes the prompt only as `-p TEXT`:
+        // it reads no stdin in prompt mode, so the prompt is on the command
+        // line (visible in `ps`, and at most 128 KiB). `stream-json` prints
+        // one JSON object per line; the reply is the last assistant line. It
+        // prints no token usage, so usage is estimated.
+        "kimi" => (&["kimi", "-p", "{prompt}", "--output-format", "stream-json"], OutputFormat::Kimi),
         _ => return None,
     };
     let word = |w: &str| Some(FlagTemplate::Word(w.into()));
@@ -128,6 +130,7 @@ pub fn parse(format: OutputFormat, stdout: &str, prompt: &str) -> Result<AgentRe
         OutputFormat::Claude => claude(&json_document(stdout)?),
         OutputFormat::Gemini => gemini(&json_document(stdout)?),
         OutputFormat::Codex => codex(stdout),
+        OutputFormat::Kimi => kimi(stdout, prompt),
     }
 }
 
@@ -239,6 +242,25 @@ fn codex(stdout: &str) -> Result<AgentReply, String> {
     Ok(AgentReply { usage: reported(input, output, seen, &text), text, structured: None })
 }
 
+/// JSON lines of `kimi -p … --output-format stream-json`: the last
+/// `{"role": "assistant", "content": …}` is the reply.
+fn kimi(stdout: &str, prompt: &str) -> Result<AgentReply, String> {
+    let text = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter(|m| m["role"] == "assistant")
+        .filter_map(|m| match &m["content"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(parts) => {
+                Some(parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(""))
+            }
+            _ => None,
+        })
+        .next_back()
+        .ok_or_else(|| format!("no assistant message among the JSON lines: {}", head(stdout)))?;
+    Ok(AgentReply { usage: super::estimate_usage(prompt, &text), text, structured: None })
+}
+
 /// Usage as the CLI reported it; when it reported none, the output side is
 /// still estimated rather than claimed to be zero.
 fn reported(input: u64, output: u64, seen: bool, text: &str) -> Usage {
@@ -300,11 +322,13 @@ mod tests {
             ),
             ("gemini", &["gemini", "--output-format", "json", "--approval-mode", "auto_edit"]),
             ("qwen", &["qwen", "--output-format", "json", "--approval-mode", "auto-edit"]),
-            ("kimi", &["kimi", "--print", "--final-message-only"]),
         ];
         for (name, argv) in expect {
             assert_eq!(line(name, None), (argv.iter().map(|s| s.to_string()).collect(), true), "{name}");
         }
+        // Kimi Code reads no stdin in prompt mode: the prompt is an argument.
+        let kimi = ["kimi", "-p", "do it", "--output-format", "stream-json"];
+        assert_eq!(line("kimi", None), (kimi.iter().map(|s| s.to_string()).collect(), false));
         assert!(config("echo").is_none() && config("nope").is_none());
     }
 
@@ -455,6 +479,21 @@ mod tests {
         assert_eq!(reply.usage, Usage { input: 10, output: 3, estimated: false });
         let err = r#"{"response":null,"error":{"type":"ApiError","message":"no auth"}}"#;
         assert!(parse(OutputFormat::Gemini, err, "p").unwrap_err().ends_with("no auth"));
+    }
+
+    #[test]
+    fn kimi_stream_json_gives_the_last_assistant_line() {
+        let out = concat!(
+            "{\"role\":\"meta\",\"type\":\"system.version\",\"version\":\"2.1.0\"}\n",
+            "{\"role\":\"assistant\",\"content\":\"looking\"}\n",
+            "{\"role\":\"tool\",\"content\":\"ok\"}\n",
+            "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"done: \"},{\"type\":\"text\",\"text\":\"it\"}]}\n",
+            "{\"role\":\"meta\",\"type\":\"session.resume_hint\"}\n",
+        );
+        let reply = parse(OutputFormat::Kimi, out, "p").unwrap();
+        assert_eq!(reply.text, "done: it");
+        assert!(reply.usage.estimated);
+        assert!(parse(OutputFormat::Kimi, "{\"role\":\"meta\"}", "p").is_err());
     }
 
     #[test]
