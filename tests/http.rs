@@ -251,6 +251,8 @@ fn anthropic_over_tls_trusts_a_private_ca_from_ca_file_or_ssl_cert_file() {
     let one = env.script("one.js", "return await agent('TASK hi');");
     let refused = run_wait(&env, &one, &["--adapter", "untrusted"], &[]);
     refused.fails_with(&["`untrusted`", "certificate"]);
+    // Not retried: the next attempt would refuse the certificate again.
+    assert!(!refused.stderr.contains("attempts"), "{}", refused.stderr);
     assert_eq!(server.requests().len(), 2, "no request got through");
     // ...and `SSL_CERT_FILE` adds it for every adapter.
     let ca = tls.ca.to_str().expect("utf-8 path");

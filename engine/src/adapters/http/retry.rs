@@ -8,7 +8,9 @@
 //! call's timeout: a wait that would pass it ends the retries at once with
 //! the last answer, so a rate-limited call fails in time instead of hanging.
 //! Any other status (400, 401, 404, …) is the caller's to report: trying it
-//! again would get the same answer.
+//! again would get the same answer. So is a connection the client itself
+//! refused (a certificate it does not trust, a protocol error): the next
+//! attempt would refuse it again.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -63,6 +65,7 @@ pub(super) async fn send(
                 (wait, Ok(answer))
             }
             Err(Failure::TooLarge) => return Err(SendError::TooLarge),
+            Err(Failure::Refused(reason)) => return Err(SendError::Transport { reason, attempts: attempt }),
             Err(Failure::Transport(reason)) => {
                 (backoff(attempt), Err(SendError::Transport { reason, attempts: attempt }))
             }
@@ -78,18 +81,42 @@ pub(super) async fn send(
 
 enum Failure {
     TooLarge,
+    /// Worth another attempt: refused, reset, unreachable.
     Transport(String),
+    /// Not worth one: the client refused what the server sent.
+    Refused(String),
+}
+
+impl Failure {
+    /// A transport error, `Refused` when the client itself rejected the
+    /// peer: rustls reports an untrusted certificate or a TLS protocol
+    /// error as an I/O error of kind `InvalidData`, which hyper wraps in
+    /// another I/O error (whose `source()` skips it: hence `get_ref`).
+    fn of(e: &reqwest::Error) -> Failure {
+        let mut next = std::error::Error::source(e);
+        while let Some(cause) = next {
+            let io = cause.downcast_ref::<std::io::Error>();
+            if io.is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData) {
+                return Failure::Refused(describe(e));
+            }
+            next = match io.and_then(std::io::Error::get_ref) {
+                Some(inner) => Some(inner),
+                None => cause.source(),
+            };
+        }
+        Failure::Transport(describe(e))
+    }
 }
 
 /// One attempt: the status, headers and body, the body read chunk by chunk
 /// and refused as soon as it passes the cap (a `Content-Length` may lie, or
 /// be absent).
 async fn exchange(request: RequestBuilder) -> Result<(StatusCode, HeaderMap, Vec<u8>), Failure> {
-    let mut response = request.send().await.map_err(|e| Failure::Transport(describe(&e)))?;
+    let mut response = request.send().await.map_err(|e| Failure::of(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| Failure::Transport(describe(&e)))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| Failure::of(&e))? {
         if body.len() + chunk.len() > MAX_REPLY_BYTES {
             return Err(Failure::TooLarge);
         }
