@@ -123,7 +123,16 @@ fn odw(env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Run {
         .env("ODW_TEST_KEY", KEY)
         .env_remove("ODW_CONFIG")
         .env_remove("SSL_CERT_FILE");
-    for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ] {
         command.env_remove(var);
     }
     command.envs(extra.iter().copied());
@@ -331,4 +340,24 @@ fn routes_send_a_calls_model_to_its_adapter_unless_an_adapter_is_named() {
     }
     let listed: Value = serde_json::from_str(&odw(&env, &["adapters", "--json"], &[]).stdout).expect("json");
     assert_eq!(listed["routes"][1], json!({"match": "ollama/*", "adapter": "local", "stripPrefix": true}));
+}
+
+#[test]
+fn the_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it() {
+    let env = Env::new();
+    let server = Server::start(env.path(), None);
+    // A host that does not resolve: only a proxy can answer for it.
+    let env = Env::with_config(json!({
+        "defaultAdapter": "far",
+        "adapters": { "far": { "kind": "http", "url": "http://odw-proxy-test.invalid/v1/chat/completions" } }
+    }));
+    let script = env.script("wf.js", "return await agent('TASK through the proxy');");
+    let proxy = server.url("http", "");
+    let out = run_wait(&env, &script, &[], &[("HTTP_PROXY", &proxy)]);
+    assert_eq!(out.json(), json!("done: through the proxy"));
+    // The proxy saw the absolute URL of the real host.
+    assert_eq!(server.requests()[0]["path"], "http://odw-proxy-test.invalid/v1/chat/completions");
+    let out = run_wait(&env, &script, &[], &[("HTTP_PROXY", &proxy), ("NO_PROXY", ".invalid")]);
+    out.fails_with(&["`far`", "odw-proxy-test.invalid"]);
+    assert_eq!(server.requests().len(), 1);
 }
