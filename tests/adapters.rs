@@ -478,7 +478,8 @@ fn the_http_adapter_posts_a_chat_request_and_keeps_the_key_out_of_run_files() {
     assert_eq!(out.json(), json!("local answer"));
     let request = server.join().unwrap();
     assert!(request.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"), "{request}");
-    assert!(request.contains("Authorization: Bearer sekrit-123\r\n"), "{request}");
+    // Header names are case-insensitive (reqwest writes them in lower case).
+    assert!(request.to_ascii_lowercase().contains("authorization: bearer sekrit-123\r\n"), "{request}");
     let body: Value = serde_json::from_str(&request[request.find("\r\n\r\n").unwrap() + 4..]).unwrap();
     assert_eq!(body["model"], "tiny");
     assert_eq!(body["messages"], json!([{ "role": "user", "content": "what is odw?" }]));

@@ -30,6 +30,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "scriptMemoryMb",
     "pinAdapter",
     "maxPromptMb",
+    "routes",
 ];
 const ADAPTER_KEYS: &[&str] = &[
     "command",
@@ -45,12 +46,16 @@ const ADAPTER_KEYS: &[&str] = &[
     "url",
     "model",
     "apiKeyEnv",
+    "provider",
+    "caFile",
+    "maxTokens",
 ];
 /// Keys that only mean something for `kind: "http"` adapters.
-const HTTP_KEYS: &[&str] = &["url", "model", "apiKeyEnv"];
+const HTTP_KEYS: &[&str] = &["url", "model", "apiKeyEnv", "provider", "caFile", "maxTokens"];
 /// Keys that only mean something for command adapters.
 const COMMAND_KEYS: &[&str] = &["command", "stdin", "env", "flags", "output"];
 const FLAG_KEYS: &[&str] = &["model", "effort", "agentType", "schema"];
+const ROUTE_KEYS: &[&str] = &["match", "adapter", "stripPrefix"];
 
 /// The configuration of odw.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +84,14 @@ pub struct Config {
     /// holds every queued prompt, so this bounds what a script can make it
     /// hold.
     pub max_prompt_mb: Option<usize>,
+    /// Model-prefix routing: a call that names a model and no adapter runs
+    /// on the adapter of the first route whose `match` fits the model, so
+    /// `agent(p, {model: 'claude-sonnet-4-5'})` reaches the Anthropic
+    /// adapter and `{model: 'gpt-5'}` the OpenAI one. It only chooses among
+    /// adapters the config or odw already has (no new reach); `--adapter`,
+    /// `opts.adapter` and `pinAdapter` win over it.
+    #[serde(default)]
+    pub routes: Vec<Route>,
     /// The file this was read from, if any.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -88,7 +101,7 @@ pub struct Config {
 }
 
 /// One custom adapter: a command line (ODW's format), or with
-/// `kind: "http"` an OpenAI-compatible chat endpoint.
+/// `kind: "http"` a model API (OpenAI-compatible chat or Anthropic Messages).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdapterConfig {
@@ -119,13 +132,87 @@ pub struct AdapterConfig {
     /// How to read the agent's stdout: plain text (the default), or the JSON
     /// of a known CLI, so that its reported token usage counts.
     pub output: Option<OutputFormat>,
-    /// `kind: "http"`: the chat-completions URL (`http://…/v1/chat/completions`).
+    /// `kind: "http"`: the endpoint, http:// or https:// (`…/v1/chat/completions`,
+    /// `https://api.anthropic.com/v1/messages`).
     pub url: Option<String>,
     /// `kind: "http"`: the model when a call names none.
     pub model: Option<String>,
     /// `kind: "http"`: the environment variable holding the API key; read at
     /// call time, never written to run files.
     pub api_key_env: Option<String>,
+    /// `kind: "http"`: which API `url` speaks: `"openai"` (chat
+    /// completions, the default) or `"anthropic"` (Messages). Needed
+    /// because the two differ in request, reply and key header, and a URL
+    /// (a proxy, a gateway) does not always tell which it is.
+    pub provider: Option<Provider>,
+    /// `kind: "http"`: a PEM bundle of CA certificates trusted on top of
+    /// the bundled roots, for a private or corporate CA (a TLS-inspecting
+    /// proxy, an internal gateway). It only adds trust for this adapter's
+    /// connections; the built-in roots stay.
+    pub ca_file: Option<PathBuf>,
+    /// `kind: "http"` with `provider: "anthropic"`: the `max_tokens` of a
+    /// request (the API requires one; default 8192). It caps what one call
+    /// can spend on output.
+    pub max_tokens: Option<u32>,
+}
+
+/// The API of an http adapter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// OpenAI-compatible chat completions.
+    #[default]
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+}
+
+/// One model route (`routes` in the config).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// A model-name pattern; `*` matches any run of characters, nothing
+    /// else is special (`claude-*`, `ollama/*`, `*-mini`).
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// The adapter the matching calls run on.
+    pub adapter: String,
+    /// Removes the pattern's text before its first `*` from the model
+    /// before the adapter sees it (`ollama/llama3` → `llama3`): a prefix
+    /// that only chooses the adapter is no model name the API knows.
+    #[serde(default)]
+    pub strip_prefix: bool,
+}
+
+impl Route {
+    /// The model the adapter gets when this route fits `model`.
+    fn apply(&self, model: &str) -> Option<String> {
+        if !glob(&self.pattern, model) {
+            return None;
+        }
+        let prefix = self.pattern.split('*').next().unwrap_or_default();
+        Some(match model.strip_prefix(prefix) {
+            Some(rest) if self.strip_prefix => rest.to_string(),
+            _ => model.to_string(),
+        })
+    }
+}
+
+/// Whether `text` fits `pattern`, where `*` matches any run of characters
+/// (none included) and every other character itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let mut parts: Vec<&str> = parts.collect();
+    let Some(last) = parts.pop() else { return rest.is_empty() };
+    for part in parts {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
 }
 
 impl AdapterConfig {
@@ -318,6 +405,13 @@ impl Config {
                 }
             }
         }
+        if let Some(Value::Array(routes)) = top.get("routes") {
+            for (i, route) in routes.iter().enumerate() {
+                if let Value::Object(fields) = route {
+                    warnings.extend(unknown_keys(fields.keys(), ROUTE_KEYS, &format!("routes[{i}].")));
+                }
+            }
+        }
         let mut config: Config =
             serde_path_to_error::deserialize(raw).map_err(|e| format!("`{}`: {}", e.path(), e.inner()))?;
         config.warnings = warnings;
@@ -358,18 +452,25 @@ impl Config {
             return Err("`scriptMemoryMb` must be between 16 and 4096".into());
         }
         for (name, adapter) in &self.adapters {
-            match adapter.kind.unwrap_or_default() {
-                // An empty `command` is allowed here: for a built-in's name it
-                // means "the built-in's command, with these changes"; for any
-                // other name the adapter layer refuses it when it is chosen.
-                AdapterKind::Http if adapter.url.as_deref().is_none_or(str::is_empty) => {
-                    return Err(format!("`adapters.{name}.url` is required for `kind: \"http\"`"));
-                }
-                _ => {}
+            // An empty `command` is allowed here: for a built-in's name it
+            // means "the built-in's command, with these changes"; for any
+            // other name the adapter layer refuses it when it is chosen.
+            if adapter.kind.unwrap_or_default() == AdapterKind::Http {
+                check_http(name, adapter)?;
             }
             check_seconds(&format!("adapters.{name}.timeout"), adapter.timeout, MAX_TIMEOUT_SECS)?;
         }
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.pattern.is_empty() || route.adapter.is_empty() {
+                return Err(format!("`routes[{i}]` needs a non-empty `match` and `adapter`"));
+            }
+        }
         Ok(())
+    }
+
+    /// The adapter and model of the first route that fits `model`.
+    pub fn route(&self, model: &str) -> Option<(&str, String)> {
+        self.routes.iter().find_map(|r| Some((r.adapter.as_str(), r.apply(model)?)))
     }
 
     /// Agents running at once: `concurrency`, else min(16, cpus − 2), at least 2.
@@ -428,6 +529,31 @@ const MAX_SCHEMA_RETRIES: usize = 20;
 const MAX_TIMEOUT_SECS: f64 = 7.0 * 24.0 * 3600.0;
 /// A day of script CPU.
 const MAX_SCRIPT_CPU_SECS: f64 = 24.0 * 3600.0;
+
+/// An http adapter's own keys: a URL odw can post to, a sane `maxTokens`.
+fn check_http(name: &str, adapter: &AdapterConfig) -> Result<(), String> {
+    let url = adapter.url.as_deref().unwrap_or_default();
+    if url.is_empty() {
+        return Err(format!("`adapters.{name}.url` is required for `kind: \"http\"`"));
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+        Ok(_) => {
+            return Err(format!("`adapters.{name}.url` must be an http:// or https:// URL, not {url:?}"));
+        }
+        Err(e) => return Err(format!("`adapters.{name}.url` {url:?}: {e}")),
+    }
+    if adapter.max_tokens.is_some_and(|n| !(1..=MAX_TOKENS).contains(&n)) {
+        return Err(format!("`adapters.{name}.maxTokens` must be between 1 and {MAX_TOKENS}"));
+    }
+    if adapter.ca_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+        return Err(format!("`adapters.{name}.caFile` must name a PEM file"));
+    }
+    Ok(())
+}
+
+/// The largest `maxTokens`: above any model's output limit.
+const MAX_TOKENS: u32 = 1_000_000;
 
 fn check_seconds(key: &str, value: Option<f64>, max: f64) -> Result<(), String> {
     match value {
@@ -554,6 +680,77 @@ mod tests {
         );
         assert!(Config::parse(r#"{"workspaceMode": "sandbox"}"#).unwrap_err().contains("workspaceMode"));
         assert!(Config::parse(r#"{"workspaceMode": "worktree"}"#).is_ok());
+    }
+
+    #[test]
+    fn http_keys_are_checked_by_name() {
+        let c = Config::parse(
+            r#"{"adapters": {"a": {"kind": "http", "url": "https://api.anthropic.com/v1/messages",
+            "provider": "anthropic", "maxTokens": 1000, "caFile": "ca.pem"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.adapters["a"].provider, Some(Provider::Anthropic));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        for (text, key) in [
+            (r#"{"url": "ftp://x/y"}"#, "adapters.a.url"),
+            (r#"{"url": "not a url"}"#, "adapters.a.url"),
+            (r#"{"url": "http://x", "provider": "gemini"}"#, "adapters.a.provider"),
+            (r#"{"url": "http://x", "maxTokens": 0}"#, "adapters.a.maxTokens"),
+            (r#"{"url": "http://x", "caFile": ""}"#, "adapters.a.caFile"),
+        ] {
+            let full = format!(r#"{{"adapters": {{"a": {{"kind": "http", {}}}}}"#, &text[1..]);
+            let e = Config::parse(&full).unwrap_err();
+            assert!(e.contains(key), "{full}: {e}");
+        }
+        let c = Config::parse(r#"{"adapters": {"c": {"command": ["x"], "caFile": "ca.pem"}}}"#).unwrap();
+        assert_eq!(c.warnings, ["key `adapters.c.caFile` (ignored) only applies with `\"kind\": \"http\"`"]);
+    }
+
+    #[test]
+    fn routes_match_globs_in_order_and_strip_their_prefix() {
+        let c = Config::parse(
+            r#"{"routes": [{"match": "claude-*", "adapter": "anthropic"},
+                {"match": "ollama/*", "adapter": "local", "stripPrefix": true},
+                {"match": "gpt-*-mini", "adapter": "cheap"}, {"match": "gpt-*", "adapter": "openai"},
+                {"match": "*", "adapter": "echo", "stripPrefx": true}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.warnings,
+            ["unknown key `routes[4].stripPrefx` (ignored); did you mean `routes[4].stripPrefix`?"]
+        );
+        let route = |m| c.route(m).map(|(a, m)| (a.to_string(), m));
+        assert_eq!(route("claude-sonnet-4-5"), Some(("anthropic".into(), "claude-sonnet-4-5".into())));
+        assert_eq!(route("ollama/llama3:8b"), Some(("local".into(), "llama3:8b".into())));
+        assert_eq!(route("gpt-5-mini"), Some(("cheap".into(), "gpt-5-mini".into())));
+        assert_eq!(route("gpt-5"), Some(("openai".into(), "gpt-5".into())));
+        assert_eq!(route("claude"), Some(("echo".into(), "claude".into())));
+        assert_eq!(Config::default().route("gpt-5"), None);
+        assert!(
+            Config::parse(r#"{"routes": [{"match": "", "adapter": "x"}]}"#)
+                .unwrap_err()
+                .contains("routes[0]")
+        );
+        assert!(Config::parse(r#"{"routes": [{"adapter": "x"}]}"#).unwrap_err().contains("routes[0]"));
+    }
+
+    #[test]
+    fn globs_match_stars_only() {
+        for (p, t, want) in [
+            ("a*", "a", true),
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("a*c", "ac", true),
+            ("a*b*c", "axbyc", true),
+            ("a*b*c", "acb", false),
+            ("a?c", "abc", false),
+            ("abc", "abc", true),
+            ("abc", "abcd", false),
+            ("a*a", "a", false),
+            ("*", "", true),
+        ] {
+            assert_eq!(glob(p, t), want, "{p} {t}");
+        }
     }
 
     #[test]

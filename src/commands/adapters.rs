@@ -1,5 +1,6 @@
 //! `odw adapters`: every adapter a call can use, whether its CLI is
-//! installed, and the exact command line one call runs here.
+//! installed, the exact command line one call runs here, and the model
+//! routes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +37,8 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
             Ok(s) => json!({ "name": s.name, "reason": s.reason }),
             Err(e) => json!({ "error": e.to_string() }),
         };
-        outln!("{}", serde_json::to_string_pretty(&json!({ "adapters": list, "default": default }))?);
+        let shown = json!({ "adapters": list, "routes": config.routes, "default": default });
+        outln!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(Exit::Ok.into());
     }
     let width = list.iter().map(|a| a.name.len()).max().unwrap_or(4);
@@ -51,6 +53,14 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
         if !a.options.is_empty() {
             let shown: Vec<String> = a.options.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             outln!("{:width$}  {}", "", shown.join(" · "));
+        }
+    }
+    // Model routes, in the order they are tried.
+    if !config.routes.is_empty() {
+        outln!("\nroutes (a call with a model and no adapter):");
+        for r in &config.routes {
+            let strip = if r.strip_prefix { " (prefix stripped)" } else { "" };
+            outln!("  {} -> {}{strip}", r.pattern, r.adapter);
         }
     }
     match default {

@@ -10,23 +10,29 @@ It speaks the four APIs the CLIs odw drives talk to:
 and answers deterministically, so a test can run a real CLI end to end and assert what came back
 and what the CLI sent. Standard library only.
 
-Usage: server.py LOG_FILE        prints "port N" on its first line of stdout, then serves.
+Usage: server.py LOG_FILE [--tls CERT KEY]
+                                 prints "port N" on its first line of stdout, then serves
+                                 (HTTPS with that PEM certificate chain and key, given --tls).
 
 The rule. The request's user text is searched for a line that contains "TASK"; the words after it
 decide the reply (a request with no such line -- titles, side queries -- gets "ok"):
   TASK fail ...        HTTP 400 with an API error whose message is "scripted failure"
   TASK sleep=S ...     waits S seconds, then answers as below
+  TASK busy=N ...      the first N requests with this task get HTTP 429 with `Retry-After: 1`
+  TASK status=C ...    HTTP C (e.g. 500) with an API error "scripted status C", every time
   TASK <words>         text reply "done: <words>"
 With a schema the reply is an instance of it (gen() below): through the native channel the
-request offers (Anthropic tool "StructuredOutput", chat tool "structured_output", Responses
+request offers (Anthropic tool "StructuredOutput" or "structured_output", chat tool "structured_output", Responses
 text.format json_schema) or, when the prompt carries odw's "JSON Schema:" suffix, as a ```json
 block. A tool call's result turn gets "done".
 
-Every request is appended to LOG_FILE as one JSON line {api, path, model, body, auth}; `auth` says
-only whether a credential was sent, never its value. Usage is always 21 input and 8 output tokens.
+Every request is appended to LOG_FILE as one JSON line {api, path, model, body, auth, key_header,
+version}; `auth` says only whether a credential was sent and `key_header` in which header, never
+its value; `version` is the anthropic-version header. Usage is always 21 input and 8 output tokens.
 """
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -34,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 INPUT_TOKENS, OUTPUT_TOKENS = 21, 8
 _lock = threading.Lock()
+_busy = {}  # task -> 429s already sent
 LOG = sys.argv[1] if len(sys.argv) > 1 else "/dev/null"
 
 
@@ -130,8 +137,8 @@ def native_schema(api, body):
     """(tool name, schema) of a native structured-output channel the request offers."""
     if api == "anthropic":
         for t in body.get("tools") or []:
-            if t.get("name") == "StructuredOutput":
-                return "StructuredOutput", t.get("input_schema")
+            if t.get("name") in ("StructuredOutput", "structured_output"):
+                return t["name"], t.get("input_schema")
     if api == "chat":
         for t in body.get("tools") or []:
             f = t.get("function", {})
@@ -159,9 +166,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *_):
         pass
 
-    def send_json(self, code, obj):
+    def send_json(self, code, obj, headers=None):
         data = json.dumps(obj).encode()
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
@@ -196,10 +205,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return self.send_json(404, {"error": {"message": f"no such path {path}", "type": "not_found_error"}})
         model = body.get("model") or (re.search(r"/models/([^:/]+)", path) or [None, None])[1]
-        auth = any(self.headers.get(h) for h in ("authorization", "x-api-key", "x-goog-api-key")) \
-            or "key=" in self.path
+        key_header = next((h for h in ("authorization", "x-api-key", "x-goog-api-key") if self.headers.get(h)), None)
+        auth = key_header is not None or "key=" in self.path
         with _lock, open(LOG, "a") as f:
-            f.write(json.dumps({"api": api, "path": path, "model": model, "auth": bool(auth), "body": body}) + "\n")
+            f.write(json.dumps({"api": api, "path": path, "model": model, "auth": bool(auth), "body": body,
+                                "key_header": key_header, "version": self.headers.get("anthropic-version")}) + "\n")
         self.answer(api, path, body, model)
 
     def answer(self, api, path, body, model):
@@ -208,12 +218,25 @@ class Handler(BaseHTTPRequestHandler):
         native = native_schema(api, body)
         if task is None or tool_result_turn(api, body):
             done = "ok" if task is None else "done"
-            return self.reply(api, path, body, model, json.dumps(gen(native[1])) if native and not native[0] else done, None)
+            as_json = native and not native[0]
+            return self.reply(api, path, body, model, json.dumps(gen(native[1])) if as_json else done, None)
         m = re.search(r"sleep=([\d.]+)", task)
         if m:
             time.sleep(float(m.group(1)))
         if task.startswith("fail"):
             return self.fail(api)
+        m = re.search(r"busy=(\d+)", task)
+        if m:
+            with _lock:
+                sent = _busy.get(task, 0)
+                _busy[task] = sent + 1
+            if sent < int(m.group(1)):
+                return self.send_json(429, {"error": {"message": "scripted rate limit", "type": "rate_limit_error"}},
+                                      {"retry-after": "1"})
+        m = re.search(r"status=(\d+)", task)
+        if m:
+            code = int(m.group(1))
+            return self.send_json(code, {"error": {"message": f"scripted status {code}", "type": "api_error"}})
         if native and native[0]:
             return self.reply(api, path, body, model, None, (native[0], gen(native[1])))
         if native:
@@ -329,6 +352,11 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if "--tls" in sys.argv:
+        at = sys.argv.index("--tls")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[at + 1], sys.argv[at + 2])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"port {server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -5,8 +5,8 @@
 //! account: it answers with the prompt, or with a valid instance of the
 //! schema the prompt carries, so every example runs on a fresh machine.
 //! Adapters from `odw.config.json` run a command as a subprocess in its own
-//! process group ([`command`]) or, with `kind: "http"`, post to an
-//! OpenAI-compatible chat endpoint ([`http`]). Which adapter a call gets is
+//! process group ([`command`]) or, with `kind: "http"`, post to a model
+//! API, OpenAI-compatible chat completions or Anthropic Messages ([`http`]). Which adapter a call gets is
 //! decided in [`select`].
 
 mod builtin;
@@ -199,6 +199,9 @@ impl Adapter {
             }
             Adapter::Http(h) => {
                 let mut line = format!("POST {}", h.url());
+                if h.provider() == crate::config::Provider::Anthropic {
+                    line.push_str(" (Anthropic Messages)");
+                }
                 if let Some(model) = h.model(call) {
                     line.push_str(&format!(" model={model}"));
                 }

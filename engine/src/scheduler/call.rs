@@ -128,12 +128,21 @@ impl Scheduler {
                 Some(self.repo().map_err(|e| CallError::fatal(ErrorName::WorkspaceError, e, None))?)
             }
         };
+        // Model routing (`routes`): a call that names a model and no adapter
+        // goes where the first matching route says, with the model it says
+        // (a stripped prefix). `--adapter`, `opts.adapter` and `pinAdapter`
+        // win over it.
+        let routed = match (&opts.adapter, &opts.model) {
+            (None, Some(model)) if !self.run.adapter_forced && !self.config.pin_adapter => {
+                self.config.route(model)
+            }
+            _ => None,
+        };
+        let model = routed.as_ref().map_or_else(|| opts.model.clone(), |(_, m)| Some(m.clone()));
         // Values that reach an agent's command line are data, never flags:
         // `model: '--yolo'` would otherwise be read by the CLI as its own
-        // option.
-        for (key, value) in
-            [("model", &opts.model), ("effort", &opts.effort), ("agentType", &opts.agent_type)]
-        {
+        // option. The model checked is the one the adapter gets.
+        for (key, value) in [("model", &model), ("effort", &opts.effort), ("agentType", &opts.agent_type)] {
             if let Some(v) =
                 value.as_deref().filter(|v| v.starts_with('-') || v.chars().any(char::is_control))
             {
@@ -156,7 +165,7 @@ impl Scheduler {
                 ));
             }
             (Some(own), false) => own.as_str(),
-            _ => &self.run.default_adapter,
+            _ => routed.as_ref().map_or(self.run.default_adapter.as_str(), |(adapter, _)| adapter),
         };
         let (adapter_name, adapter) = Adapter::resolve(wanted, &self.config)
             .map_err(|e| CallError::fatal(ErrorName::ConfigError, e.to_string(), None))?;
@@ -207,7 +216,7 @@ impl Scheduler {
             adapter_name,
             adapter,
             schema: schema.map(Arc::new),
-            model: opts.model,
+            model,
             role: opts.agent_type,
             effort: opts.effort,
             held: prompt.len(),
