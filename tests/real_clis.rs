@@ -254,6 +254,22 @@ fn assert_sent(cli: &Cli, task: &str, what: impl Fn(&Value) -> bool, why: &str) 
     assert!(sent.iter().any(what), "{}: {why}; sent: {}", cli.name, json!(sent));
 }
 
+/// odw's own structured output: the schema after the prompt.
+fn assert_schema_in_prompt(cli: &Cli) {
+    assert_sent(
+        cli,
+        "TASK typed reply",
+        |r| r["body"].to_string().contains("JSON Schema:"),
+        "the prompt suffix",
+    );
+}
+
+/// agentType as odw's persona line, for CLIs with no agent flag.
+fn assert_persona_line(cli: &Cli) {
+    let persona = |r: &Value| r["body"].to_string().contains("You are acting as: reviewer.");
+    assert_sent(cli, "TASK role reply", persona, "the persona line");
+}
+
 #[test]
 fn claude_runs_natively_with_effort_agent_and_json_schema() {
     let cli = Cli::new("claude");
@@ -305,12 +321,7 @@ fn codex_runs_natively_with_reasoning_effort_and_output_schema() {
         |r| r["body"]["text"]["format"]["type"] == "json_schema",
         "the schema as a Responses json_schema format",
     );
-    assert_sent(
-        &cli,
-        "TASK role reply",
-        |r| r["body"].to_string().contains("You are acting as: reviewer."),
-        "persona",
-    );
+    assert_persona_line(&cli);
     // A schema OpenAI's strict mode would refuse goes in the prompt instead.
     let run = cli.run(
         "return await agent('TASK loose schema', { schema: { type: 'object', properties: { n: { type: 'integer' } } } });",
@@ -332,18 +343,8 @@ fn codex_runs_natively_with_reasoning_effort_and_output_schema() {
 fn gemini_runs_with_the_schema_in_the_prompt() {
     let cli = Cli::new("gemini");
     check_common(&cli, true);
-    assert_sent(
-        &cli,
-        "TASK typed reply",
-        |r| r["body"].to_string().contains("JSON Schema:"),
-        "the prompt suffix",
-    );
-    assert_sent(
-        &cli,
-        "TASK role reply",
-        |r| r["body"].to_string().contains("You are acting as: reviewer."),
-        "persona",
-    );
+    assert_schema_in_prompt(&cli);
+    assert_persona_line(&cli);
     check_timeout(&cli);
 }
 
@@ -360,12 +361,7 @@ fn qwen_runs_natively_with_json_schema() {
         },
         "the schema as qwen's structured_output tool",
     );
-    assert_sent(
-        &cli,
-        "TASK role reply",
-        |r| r["body"].to_string().contains("You are acting as: reviewer."),
-        "persona",
-    );
+    assert_persona_line(&cli);
     check_timeout(&cli);
 }
 
@@ -374,18 +370,8 @@ fn kimi_code_runs_with_the_prompt_as_an_argument() {
     let cli = Cli::new("kimi");
     // Kimi Code prints no token usage: odw estimates it.
     check_common(&cli, false);
-    assert_sent(
-        &cli,
-        "TASK typed reply",
-        |r| r["body"].to_string().contains("JSON Schema:"),
-        "the prompt suffix",
-    );
-    assert_sent(
-        &cli,
-        "TASK role reply",
-        |r| r["body"].to_string().contains("You are acting as: reviewer."),
-        "persona",
-    );
+    assert_schema_in_prompt(&cli);
+    assert_persona_line(&cli);
     check_timeout(&cli);
 }
 

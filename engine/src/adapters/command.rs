@@ -227,6 +227,7 @@ impl CommandAdapter {
                 return Err(AdapterError::Timeout {
                     adapter: self.name.clone(),
                     secs: call.timeout.as_secs_f64(),
+                    killed: true,
                 });
             }
         };

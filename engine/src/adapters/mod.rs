@@ -95,10 +95,13 @@ pub struct AgentReply {
 pub enum AdapterError {
     #[error("`{adapter}` could not start `{program}`: {reason}")]
     Spawn { adapter: String, program: String, reason: String },
-    #[error(
-        "`{adapter}` timed out after {secs}s and was killed with its process group (raise `timeout` in odw.config.json)"
-    )]
-    Timeout { adapter: String, secs: f64 },
+    #[error("`{adapter}` timed out after {secs}s{} (raise `timeout` in odw.config.json)", if *.killed { " and was killed with its process group" } else { "" })]
+    Timeout {
+        adapter: String,
+        secs: f64,
+        /// A subprocess was killed (a request is only abandoned).
+        killed: bool,
+    },
     #[error("`{adapter}` exited with {status}{}", tail_suffix(.stderr_tail))]
     Exit { adapter: String, status: String, stderr_tail: String },
     #[error("`{adapter}` replied with more than {limit_mb} MiB (the per-result limit)")]

@@ -129,9 +129,11 @@ impl HttpAdapter {
         let body = body.to_string();
         let request = || client.post(url.clone()).headers(headers.clone()).body(body.clone());
         let exchange = retry::send(request, call.timeout).await.map_err(|e| match e {
-            SendError::Timeout => {
-                AdapterError::Timeout { adapter: self.name.clone(), secs: call.timeout.as_secs_f64() }
-            }
+            SendError::Timeout => AdapterError::Timeout {
+                adapter: self.name.clone(),
+                secs: call.timeout.as_secs_f64(),
+                killed: false,
+            },
             SendError::TooLarge => {
                 AdapterError::TooLarge { adapter: self.name.clone(), limit_mb: MAX_REPLY_BYTES >> 20 }
             }
