@@ -20,7 +20,8 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     // The call as `odw run` here would make it, model named when asked for.
     let sample = AgentCall {
-        prompt: String::new(),
+        // Shown where a command line carries the prompt itself (kimi).
+        prompt: "<prompt>".into(),
         model: args.model.clone(),
         role: None,
         effort: None,
