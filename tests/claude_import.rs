@@ -226,3 +226,25 @@ fn broken_or_foreign_files_are_refused_naming_the_file() {
         .fails_with(&["no Claude Code workflow run `wf_nope` under", ".claude"]);
     assert!(!env.runs().exists() || std::fs::read_dir(env.runs()).expect("runs").next().is_none());
 }
+
+#[test]
+fn a_call_that_failed_in_claude_code_runs_again_on_resume() {
+    let env = env_with("failed");
+    let (id, imported) = import(&env, None, "wf_9bcca063-b79");
+    assert!(
+        imported.stderr.contains("1 finished calls journalled, 0 unfinished, 1 failed"),
+        "{}",
+        imported.stderr
+    );
+    // Claude Code's result, `null` for the failed agent, is the run's.
+    assert_eq!(
+        odw(&env, None, &["result", &id]).json(),
+        json!({"a": "echo:92cbc5f6:TASK ok one", "b": null})
+    );
+    let script = stored_script(&env, &id);
+    let resumed = odw(&env, None, &["run", script.to_str().expect("utf-8"), "--resume-from", &id, "--wait"]);
+    let value = resumed.json();
+    assert_eq!(env.mock_invocations(), 1, "{}", resumed.stderr);
+    assert_eq!(value["a"], json!("echo:92cbc5f6:TASK ok one"));
+    assert!(value["b"].as_str().is_some_and(|b| b.contains("TASK bad")), "{value}");
+}

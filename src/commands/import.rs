@@ -24,8 +24,9 @@ pub async fn claude(global: &Global, args: &ImportClaudeArgs) -> anyhow::Result<
     let script = imported.run.read_meta()?.script;
     let state = recorded.status.as_deref().unwrap_or("interrupted");
     eprintln!(
-        "odw: imported Claude Code run {} ({state}): {} finished calls journalled, {} unfinished",
-        reference.id, imported.reused, imported.unfinished
+        "odw: imported Claude Code run {} ({state}): {} finished calls journalled, {} unfinished, {} failed \
+         (a resume runs the unfinished and failed ones)",
+        reference.id, imported.reused, imported.unfinished, imported.failed
     );
     if imported.unmatched > 0 {
         crate::report::warn(&format!(

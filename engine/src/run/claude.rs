@@ -108,6 +108,9 @@ pub struct ClaudeRun {
     pub finished: Vec<ForeignCall>,
     /// Calls that started.
     pub started: usize,
+    /// Calls that failed there (Claude Code gave the script `null`); a
+    /// resume runs them again, as it does odw's own failed calls.
+    pub failed: usize,
 }
 
 /// Where Claude Code keeps its configuration: `$CLAUDE_CONFIG_DIR`, then
@@ -280,12 +283,13 @@ pub fn load(reference: &ClaudeRunRef) -> Result<ClaudeRun, ClaudeError> {
     };
     let journal = reference.agents_dir().join("journal.jsonl");
     let text = read(&journal)?;
-    let (mut started, mut finished) = (0, Vec::new());
+    let (mut started, mut failed, mut finished) = (0, 0, Vec::new());
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let record: Value =
             serde_json::from_str(line).map_err(|e| malformed(&journal, n + 1, e.to_string()))?;
         match record.get("type").and_then(Value::as_str) {
             Some("started") => started += 1,
+            Some("failed") => failed += 1,
             Some("result") => {
                 let agent = record
                     .get("agentId")
@@ -302,7 +306,7 @@ pub fn load(reference: &ClaudeRunRef) -> Result<ClaudeRun, ClaudeError> {
     if status.as_deref() == Some("completed") && result.is_none() {
         return Err(malformed(&summary_file, 1, "a completed run without a result"));
     }
-    Ok(ClaudeRun { reference: reference.clone(), script, args, status, result, finished, started })
+    Ok(ClaudeRun { reference: reference.clone(), script, args, status, result, finished, started, failed })
 }
 
 /// `workflows/scripts/<name>-wf_<id>.js`.
@@ -375,6 +379,8 @@ pub struct Imported {
     pub unmatched: usize,
     /// Calls Claude Code started and never finished.
     pub unfinished: usize,
+    /// Calls that failed in Claude Code.
+    pub failed: usize,
     /// The run completed there, but the script gives another result here.
     pub result_differs: bool,
 }
@@ -463,7 +469,8 @@ pub async fn import(
         run,
         reused,
         unmatched: claude.finished.len().saturating_sub(reused),
-        unfinished: claude.started.saturating_sub(claude.finished.len()),
+        unfinished: claude.started.saturating_sub(claude.finished.len() + claude.failed),
+        failed: claude.failed,
         result_differs,
     })
 }
