@@ -17,7 +17,8 @@ Files:
   config     --config, $ODW_CONFIG, ./odw.config.json, ~/.config/odw/config.json
   runs       <runsRoot>/<workflow>/<runId>/ (default ~/.odw/runs)
   workflows  .odw/workflows, .claude/workflows, ~/.odw/workflows, ~/.claude/workflows
-  cache      $ODW_CACHE_DIR, else $XDG_CACHE_HOME/odw, else ~/.cache/odw";
+  cache      $ODW_CACHE_DIR, else $XDG_CACHE_HOME/odw, else ~/.cache/odw
+  claude     Claude Code's runs (odw list, odw import claude): $CLAUDE_CONFIG_DIR, ~/.claude";
 
 /// Sandboxed, replayable dynamic workflows for coding-agent CLIs.
 #[derive(Debug, Parser)]

@@ -171,6 +171,7 @@ fn a_killed_run_resumes_running_only_the_unfinished_calls() {
     assert!(imported.stderr.contains("2 finished calls journalled, 2 unfinished"), "{}", imported.stderr);
     let status = odw(&env, None, &["status", &id, "--json"]).json();
     assert_eq!(status["state"], "interrupted");
+    assert_eq!(status["agents"], json!({"dispatched": 4, "running": 0, "done": 2, "failed": 0}));
     let journal = odw(&env, None, &["journal", &id, "--json"]).json();
     let states: Vec<&str> =
         journal.as_array().expect("rows").iter().map(|r| r["status"].as_str().unwrap_or("")).collect();

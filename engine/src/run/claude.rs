@@ -31,7 +31,7 @@ use serde_json::Value;
 use super::{Controls, RunError, RunOptions, Session, io, prepare, started_record};
 use crate::config::Config;
 use crate::replay::{ForeignCall, NOT_FINISHED, Plan, ReuseRule};
-use crate::rundir::{RunDir, RunState, Status};
+use crate::rundir::{AgentCounts, RunDir, RunState, Status};
 use crate::sandbox::Sandbox;
 
 /// The line Claude Code puts before a computed prompt; every line of the
@@ -440,8 +440,9 @@ pub async fn import(
     let report = session.drive(Controls::default()).await?;
 
     let journal = Journal::create(&run.journal_path(), started_record(&meta, &prepared.workflow))?;
-    for issued in draft.issued()? {
-        journal.issue(&issued)?;
+    let issued = draft.issued()?;
+    for call in &issued {
+        journal.issue(call)?;
     }
     let mut reused = 0;
     for (_, completed) in draft.completions()? {
@@ -464,6 +465,10 @@ pub async fn import(
     let state = if completed { RunState::Done } else { RunState::Interrupted };
     let mut status = run.read_status().unwrap_or_else(|| Status::new(&run.id, &meta.workflow, state, 0));
     status.state = state;
+    // The evaluation's counts would show the not-finished calls as failed;
+    // they are incomplete (as `odw journal` shows them), not failed.
+    status.agents =
+        AgentCounts { dispatched: issued.len() as u64, running: 0, done: reused as u64, failed: 0 };
     run.write_status(&status)?;
     Ok(Imported {
         run,
