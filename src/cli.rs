@@ -17,7 +17,8 @@ Files:
   config     --config, $ODW_CONFIG, ./odw.config.json, ~/.config/odw/config.json
   runs       <runsRoot>/<workflow>/<runId>/ (default ~/.odw/runs)
   workflows  .odw/workflows, .claude/workflows, ~/.odw/workflows, ~/.claude/workflows
-  cache      $ODW_CACHE_DIR, else $XDG_CACHE_HOME/odw, else ~/.cache/odw";
+  cache      $ODW_CACHE_DIR, else $XDG_CACHE_HOME/odw, else ~/.cache/odw
+  claude     Claude Code's runs (odw list, odw import claude): $CLAUDE_CONFIG_DIR, ~/.claude";
 
 /// Sandboxed, replayable dynamic workflows for coding-agent CLIs.
 #[derive(Debug, Parser)]
@@ -84,6 +85,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Inspect, export or import a run's journal.
     Journal(JournalArgs),
+    /// Turn another engine's run into an odw run, to continue it with
+    /// `odw run SCRIPT --resume-from ID`.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Serve a web dashboard of the runs: a live view of each run, with
     /// pause/resume/stop, and a JSON API. Loopback only unless --host says
     /// otherwise; off loopback it is read-only unless --allow-remote-control.
@@ -359,6 +364,27 @@ pub struct JournalArgs {
 pub enum JournalCommand {
     /// Recreate a run from a journal export (e.g. one committed for CI).
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// A Claude Code workflow run: its finished calls are journalled with
+    /// odw's keys (prompts and options as the script passes them), so a
+    /// resume re-runs only what Claude Code had not finished. Prints the
+    /// new run id and the script's path.
+    Claude(ImportClaudeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportClaudeArgs {
+    /// The run: its id (`wf_…`, as `odw list` shows it), looked up in
+    /// $CLAUDE_CONFIG_DIR and ~/.claude (projects/*/*/workflows/), or the
+    /// path of its `wf_<id>.json` or `subagents/workflows/wf_<id>` directory.
+    pub run: String,
+    /// The adapter the resume will use (default: as `odw run` picks it). It
+    /// is part of every call's key, so resume with the same one.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -42,7 +42,24 @@ pub enum ReuseRule {
 pub enum Mode {
     Resume(ReuseRule),
     Check,
+    /// `odw import claude`: calls are served from another engine's record
+    /// ([`Plan::foreign`]), matched by prompt alone, since that record does
+    /// not carry odw's keys; a call it cannot serve fails (it never runs).
+    Import,
 }
+
+/// A call another engine (Claude Code) finished: the prompt the script
+/// passed to `agent()` and what the call returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignCall {
+    pub prompt: String,
+    pub value: serde_json::Value,
+}
+
+/// The message of the error an import serves for a call the other engine
+/// had not finished; the script sees it as an `AgentError`, and the importer
+/// drops those calls' completions, so a resume runs them live.
+pub const NOT_FINISHED: &str = "this call had not finished in the imported run";
 
 /// The verdict on one call.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,9 +118,59 @@ pub struct Plan {
     pub reused_prefix: u32,
     pub reused_content: u32,
     pub first_live: Option<(u32, String)>,
+    /// [`Mode::Import`]: the other engine's finished calls, oldest first,
+    /// each served once.
+    foreign: VecDeque<Option<ForeignCall>>,
+    /// [`Mode::Import`]: the clock the served completions carry.
+    foreign_clock: f64,
 }
 
 impl Plan {
+    /// A plan that serves another engine's finished `calls` (in the order
+    /// they finished there) to the calls whose prompt equals theirs, first
+    /// in, first out; any other call gets an `AgentError` ([`NOT_FINISHED`]).
+    /// Used by `odw import claude` to learn odw's keys for those calls by
+    /// running the script.
+    pub fn foreign(calls: Vec<ForeignCall>, clock: f64) -> Plan {
+        Plan {
+            mode: Mode::Import,
+            issued: HashMap::new(),
+            completed: HashMap::new(),
+            order: Vec::new(),
+            by_content: HashMap::new(),
+            used: HashSet::new(),
+            diverged_at: None,
+            reused_prefix: 0,
+            reused_content: 0,
+            first_live: None,
+            foreign: calls.into_iter().map(Some).collect(),
+            foreign_clock: clock,
+        }
+    }
+
+    /// [`Mode::Import`]'s decision: the oldest unserved foreign call with
+    /// this prompt, else the not-finished error.
+    fn serve_foreign(&mut self, index: u32, key: &str, prompt: &str) -> Decision {
+        let found = self.foreign.iter_mut().find(|c| c.as_ref().is_some_and(|c| c.prompt == prompt));
+        let outcome = match found.and_then(Option::take) {
+            Some(call) => {
+                self.reused_prefix += 1;
+                CallOutcome::Ok { value: call.value }
+            }
+            None => CallOutcome::Err { name: "AgentError".into(), message: NOT_FINISHED.into() },
+        };
+        let completed = Completed {
+            index,
+            key: key.to_string(),
+            outcome,
+            attempts: 1,
+            usage: odw_journal::Usage::default(),
+            clock: self.foreign_clock,
+            ms: 0,
+        };
+        Decision::Reuse { completed, from_index: index, rule: ReuseRule::Prefix }
+    }
+
     /// Reads the recorded calls of `journal`.
     pub fn load(journal: &Journal, mode: Mode) -> Result<Plan, JournalError> {
         let issued: HashMap<u32, Issued> = journal.issued()?.into_iter().map(|i| (i.index, i)).collect();
@@ -135,6 +202,8 @@ impl Plan {
             reused_prefix: 0,
             reused_content: 0,
             first_live: None,
+            foreign: VecDeque::new(),
+            foreign_clock: 0.0,
         })
     }
 
@@ -165,6 +234,9 @@ impl Plan {
         label: &str,
         prompt: &str,
     ) -> Decision {
+        if self.mode == Mode::Import {
+            return self.serve_foreign(index, key, prompt);
+        }
         let recorded = self.issued.get(&index);
         let same_call = recorded.is_some_and(|r| r.key == key);
         if self.diverged_at.is_none() && same_call {
@@ -361,6 +433,30 @@ mod tests {
             })
             .collect();
         (said, plan)
+    }
+
+    #[test]
+    fn a_foreign_plan_serves_by_prompt_once_and_fails_the_rest() {
+        let calls = vec![
+            ForeignCall { prompt: "b".into(), value: json!("B") },
+            ForeignCall { prompt: "a".into(), value: json!("A1") },
+            ForeignCall { prompt: "a".into(), value: json!("A2") },
+        ];
+        let mut plan = Plan::foreign(calls, 5.0);
+        let mut served = |i: u32, prompt: &str| match plan.decide(i, &format!("k{i}"), "c", "l", prompt) {
+            Decision::Reuse { completed, from_index, .. } => {
+                assert_eq!((completed.index, completed.key.as_str(), from_index), (i, &*format!("k{i}"), i));
+                completed.outcome
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(served(0, "a"), CallOutcome::Ok { value: json!("A1") });
+        assert_eq!(served(1, "a"), CallOutcome::Ok { value: json!("A2") });
+        let not_finished = CallOutcome::Err { name: "AgentError".into(), message: NOT_FINISHED.into() };
+        assert_eq!(served(2, "a"), not_finished);
+        assert_eq!(served(3, "c"), not_finished);
+        assert_eq!(served(4, "b"), CallOutcome::Ok { value: json!("B") });
+        assert_eq!(plan.reused_prefix, 3);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use odw_engine::run::claude;
 use odw_engine::{AgentCounts, Event, RunDir, RunState, Stamped, Status};
 
 use super::run::print_outcome;
@@ -140,6 +141,27 @@ pub fn list(global: &Global, args: &ListArgs) -> anyhow::Result<ExitCode> {
                 s.agents.dispatched,
                 s.started_at
             );
+        }
+        // Claude Code's own runs, read where it keeps them, so a run it
+        // could not finish is one `odw import claude` away. Text only: the
+        // JSON rows are odw's run statuses.
+        let claude: Vec<_> = claude::discover(&claude::config_dirs())
+            .iter()
+            .map(claude::describe)
+            .filter(|c| args.workflow.as_deref().is_none_or(|w| w == c.workflow))
+            .collect();
+        if !claude.is_empty() {
+            outln!("Claude Code runs (not imported; continue one with `odw import claude ID`):");
+            for c in &claude {
+                outln!(
+                    "{}  claude-code {:<11} {:<24} {:>4} agents  {}",
+                    c.id,
+                    c.state,
+                    report::shown(&c.workflow),
+                    c.agents,
+                    c.project
+                );
+            }
         }
     }
     Ok(Exit::Ok.into())

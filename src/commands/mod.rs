@@ -3,6 +3,7 @@
 
 mod adapters;
 pub mod control;
+mod import;
 pub mod inspect;
 pub mod journal;
 mod modules;
@@ -45,6 +46,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => modules::inspect(&global, &args).await,
         Command::Replay(args) => journal::replay(&global, &args).await,
         Command::Journal(args) => journal::journal(&global, &args),
+        Command::Import(crate::cli::ImportCommand::Claude(args)) => import::claude(&global, &args).await,
         Command::Skill(cmd) => skill::skill(cmd),
         Command::Mcp => crate::mcp::mcp(&global).await,
         Command::Generate(args) => crate::generate::generate(&global, args).await,

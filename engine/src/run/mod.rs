@@ -9,6 +9,7 @@
 //! agents; [`import`] recreates a run from a journal export.
 
 mod check;
+pub mod claude;
 mod import;
 mod session;
 
@@ -268,7 +269,14 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Res
         }
         None => None,
     };
-    let started = Started {
+    let journal =
+        std::sync::Arc::new(Journal::create(&run.journal_path(), started_record(&meta, &workflow))?);
+    Ok(Session { sandbox, config, run, meta, workflow, journal: Some(journal), plan })
+}
+
+/// The first record of a run's journal.
+fn started_record(meta: &RunMeta, workflow: &Workflow) -> Started {
+    Started {
         version: odw_journal::FORMAT_VERSION,
         seed: meta.seed,
         clock: meta.clock,
@@ -276,10 +284,8 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Res
         args_hash: blake3::hash(odw_journal::canonical_json(&meta.args).as_bytes()).to_hex().to_string(),
         resumed_from: meta.resumed_from.clone(),
         odw_version: env!("CARGO_PKG_VERSION").into(),
-        context: serde_json::to_value(&meta).unwrap_or(Value::Null),
-    };
-    let journal = std::sync::Arc::new(Journal::create(&run.journal_path(), started)?);
-    Ok(Session { sandbox, config, run, meta, workflow, journal: Some(journal), plan })
+        context: serde_json::to_value(meta).unwrap_or(Value::Null),
+    }
 }
 
 /// Runs a workflow to its end in this process (`odw run --wait`).

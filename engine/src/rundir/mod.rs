@@ -175,6 +175,14 @@ impl RunDir {
         serde_json::from_value(raw["error"].take()).ok()
     }
 
+    /// Forgets how the run ended (`result.json`, `error.json`): `odw import
+    /// claude` evaluates the script only to key the recorded calls, and the
+    /// run's outcome is Claude Code's, not that evaluation's.
+    pub fn forget_outcome(&self) {
+        let _ = std::fs::remove_file(self.path.join(RESULT));
+        let _ = std::fs::remove_file(self.path.join(ERROR));
+    }
+
     /// A prepared run could not start (a journal to resume from is gone, …):
     /// recorded where `odw status` and `odw result` look.
     pub fn record_start_failure(&self, error: &ScriptError) {
