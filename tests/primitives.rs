@@ -127,7 +127,8 @@ fn phases_and_logs_become_events() {
 fn args_arrive_verbatim_from_json_file_or_plain_text() {
     let env = Env::new();
     let wf = env.script("wf.js", "return { args, q: (args && args.q) || 'default' };");
-    assert_eq!(env.run_wait(&wf, &[]).json(), json!({ "args": null, "q": "default" }));
+    // No --args: `args` is undefined (as in Claude Code), so the key is dropped.
+    assert_eq!(env.run_wait(&wf, &[]).json(), json!({ "q": "default" }));
     assert_eq!(
         env.run_wait(&wf, &["--args", r#"{"q":"why?","n":[1,2]}"#]).json(),
         json!({ "args": { "q": "why?", "n": [1, 2] }, "q": "why?" })
@@ -186,11 +187,34 @@ fn schema_that_does_not_compile_fails_before_any_agent_runs() {
 }
 
 #[test]
-fn agent_failure_outside_parallel_fails_the_run() {
+fn a_failed_agent_resolves_null_and_is_logged_as_in_claude_code() {
+    // Claude Code resolves an agent whose calls failed to null and logs
+    // `[label] failed: …`; scripts written for it test for null.
     let env = Env::new();
     let wf = env.script(
         "wf.js",
         "const a = await agent('ok');\nconst b = await agent('fail:rate limited');\nreturn [a, b];",
+    );
+    let run = env.run_wait(&wf, &[]);
+    assert_eq!(run.json(), json!(["mock:ok", null]));
+    let events = env.events();
+    assert_eq!(events.iter().filter(|e| e["type"] == "agent_failed").count(), 1);
+    let logs: Vec<_> = events.iter().filter(|e| e["type"] == "log").map(|e| e["message"].clone()).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let line = logs[0].as_str().unwrap();
+    assert!(line.starts_with("[fail:rate limited] failed: `mock` exited with exit code 3: "), "{line}");
+    assert!(line.ends_with("mock agent: rate limited"), "{line}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir().join("status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "done");
+}
+
+#[test]
+fn a_failed_schema_call_still_fails_the_run_at_its_line() {
+    let env = Env::new();
+    let wf = env.script(
+        "wf.js",
+        "const a = await agent('ok');\nconst b = await agent('fail:rate limited', { schema: { type: 'object' } });\nreturn [a, b];",
     );
     let run = env.run_wait(&wf, &[]);
     run.fails_with(&["wf.js:3:", "rate limited", "exit code 3"]);
@@ -204,10 +228,12 @@ fn agent_failure_outside_parallel_fails_the_run() {
 }
 
 #[test]
-fn a_caught_agent_failure_does_not_fail_the_run() {
+fn a_caught_schema_call_failure_does_not_fail_the_run() {
     let env = Env::new();
-    let wf =
-        env.script("wf.js", "try { await agent('fail:nope'); } catch (e) { return 'caught: ' + e.message; }");
+    let wf = env.script(
+        "wf.js",
+        "try { await agent('fail:nope', { schema: { type: 'object' } }); } catch (e) { return 'caught: ' + e.message; }",
+    );
     let out = env.run_wait(&wf, &[]).json();
     assert!(out.as_str().unwrap().starts_with("caught: agent `mock` failed"), "{out}");
 }
