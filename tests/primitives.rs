@@ -302,3 +302,54 @@ fn an_agent_that_exits_without_reading_its_prompt_does_not_take_odw_down() {
     let wf = env.script("wf.js", "return await agent('x'.repeat(1 << 20), { adapter: 'deaf' });");
     assert_eq!(env.run_wait(&wf, &["--adapter", "deaf"]).json(), json!("answered"));
 }
+
+#[test]
+fn a_nested_workflow_logs_as_claude_code_and_keeps_its_phase_to_itself() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path().join(".claude/workflows")).unwrap();
+    std::fs::write(
+        env.path().join(".claude/workflows/child.js"),
+        "export const meta = { name: 'child', description: 'nested' };\n\
+         phase('Inner');\nlog('hi');\nreturn await agent('inside');\n",
+    )
+    .unwrap();
+    let wf = env.script(
+        "wf.js",
+        "phase('Outer');\nconst c = await workflow('child');\nreturn [c, await agent('after')];",
+    );
+    assert_eq!(env.run_wait(&wf, &[]).json(), json!(["mock:inside", "mock:after"]));
+    let events = env.events();
+    let logs: Vec<_> = events.iter().filter(|e| e["type"] == "log").map(|e| e["message"].clone()).collect();
+    assert_eq!(logs, [json!("▸ running dynamic workflow child"), json!("[child] hi"), json!("▸ child done")]);
+    let phase_of = |head: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == "agent_started" && e["prompt"] == head)
+            .map(|e| e["phase"].clone())
+    };
+    assert_eq!(phase_of("inside"), Some(json!("child · Inner")));
+    assert_eq!(phase_of("after"), Some(json!("Outer")), "the child's phase() left the parent's alone");
+}
+
+#[test]
+fn validate_warns_where_claude_code_would_refuse_but_succeeds() {
+    let env = Env::new();
+    std::fs::write(
+        env.path().join("wf.js"),
+        "const x = 1;\nexport const meta = { name: 'w', description: 'a' + 'b' };\n\
+         const s = 'Date.now() in a string';\nfunction later() { return Math.random(); }\nreturn x;\n",
+    )
+    .unwrap();
+    let out = env.odw(&["validate", "wf.js"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("odw: warning: ")).collect();
+    assert_eq!(warnings.len(), 3, "{}", out.stderr);
+    assert!(
+        warnings[0].starts_with("odw: warning: wf.js:2:1: `export const meta` is not the first statement")
+    );
+    assert!(warnings[1].starts_with("odw: warning: wf.js:2:47: meta is not a pure literal"));
+    assert!(warnings[2].starts_with("odw: warning: wf.js:4:27: `Math.random()`"));
+    let json = env.odw(&["validate", "wf.js", "--json"]).json();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(3));
+}
