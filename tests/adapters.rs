@@ -275,7 +275,14 @@ fn unknown_and_misplaced_keys_warn_with_a_suggestion() {
 fn a_timeout_kills_the_agents_grandchildren_too() {
     let env = Env::with_config(json!({ "timeout": 1 }));
     let pidfile = env.path().join("agent.pid");
-    let wf = env.script("wf.js", &format!("return await agent('hold pidfile:{}');", pidfile.display()));
+    // A schema call: a failed plain agent() resolves null (as in Claude Code); this one rejects.
+    let wf = env.script(
+        "wf.js",
+        &format!(
+            "return await agent('hold pidfile:{}', {{ schema: {{ type: 'object' }} }});",
+            pidfile.display()
+        ),
+    );
     let started = std::time::Instant::now();
     env.run_wait(&wf, &[]).fails_with(&["timed out after 1s", "process group"]);
     assert!(started.elapsed().as_secs() < 30);
@@ -313,7 +320,8 @@ fn a_failing_cli_reports_the_tail_of_its_stderr() {
     let case = Case::new(json!({
         "adapters": { "bad": { "command": ["/bin/sh", "-c", "echo starting >&2; echo 'auth: no key' >&2; exit 4"] } }
     }));
-    case.script("return await agent('x');");
+    // A schema call: a failed plain agent() resolves null (as in Claude Code); this one rejects.
+    case.script("return await agent('x', { schema: { type: 'object' } });");
     case.run_wait(&[]).fails_with(&["`bad` exited with exit code 4: starting\nauth: no key"]);
 }
 
@@ -490,7 +498,9 @@ fn the_http_adapter_posts_a_chat_request_and_keeps_the_key_out_of_run_files() {
         assert!(!bytes.windows(10).any(|w| w == b"sekrit-123"), "the key leaked into {}", file.display());
     }
 
-    // Without the variable the call fails naming it, before connecting.
+    // Without the variable the call fails naming it, before connecting (a
+    // schema call, so that the failure rejects rather than resolving null).
+    case.script("return await agent('what is odw?', { schema: { type: 'object' } });");
     let out = case.odw(&["run", "wf.js", "--wait", "--runs-root", runs.to_str().unwrap()], &[]);
     out.fails_with(&["`ODW_TEST_KEY` (apiKeyEnv) is not set"]);
 }

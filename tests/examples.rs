@@ -305,7 +305,8 @@ fn fixture_runs() -> Vec<FixtureRun> {
         FixtureRun {
             file: "raw-string-args.js",
             args: None,
-            result: json!({ "kind": "object", "plan": "Plan: no task given" }),
+            // No args: `args` is undefined, as in Claude Code.
+            result: json!({ "kind": "undefined", "plan": "Plan: no task given" }),
             agents: 1,
         },
     ]

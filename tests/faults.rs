@@ -48,7 +48,8 @@ fn an_agent_that_prints_100_mb_is_an_error_and_odw_stays_small() {
     let env = env_with_agent("cat >/dev/null; head -c 104857600 /dev/zero | tr '\\0' x");
     let wf = env.script(
         "flood.js",
-        "try { await agent('flood'); return 'no error'; } catch (e) { return e.message; }",
+        // A schema call: a failed plain agent() resolves null (as in Claude Code); this one rejects.
+        "try { await agent('flood', { schema: { type: 'object' } }); return 'no error'; } catch (e) { return e.message; }",
     );
     let runs = env.runs();
     let (run, rss_kib, took) =
@@ -66,7 +67,7 @@ fn an_agent_that_prints_100_mb_is_an_error_and_odw_stays_small() {
 #[test]
 fn an_agent_killed_by_a_signal_is_an_error_naming_the_signal() {
     let env = env_with_agent("cat >/dev/null; kill -SEGV $$");
-    let wf = env.script("dies.js", "return await agent('die');");
+    let wf = env.script("dies.js", "return await agent('die', { schema: { type: 'object' } });");
     env.run_wait(&wf, &[]).fails_with(&["SIGSEGV"]);
 }
 

@@ -256,9 +256,16 @@ fn anthropic_over_tls_trusts_a_private_ca_from_ca_file_or_ssl_cert_file() {
     }
     assert_key_absent(env.path(), &out);
 
+    // A failed agent() resolves null (as in Claude Code): the scripts that
+    // must fail throw on null, and the progress line names the cause.
     // The bundled roots alone do not trust the private CA...
-    let one = env.script("one.js", "return await agent('TASK hi');");
-    let refused = run_wait(&env, &one, &["--adapter", "untrusted"], &[]);
+    let one = env.script(
+        "one.js",
+        "const r = await agent('TASK hi');\nif (r === null) throw new Error('the agent failed');\nreturn r;",
+    );
+    // (a schema call: its failure rejects with the whole message)
+    let strict = env.script("strict.js", "return await agent('TASK hi', { schema: { type: 'object' } });");
+    let refused = run_wait(&env, &strict, &["--adapter", "untrusted"], &[]);
     refused.fails_with(&["`untrusted`", "certificate"]);
     // Not retried: the next attempt would refuse the certificate again.
     assert!(!refused.stderr.contains("attempts"), "{}", refused.stderr);
@@ -285,13 +292,13 @@ fn rate_limits_wait_for_retry_after_and_server_errors_give_up_after_four_attempt
     assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
     assert_eq!(server.requests().len(), 3);
 
-    let broken = env.script("broken.js", "return await agent('TASK status=500');");
+    let broken = env.script("broken.js", "const r = await agent('TASK status=500');\nif (r === null) throw new Error('the agent failed');\nreturn r;");
     let out = run_wait(&env, &broken, &[], &[]);
     out.fails_with(&["answered HTTP 500 (after 4 attempts): scripted status 500"]);
     assert_eq!(server.requests().len(), 3 + 4);
 
     // A client error is final at once.
-    let bad = env.script("bad.js", "return await agent('TASK status=400');");
+    let bad = env.script("bad.js", "const r = await agent('TASK status=400');\nif (r === null) throw new Error('the agent failed');\nreturn r;");
     let out = run_wait(&env, &bad, &[], &[]);
     out.fails_with(&["answered HTTP 400: scripted status 400"]);
     assert_eq!(server.requests().len(), 3 + 4 + 1);
@@ -351,7 +358,7 @@ fn the_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it() {
         "defaultAdapter": "far",
         "adapters": { "far": { "kind": "http", "url": "http://odw-proxy-test.invalid/v1/chat/completions" } }
     }));
-    let script = env.script("wf.js", "return await agent('TASK through the proxy');");
+    let script = env.script("wf.js", "const r = await agent('TASK through the proxy');\nif (r === null) throw new Error('the agent failed');\nreturn r;");
     let proxy = server.url("http", "");
     let out = run_wait(&env, &script, &[], &[("HTTP_PROXY", &proxy)]);
     assert_eq!(out.json(), json!("done: through the proxy"));

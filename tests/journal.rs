@@ -340,3 +340,27 @@ fn wait_until_no_agent_runs_in(dir: &std::path::Path) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn replay_check_needs_only_the_journal_and_the_script_not_the_config() {
+    // The run's adapter `mock` exists only in odw.config.json; a CI check
+    // gets the journal and the script, not the agents' configuration.
+    let env = Env::new();
+    let wf = env.script("wf.js", "const a = await agent('one');\nreturn [a, await agent('two ' + a)];");
+    let first = env.run_wait(&wf, &[]);
+    let original = first.json();
+    let id = first.run_id();
+    std::fs::remove_file(env.path().join("odw.config.json")).unwrap();
+
+    let check = env.odw(&["replay", &id, "--check", "--runs-root", env.runs().to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(check.stderr.contains("reproduced: 2 calls served from the journal, 0 live"), "{}", check.stderr);
+    assert_eq!(env.mock_invocations(), 2, "no agent ran for the check");
+    assert_eq!(original.as_array().map(Vec::len), Some(2));
+
+    // An edit is still caught without the config.
+    std::fs::write(env.path().join("wf.js"), format!("{}return await agent('three');\n", common::HEADER))
+        .unwrap();
+    let edited = env.odw(&["replay", &id, "--check", "--runs-root", env.runs().to_str().unwrap()]);
+    assert_eq!(edited.code, 3, "{}", edited.stderr);
+}

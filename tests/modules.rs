@@ -13,7 +13,7 @@ use serde_json::Value;
 const BODY: &str = "phase('Ask');
 const [a, b] = await parallel([() => agent(`one ${args.topic}`), () => agent(`two ${args.topic}`)]);
 log('asked');
-return { a, b, lucky: Math.floor(Math.random() * 1e9), phases: meta.phases ?? null };";
+return { a, b, lucky: Math.floor(Math.random() * 1e9), metaBinding: typeof meta };";
 
 /// The run directory of run `id`.
 fn run_dir(env: &Env, id: &str) -> PathBuf {
@@ -63,11 +63,13 @@ fn a_built_module_runs_like_its_script_and_inspect_lists_its_capabilities() {
     assert_eq!(m["a"], s["a"]);
     assert_eq!(m["b"], s["b"]);
     assert!(m["a"].as_str().unwrap().contains("one tides"), "the agent saw the args: {m}");
-    assert_eq!(m["phases"], serde_json::json!([{ "title": "Ask" }]));
+    assert_eq!(m["metaBinding"], "undefined", "meta is no binding in the body, as in Claude Code");
     assert!(m["lucky"].is_u64());
     let module_run = from_module.run_id();
     assert_eq!(start_of(&env, &module_run), "module");
     let events = read_events(&run_dir(&env, &module_run));
+    let started = events.iter().find(|e| e["type"] == "run_started").expect("run_started");
+    assert_eq!(started["phases"], serde_json::json!([{ "title": "Ask" }]), "the module carries meta");
     assert!(events.iter().any(|e| e["type"] == "log" && e["message"] == "asked"), "{events:?}");
     // Both runs record the script's hash: they are runs of the same workflow.
     let hash = script_hash(&env, &from_script.run_id());

@@ -127,7 +127,8 @@ fn phases_and_logs_become_events() {
 fn args_arrive_verbatim_from_json_file_or_plain_text() {
     let env = Env::new();
     let wf = env.script("wf.js", "return { args, q: (args && args.q) || 'default' };");
-    assert_eq!(env.run_wait(&wf, &[]).json(), json!({ "args": null, "q": "default" }));
+    // No --args: `args` is undefined (as in Claude Code), so the key is dropped.
+    assert_eq!(env.run_wait(&wf, &[]).json(), json!({ "q": "default" }));
     assert_eq!(
         env.run_wait(&wf, &["--args", r#"{"q":"why?","n":[1,2]}"#]).json(),
         json!({ "args": { "q": "why?", "n": [1, 2] }, "q": "why?" })
@@ -186,11 +187,34 @@ fn schema_that_does_not_compile_fails_before_any_agent_runs() {
 }
 
 #[test]
-fn agent_failure_outside_parallel_fails_the_run() {
+fn a_failed_agent_resolves_null_and_is_logged_as_in_claude_code() {
+    // Claude Code resolves an agent whose calls failed to null and logs
+    // `[label] failed: …`; scripts written for it test for null.
     let env = Env::new();
     let wf = env.script(
         "wf.js",
         "const a = await agent('ok');\nconst b = await agent('fail:rate limited');\nreturn [a, b];",
+    );
+    let run = env.run_wait(&wf, &[]);
+    assert_eq!(run.json(), json!(["mock:ok", null]));
+    let events = env.events();
+    assert_eq!(events.iter().filter(|e| e["type"] == "agent_failed").count(), 1);
+    let logs: Vec<_> = events.iter().filter(|e| e["type"] == "log").map(|e| e["message"].clone()).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let line = logs[0].as_str().unwrap();
+    assert!(line.starts_with("[fail:rate limited] failed: `mock` exited with exit code 3: "), "{line}");
+    assert!(line.ends_with("mock agent: rate limited"), "{line}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir().join("status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "done");
+}
+
+#[test]
+fn a_failed_schema_call_still_fails_the_run_at_its_line() {
+    let env = Env::new();
+    let wf = env.script(
+        "wf.js",
+        "const a = await agent('ok');\nconst b = await agent('fail:rate limited', { schema: { type: 'object' } });\nreturn [a, b];",
     );
     let run = env.run_wait(&wf, &[]);
     run.fails_with(&["wf.js:3:", "rate limited", "exit code 3"]);
@@ -204,10 +228,12 @@ fn agent_failure_outside_parallel_fails_the_run() {
 }
 
 #[test]
-fn a_caught_agent_failure_does_not_fail_the_run() {
+fn a_caught_schema_call_failure_does_not_fail_the_run() {
     let env = Env::new();
-    let wf =
-        env.script("wf.js", "try { await agent('fail:nope'); } catch (e) { return 'caught: ' + e.message; }");
+    let wf = env.script(
+        "wf.js",
+        "try { await agent('fail:nope', { schema: { type: 'object' } }); } catch (e) { return 'caught: ' + e.message; }",
+    );
     let out = env.run_wait(&wf, &[]).json();
     assert!(out.as_str().unwrap().starts_with("caught: agent `mock` failed"), "{out}");
 }
@@ -275,4 +301,55 @@ fn an_agent_that_exits_without_reading_its_prompt_does_not_take_odw_down() {
         Env::with_config(json!({ "adapters": { "deaf": { "command": ["sh", "-c", "echo answered"] } } }));
     let wf = env.script("wf.js", "return await agent('x'.repeat(1 << 20), { adapter: 'deaf' });");
     assert_eq!(env.run_wait(&wf, &["--adapter", "deaf"]).json(), json!("answered"));
+}
+
+#[test]
+fn a_nested_workflow_logs_as_claude_code_and_keeps_its_phase_to_itself() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path().join(".claude/workflows")).unwrap();
+    std::fs::write(
+        env.path().join(".claude/workflows/child.js"),
+        "export const meta = { name: 'child', description: 'nested' };\n\
+         phase('Inner');\nlog('hi');\nreturn await agent('inside');\n",
+    )
+    .unwrap();
+    let wf = env.script(
+        "wf.js",
+        "phase('Outer');\nconst c = await workflow('child');\nreturn [c, await agent('after')];",
+    );
+    assert_eq!(env.run_wait(&wf, &[]).json(), json!(["mock:inside", "mock:after"]));
+    let events = env.events();
+    let logs: Vec<_> = events.iter().filter(|e| e["type"] == "log").map(|e| e["message"].clone()).collect();
+    assert_eq!(logs, [json!("▸ running dynamic workflow child"), json!("[child] hi"), json!("▸ child done")]);
+    let phase_of = |head: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == "agent_started" && e["prompt"] == head)
+            .map(|e| e["phase"].clone())
+    };
+    assert_eq!(phase_of("inside"), Some(json!("child · Inner")));
+    assert_eq!(phase_of("after"), Some(json!("Outer")), "the child's phase() left the parent's alone");
+}
+
+#[test]
+fn validate_warns_where_claude_code_would_refuse_but_succeeds() {
+    let env = Env::new();
+    std::fs::write(
+        env.path().join("wf.js"),
+        "const x = 1;\nexport const meta = { name: 'w', description: 'a' + 'b' };\n\
+         const s = 'Date.now() in a string';\nfunction later() { return Math.random(); }\nreturn x;\n",
+    )
+    .unwrap();
+    let out = env.odw(&["validate", "wf.js"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("odw: warning: ")).collect();
+    assert_eq!(warnings.len(), 3, "{}", out.stderr);
+    assert!(
+        warnings[0].starts_with("odw: warning: wf.js:2:1: `export const meta` is not the first statement")
+    );
+    assert!(warnings[1].starts_with("odw: warning: wf.js:2:47: meta is not a pure literal"));
+    assert!(warnings[2].starts_with("odw: warning: wf.js:4:27: `Math.random()`"));
+    let json = env.odw(&["validate", "wf.js", "--json"]).json();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(3));
 }

@@ -22,7 +22,7 @@ fn workflow(extra: &str) -> String {
          const verdict = await agent('badjson-once give a verdict', {{ label: 'verdict', schema }});
          log('verdict is ' + verdict.answer);
          phase('Fix');
-         try {{ await agent('fail:no API key', {{ label: 'fixer' }}); }} catch (e) {{ log('fixer failed'); }}
+         if ((await agent('fail:no API key', {{ label: 'fixer' }})) === null) {{ log('fixer failed'); }}
          {extra}
          throw new Error('gave up after the fixer failed');"
     )
@@ -73,7 +73,11 @@ fn a_resumed_failed_run_is_audited_in_json_html_and_markdown() {
     assert_eq!(view["reuse"]["firstLive"], serde_json::json!([3, "fixer"]));
     let logs: Vec<&str> =
         view["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
-    assert_eq!(logs, ["scanning two files", "verdict is 42", "fixer failed"]);
+    // A failed agent logs `[label] failed: …` itself (as in Claude Code), before the script's own line.
+    assert_eq!(logs.len(), 4, "{logs:?}");
+    assert_eq!(logs[..2], ["scanning two files", "verdict is 42"]);
+    assert!(logs[2].starts_with("[fixer] failed: ") && logs[2].ends_with("no API key"), "{}", logs[2]);
+    assert_eq!(logs[3], "fixer failed");
     let total = view["tokens"]["total"].as_u64().unwrap();
     assert!(total > 0);
     assert_eq!(view["tokens"]["byAdapter"]["mock"].as_u64(), Some(total));

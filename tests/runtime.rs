@@ -72,7 +72,8 @@ fn a_background_run_returns_at_once_and_is_inspectable() {
 #[test]
 fn a_failed_background_run_reports_its_error() {
     let env = Env::new();
-    let wf = env.script("wf.js", "await agent('fail:broken tool');");
+    // A schema call that fails rejects (a plain one resolves to null).
+    let wf = env.script("wf.js", "await agent('fail:broken tool', { schema: { type: 'object' } });");
     let id = start(&env, &wf);
     wait_for("the run to fail", Duration::from_secs(20), || status(&env, &id)["state"] == "failed");
     env.odw(&["result", &id, "--runs-root", &runs_flag(&env)]).fails_with(&["broken tool", "wf.js:2:"]);

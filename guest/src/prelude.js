@@ -135,7 +135,6 @@
   const STRING_OPTS = ['label', 'phase', 'model', 'effort', 'agentType', 'adapter'];
   const ISOLATION = ['inplace', 'worktree'];
   const pending = dictionary();
-  let currentPhase = null;
   let spent = 0;
   const budgetTotal = init.budget === null || init.budget === undefined ? null : toNumber(init.budget);
 
@@ -183,8 +182,21 @@
 
   const siteText = (site) => String(site.stack || '').split('\n').slice(2).join('\n');
 
+  // Where a call was made: the top-level script or a nested workflow. A
+  // nested workflow has its own current phase (its phase() must not move the
+  // parent's, as in Claude Code) and prefixes its log lines with `[name] `.
+  const topScope = { phase: null, logPrefix: '', phasePrefix: '' };
+
   function agent(prompt, opts) {
-    const site = callSite();
+    return agentIn(topScope, callSite(), prompt, opts);
+  }
+
+  // How a failed call is named in its `[label] failed: …` log line: the
+  // label, else the head of the prompt (Claude Code does the same).
+  const callName = (clean, prompt) =>
+    clean.label !== undefined ? clean.label : toText(prompt).split('\n')[0].slice(0, 40);
+
+  function agentIn(scope, site, prompt, opts) {
     return new Promise((resolve, reject) => {
       if (typeof prompt !== 'string') {
         throw new TypeError(`agent(prompt): prompt must be a string, got ${typeName(prompt)}`);
@@ -197,9 +209,12 @@
         noteFatal(e);
         throw e;
       }
-      const phase = clean.phase !== undefined ? clean.phase : currentPhase;
+      const phase = clean.phase !== undefined ? clean.phase : scope.phase;
       const id = host.start(jsonStringify({ prompt, opts: clean, phase }));
-      pending[id] = { resolve, reject, site };
+      // Only a plain call resolves to null on failure: with a schema the
+      // script asked for a value it can rely on, so a failure still throws.
+      const lenient = clean.schema === undefined;
+      pending[id] = { resolve, reject, site, scope, lenient, name: callName(clean, prompt) };
     });
   }
 
@@ -216,6 +231,16 @@
       const err = completion.error || {};
       const e = new WorkflowError(err.name || 'AgentError', toText(err.message), err.fatal === true);
       if (err.limit) e.limit = err.limit;
+      // Claude Code resolves a failed agent (its API calls failed) to null
+      // and logs it, at top level and inside parallel(), rather than
+      // rejecting; a script written for it checks for null. Fatal
+      // conditions and schema calls still reject.
+      if (waiter.lenient && !e.fatal && e.name === 'AgentError') {
+        const why = e.message.replace(/^agent `[^`]*` failed: /, '');
+        logIn(waiter.scope, `[${waiter.name}] failed: ${why}`);
+        waiter.resolve(null);
+        return;
+      }
       e.stack = `${e.name}: ${e.message}\n${siteText(waiter.site)}`;
       noteFatal(e);
       waiter.reject(e);
@@ -224,21 +249,31 @@
 
   // ---- combinators ---------------------------------------------------------
 
-  async function settle(work) {
+  // Runs one slot of parallel()/pipeline(): a throw becomes null (and, when
+  // `failed` is given, a log line naming the slot, as Claude Code logs it).
+  async function settle(work, failed) {
     try {
       return await work();
     } catch (e) {
       noteFatal(e);
+      if (failed && !isFatal(e)) failed(e);
       return null;
     }
   }
 
+  const messageOf = (e) => (e instanceof Error ? toText(e.message) : toText(e));
+
+  // Claude Code's own messages, so a script that catches them reads the same.
   async function parallel(thunks) {
-    if (thunks === null || typeof thunks !== 'object' || typeof thunks[Symbol.iterator] !== 'function') {
-      throw new TypeError(`parallel(thunks): expected an array of functions, got ${typeName(thunks)}`);
+    if (!isArray(thunks)) throw new TypeError('parallel() expects an array of functions');
+    for (let i = 0; i < thunks.length; i++) {
+      if (typeof thunks[i] !== 'function') {
+        throw new TypeError('parallel() expects an array of functions, not promises. Wrap each call: () => agent(...)');
+      }
     }
-    const results = await Promise.all(Array.from(thunks, (t) =>
-      settle(() => (typeof t === 'function' ? t() : t))));
+    const results = await Promise.all(Array.from(thunks, (t, i) =>
+      settle(async () => { const v = await t(); return v === undefined ? null : v; },
+        (e) => log(`parallel[${i}] failed: ${messageOf(e)}`))));
     if (fatal !== null) throw fatal;
     return results;
   }
@@ -255,31 +290,42 @@
     });
     const list = Array.from(items);
     if (stages.length === 0) return list;
+    // As in Claude Code: a null item, or a stage returning null, ends that
+    // item's chain with null; undefined is passed on to the next stage.
     const results = await Promise.all(list.map((item, index) => settle(async () => {
       let prev = item;
-      for (const stage of stages) prev = await stage(prev, item, index);
-      return prev;
-    })));
+      for (const stage of stages) {
+        if (prev === null) return null;
+        prev = await stage(prev, item, index);
+      }
+      return prev === undefined ? null : prev;
+    }, (e) => log(`pipeline[${index}] failed: ${messageOf(e)}`))));
     if (fatal !== null) throw fatal;
     return results;
   }
 
   // ---- phases, logs, budget --------------------------------------------------
 
-  function phase(title) {
-    currentPhase = toText(title);
-    host.emit(jsonStringify({ type: 'phase', title: currentPhase }));
+  function phaseIn(scope, title) {
+    scope.phase = scope.phasePrefix + toText(title);
+    host.emit(jsonStringify({ type: 'phase', title: scope.phase }));
   }
 
-  function log(message) {
-    host.emit(jsonStringify({ type: 'log', message: toText(message) }));
+  function logIn(scope, message) {
+    host.emit(jsonStringify({ type: 'log', message: scope.logPrefix + toText(message) }));
   }
+
+  const phase = (title) => phaseIn(topScope, title);
+  const log = (message) => logIn(topScope, message);
 
   const show = (v) => {
     if (typeof v === 'string') return v;
     try { const s = jsonStringify(v); return s === undefined ? String(v) : s; } catch (_) { return String(v); }
   };
-  const consoleLog = (...parts) => log(parts.map(show).join(' '));
+  const consoleOf = (scope) => {
+    const line = (...parts) => logIn(scope, parts.map(show).join(' '));
+    return freeze({ log: line, info: line, warn: line, error: line, debug: line });
+  };
 
   const budget = freeze({
     total: budgetTotal,
@@ -302,10 +348,16 @@
     };
   }
 
+  // The same rules as the host's `Meta::check`: phases that are not
+  // `{title}` objects are dropped, as Claude Code drops them.
   function checkMeta(meta) {
     if (meta === null || typeof meta !== 'object') return 'meta must be an object';
     if (typeof meta.name !== 'string' || meta.name.trim() === '') return '`meta.name` must be a non-empty string';
     if (typeof meta.description !== 'string') return '`meta.description` must be a string';
+    if (meta.phases !== undefined) {
+      if (!isArray(meta.phases)) return '`meta.phases` must be an array of `{title, detail?}`';
+      meta.phases = meta.phases.filter((p) => p !== null && typeof p === 'object' && typeof p.title === 'string');
+    }
     return null;
   }
 
@@ -358,13 +410,16 @@
     const bad = checkMeta(meta);
     if (bad) throw new Error(`workflow(${shown}): ${bad}`);
     const body = host.evaluate(loaded.body, loaded.filename);
-    const childPhase = (title) => phase(`${meta.name} · ${title}`);
-    const outer = currentPhase;
-    try {
-      return await body(childArgs === undefined ? null : childArgs, childPhase, tooDeep);
-    } finally {
-      currentPhase = outer;
-    }
+    // The child's own scope: its phase starts as the caller's current one and
+    // moves only for its own calls; its log lines are prefixed with its name.
+    const name = typeof ref === 'string' ? ref : meta.name;
+    const scope = { phase: topScope.phase, logPrefix: `[${name}] `, phasePrefix: `${meta.name} · ` };
+    const childAgent = (prompt, opts) => agentIn(scope, callSite(), prompt, opts);
+    log(`▸ running dynamic workflow ${name}`);
+    const value = await body(childArgs, (title) => phaseIn(scope, title), tooDeep, childAgent,
+      (message) => logIn(scope, message), consoleOf(scope));
+    log(`▸ ${name} done`);
+    return value;
   }
 
   // ---- install ---------------------------------------------------------------
@@ -379,13 +434,13 @@
   define(global, 'pipeline', pipeline);
   define(global, 'phase', phase);
   define(global, 'log', log);
-  define(global, 'args', init.args === undefined ? null : init.args);
+  // `args` is undefined when none was given, as in Claude Code (the host
+  // sends null for "none", so `--args null` reads as none too).
+  define(global, 'args', init.args === null ? undefined : init.args);
   define(global, 'budget', budget);
   define(global, 'workflow', workflow);
   define(global, 'validate', validate);
-  define(global, 'console', freeze({
-    log: consoleLog, info: consoleLog, warn: consoleLog, error: consoleLog, debug: consoleLog,
-  }));
+  define(global, 'console', consoleOf(topScope));
 
   return {
     track(value) {

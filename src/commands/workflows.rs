@@ -88,6 +88,7 @@ pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<Ex
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&verdict)?);
     } else if verdict.ok {
+        warn_portability(args, &verdict.warnings);
         eprintln!("odw: {} is a valid workflow", args.script.display());
     } else {
         for e in &verdict.errors {
@@ -96,4 +97,18 @@ pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<Ex
         }
     }
     Ok(Exit::ok_if(verdict.ok))
+}
+
+/// Prints the places where Claude Code would refuse the script that odw
+/// runs: warnings, not errors, so `odw validate` still succeeds.
+fn warn_portability(args: &ValidateArgs, warnings: &[odw_engine::Problem]) {
+    for w in warnings {
+        eprintln!(
+            "odw: warning: {}:{}:{}: {}",
+            args.script.display(),
+            w.line,
+            w.column,
+            report::shown(&w.message)
+        );
+    }
 }

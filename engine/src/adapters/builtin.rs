@@ -126,7 +126,10 @@ pub fn parse(format: OutputFormat, stdout: &str, prompt: &str) -> Result<AgentRe
     let estimated =
         |text: String| AgentReply { usage: super::estimate_usage(prompt, &text), text, structured: None };
     match format {
-        OutputFormat::Text => Ok(estimated(stdout.trim_end().to_string())),
+        // Only the CLI's own final newline goes: the agent's text is kept as it is (Claude Code keeps it verbatim).
+        OutputFormat::Text => Ok(estimated(
+            stdout.strip_suffix('\n').map_or(stdout, |s| s.strip_suffix('\r').unwrap_or(s)).to_string(),
+        )),
         OutputFormat::Claude => claude(&json_document(stdout)?),
         OutputFormat::Gemini => gemini(&json_document(stdout)?),
         OutputFormat::Codex => codex(stdout),

@@ -5,7 +5,8 @@
 //! ([`syntax`]) to find the meta literal (it never evaluates it: meta is
 //! evaluated inside the sandbox), refuses every other
 //! `import`/`export`, and wraps the body so that top-level `await` and
-//! `return` work. It moves no text: `export` is blanked with spaces and the
+//! `return` work. It moves no text: the meta statement is blanked with spaces
+//! (`meta` is no binding in the body, as in Claude Code) and the
 //! async wrapper opens on line 1, so every line and column the script engine
 //! reports is the one in the user's file (line 1 is shifted back by the
 //! prelude using [`Script::line_one_shift`]).
@@ -23,9 +24,11 @@ const WRAP_CLOSE: &str = "\n})()";
 /// Closes it without calling it: compiles the body, runs nothing.
 const WRAP_CLOSE_UNCALLED: &str = "\n})";
 /// Opens a nested workflow's body: `workflow()` calls it with the child's
-/// own `args`, a `phase` that prefixes the child's name, and a `workflow`
-/// that refuses a second level of nesting.
-const WRAP_OPEN_CHILD: &str = "(async (args, phase, workflow) => {";
+/// own `args`, a `phase` that moves only the child's phase, a `workflow`
+/// that refuses a second level of nesting, and an `agent`, `log` and
+/// `console` bound to the child (its calls take its phase, its log lines
+/// are prefixed with its name).
+const WRAP_OPEN_CHILD: &str = "(async (args, phase, workflow, agent, log, console) => {";
 
 /// A loaded workflow script, ready for the sandbox.
 #[derive(Debug, Clone)]
@@ -86,11 +89,14 @@ impl Script {
         }
         let meta = syntax::analyse(&source).map_err(|(offset, msg)| at(offset, msg))?;
 
+        // The meta statement is blanked out of the body, newlines kept: as in
+        // Claude Code, `meta` is not a binding inside the body (it is read
+        // apart, in the sandbox, by `read_meta`).
         let mut body = String::with_capacity(source.len() + WRAP_OPEN.len() + WRAP_CLOSE.len());
         body.push_str(WRAP_OPEN);
         body.push_str(&source[..meta.export]);
-        body.push_str("      ");
-        body.push_str(&source[meta.export + "export".len()..]);
+        body.extend(source[meta.export..meta.end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        body.push_str(&source[meta.end..]);
         let compile_only = format!("{body}{WRAP_CLOSE_UNCALLED}");
         let child_body = format!("{WRAP_OPEN_CHILD}{}{WRAP_CLOSE_UNCALLED}", &body[WRAP_OPEN.len()..]);
         body.push_str(WRAP_CLOSE);
@@ -140,6 +146,18 @@ impl Script {
             budget: None,
         }
     }
+}
+
+/// Where Claude Code would refuse a script that odw runs: `(line, column,
+/// message)` for `odw validate`'s warnings (see [`syntax::portability`]).
+pub fn portability_warnings(source: &str) -> Vec<(usize, usize, String)> {
+    syntax::portability(source)
+        .into_iter()
+        .map(|(offset, message)| {
+            let (line, column) = position(source, offset);
+            (line, column, message)
+        })
+        .collect()
 }
 
 /// `:line:column`, or nothing for an error about the whole file (line 0).
@@ -203,10 +221,7 @@ mod tests {
     fn wraps_the_body_without_moving_text() {
         let src = "// hi\nexport const meta = { name: 'x', description: 'y' };\nreturn 1;\n";
         let s = load(src).unwrap();
-        assert_eq!(
-            s.body,
-            "(async () => {// hi\n       const meta = { name: 'x', description: 'y' };\nreturn 1;\n\n})()"
-        );
+        assert_eq!(s.body, format!("(async () => {{// hi\n{}\nreturn 1;\n\n}})()", " ".repeat(52)));
         let body_lines: Vec<_> = s.body.lines().collect();
         for (i, line) in src.lines().enumerate().skip(1) {
             assert_eq!(body_lines[i].len(), line.len(), "line {} moved", i + 1);

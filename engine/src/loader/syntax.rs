@@ -19,7 +19,10 @@
 //! script, would take them.
 
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{Expression, ImportExpression, MetaProperty, Statement, VariableDeclarationKind};
+use oxc_ast::ast::{
+    ArrayExpressionElement, CallExpression, Expression, ImportExpression, MetaProperty, NewExpression,
+    ObjectExpression, ObjectPropertyKind, PropertyKind, Statement, UnaryOperator, VariableDeclarationKind,
+};
 use oxc_ast_visit::{Visit, walk};
 use oxc_parser::{ParseOptions, Parser};
 use oxc_span::{GetSpan, SourceType};
@@ -27,12 +30,14 @@ use oxc_span::{GetSpan, SourceType};
 /// A refusal: a byte offset into the file and what is wrong there.
 pub type Refusal = (usize, String);
 
-/// Byte offsets of `export` and of the braces of the meta literal.
+/// Byte offsets of `export`, of the braces of the meta literal, and of the
+/// end of the whole `export const meta = {…};` statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetaSpan {
     pub export: usize,
     pub open: usize,
     pub close: usize,
+    pub end: usize,
 }
 
 const NO_META: &str = "no `export const meta = { name, description }` found: every workflow starts with one";
@@ -84,6 +89,139 @@ pub fn analyse(source: &str) -> Result<MetaSpan, Refusal> {
     meta.ok_or((0, NO_META.to_string()))
 }
 
+const META_NOT_FIRST: &str = "`export const meta` is not the first statement: Claude Code refuses such a script \
+     (\"must be the FIRST statement\"); odw runs it, but move meta to the top to keep the script portable";
+const CLOCK: &str = "Claude Code refuses a script that calls this anywhere (\"Workflow scripts must be deterministic\"); \
+     odw makes it deterministic, but the script is not portable: compute times outside the workflow";
+
+/// Where a script that odw runs would be refused by Claude Code before
+/// launch, for `odw validate`'s warnings: `meta` not the first statement or
+/// not a pure literal, and any call of `Date.now()`, `Math.random()` or
+/// `new Date()` without arguments (Claude Code checks the code, not the
+/// text: the same words in a string or a comment do not count, and neither
+/// does a call that is never reached). Empty for a file that does not parse
+/// (`analyse` reports that).
+pub fn portability(source: &str) -> Vec<Refusal> {
+    let allocator = Allocator::default();
+    let options = ParseOptions { allow_return_outside_function: true, ..Default::default() };
+    let parsed = Parser::new(&allocator, source, SourceType::mjs()).with_options(options).parse();
+    if !parsed.errors.is_empty() || parsed.panicked {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let program = &parsed.program;
+    let meta = program.body.iter().enumerate().find_map(|(i, st)| match st {
+        Statement::ExportNamedDeclaration(d) => meta_object(d).map(|o| (i, d.span.start as usize, o)),
+        _ => None,
+    });
+    if let Some((index, at, object)) = meta {
+        if index > 0 || !program.directives.is_empty() {
+            out.push((at, META_NOT_FIRST.to_string()));
+        }
+        if let Some((offset, kind)) = non_literal_object(object) {
+            out.push((
+                offset,
+                format!(
+                    "meta is not a pure literal ({kind}): Claude Code refuses it (\"meta must be a pure literal\"); \
+                     odw evaluates it, but write plain values to keep the script portable"
+                ),
+            ));
+        }
+    }
+    let mut clock = Clock::default();
+    clock.visit_program(program);
+    out.extend(clock.found);
+    out.sort_by_key(|(offset, _)| *offset);
+    out
+}
+
+/// The object of `export const meta = {…}`, if that is what `d` is.
+fn meta_object<'b, 'a>(d: &'b oxc_ast::ast::ExportNamedDeclaration<'a>) -> Option<&'b ObjectExpression<'a>> {
+    let Some(oxc_ast::ast::Declaration::VariableDeclaration(var)) = &d.declaration else { return None };
+    let [declarator] = var.declarations.as_slice() else { return None };
+    if declarator.id.get_identifier_name().as_deref() != Some("meta") {
+        return None;
+    }
+    match &declarator.init {
+        Some(Expression::ObjectExpression(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// The first part of a meta literal that is not a plain value (what Claude
+/// Code accepts, as observed: strings, numbers, `-1`, booleans, `null`,
+/// templates without `${}`, arrays and objects of those with plain keys).
+fn non_literal_object(object: &ObjectExpression) -> Option<(usize, &'static str)> {
+    object.properties.iter().find_map(|p| match p {
+        ObjectPropertyKind::ObjectProperty(p) if p.computed => {
+            Some((p.key.span().start as usize, "a computed key"))
+        }
+        ObjectPropertyKind::ObjectProperty(p) if p.method || p.shorthand || p.kind != PropertyKind::Init => {
+            Some((p.span.start as usize, "a method, getter or shorthand property"))
+        }
+        ObjectPropertyKind::ObjectProperty(p) => non_literal(&p.value),
+        ObjectPropertyKind::SpreadProperty(s) => Some((s.span.start as usize, "a spread")),
+    })
+}
+
+fn non_literal(e: &Expression) -> Option<(usize, &'static str)> {
+    match e {
+        Expression::StringLiteral(_)
+        | Expression::NumericLiteral(_)
+        | Expression::BooleanLiteral(_)
+        | Expression::NullLiteral(_) => None,
+        Expression::TemplateLiteral(t) if t.expressions.is_empty() => None,
+        Expression::UnaryExpression(u)
+            if matches!(u.operator, UnaryOperator::UnaryNegation | UnaryOperator::UnaryPlus)
+                && matches!(u.argument, Expression::NumericLiteral(_)) =>
+        {
+            None
+        }
+        Expression::ObjectExpression(o) => non_literal_object(o),
+        Expression::ArrayExpression(a) => a.elements.iter().find_map(|el| match el {
+            ArrayExpressionElement::SpreadElement(s) => Some((s.span.start as usize, "a spread")),
+            ArrayExpressionElement::Elision(h) => Some((h.span.start as usize, "an array hole")),
+            other => other.as_expression().and_then(non_literal),
+        }),
+        Expression::Identifier(_) => Some((e.span().start as usize, "a variable")),
+        Expression::CallExpression(_) | Expression::NewExpression(_) => {
+            Some((e.span().start as usize, "a call"))
+        }
+        _ => Some((e.span().start as usize, "an expression")),
+    }
+}
+
+/// Finds `Date.now()`, `Math.random()` and `new Date()` (no arguments).
+#[derive(Default)]
+struct Clock {
+    found: Vec<Refusal>,
+}
+
+impl<'a> Visit<'a> for Clock {
+    fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
+        if let Expression::StaticMemberExpression(m) = &it.callee
+            && let Expression::Identifier(object) = &m.object
+        {
+            let call = match (object.name.as_str(), m.property.name.as_str()) {
+                ("Date", "now") => Some("Date.now()"),
+                ("Math", "random") => Some("Math.random()"),
+                _ => None,
+            };
+            if let Some(call) = call {
+                self.found.push((it.span.start as usize, format!("`{call}`: {CLOCK}")));
+            }
+        }
+        walk::walk_call_expression(self, it);
+    }
+
+    fn visit_new_expression(&mut self, it: &NewExpression<'a>) {
+        if it.arguments.is_empty() && matches!(&it.callee, Expression::Identifier(id) if id.name == "Date") {
+            self.found.push((it.span.start as usize, format!("`new Date()`: {CLOCK}")));
+        }
+        walk::walk_new_expression(self, it);
+    }
+}
+
 /// `export const meta = {…}`: `None` when the export is anything else,
 /// `Some(Err)` when it is `meta` but not an object literal.
 fn meta_span(d: &oxc_ast::ast::ExportNamedDeclaration) -> Option<Result<MetaSpan, Refusal>> {
@@ -100,9 +238,12 @@ fn meta_span(d: &oxc_ast::ast::ExportNamedDeclaration) -> Option<Result<MetaSpan
     }
     let export = d.span.start as usize;
     Some(match &declarator.init {
-        Some(Expression::ObjectExpression(object)) => {
-            Ok(MetaSpan { export, open: object.span.start as usize, close: object.span.end as usize - 1 })
-        }
+        Some(Expression::ObjectExpression(object)) => Ok(MetaSpan {
+            export,
+            open: object.span.start as usize,
+            close: object.span.end as usize - 1,
+            end: d.span.end as usize,
+        }),
         Some(other) => Err((other.span().start as usize, META_NOT_LITERAL.into())),
         None => Err((export, META_NOT_LITERAL.into())),
     })
@@ -201,6 +342,45 @@ mod tests {
         assert!(
             analyse("export const meta = {}\nconst a = await agent('x');\nif (a) return a;\nreturn 2")
                 .is_ok()
+        );
+    }
+
+    fn warnings(src: &str) -> Vec<String> {
+        portability(src).into_iter().map(|(_, m)| m).collect()
+    }
+
+    #[test]
+    fn a_portable_script_has_no_warnings() {
+        let src = "// c\nexport const meta = { name: 'a', description: `t`, n: -1, phases: [{ title: 'A' }], x: null }\n\
+                   const s = 'Date.now() and Math.random() and new Date()'; // Date.now()\n\
+                   return [new Date(0), s]";
+        assert_eq!(warnings(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn meta_that_claude_code_refuses_is_warned_about() {
+        let w = warnings("const x = 1\nexport const meta = { name: 'a', description: 'b' + 'c' }\nreturn x");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("not the first statement"));
+        assert!(w[1].contains("not a pure literal (an expression)"));
+        assert!(
+            warnings("'use strict'\nexport const meta = { name: 'a', description: 'b' }")[0]
+                .contains("first")
+        );
+        let (at, m) = &portability("export const meta = { name: 'a', description: x, y: [1, ...z] }")[0];
+        assert_eq!((*at, m.contains("a variable")), (46, true));
+    }
+
+    #[test]
+    fn clock_and_randomness_are_found_in_the_code_even_if_never_called() {
+        let src = "export const meta = { name: 'a', description: 'b' }\n\
+                   function never() { return Date.now() + Math.random() }\nconst d = new Date\nreturn new Date(5)";
+        let w = warnings(src);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(
+            w[0].starts_with("`Date.now()`")
+                && w[1].starts_with("`Math.random()`")
+                && w[2].starts_with("`new Date()`")
         );
     }
 

@@ -60,6 +60,7 @@ pub async fn check(
         None => meta.script.clone(),
     };
     let workflow = Workflow::load(sandbox, &script)?;
+    let config = &with_recorded_adapter(config, &meta.adapter);
     let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
     let run = RunDir::create(scratch.path(), &meta.workflow)?;
     let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };
@@ -82,6 +83,21 @@ pub async fn check(
         _ => None,
     };
     Ok(CheckReport { divergence, result_mismatch, calls: report.agents.dispatched, state: report.state })
+}
+
+/// `config`, plus a stand-in for the run's default adapter when `config`
+/// does not define it: a check serves every call from the journal and never
+/// starts an agent, so a CI check needs only the journal and the script,
+/// not the configuration that defined the agents. The adapter's name is
+/// kept (it is part of each call's key); the stand-in's command is `false`,
+/// in case anything ever tried to run it.
+fn with_recorded_adapter(config: &Config, name: &str) -> Config {
+    let mut config = config.clone();
+    if crate::adapters::Adapter::resolve(name, &config).is_err() {
+        let stand_in = crate::config::AdapterConfig { command: vec!["false".into()], ..Default::default() };
+        config.adapters.insert(name.to_string(), stand_in);
+    }
+    config
 }
 
 /// A result as compared: an error's stack is not part of it.

@@ -93,7 +93,12 @@ mod tests {
     fn loads_by_name_and_refuses_what_it_cannot_find() {
         let ok = answer(br#"{"ref":{"name":"child"}}"#, Some(&One));
         assert_eq!(ok["ok"], true);
-        assert!(ok["body"].as_str().unwrap().starts_with("(async (args, phase, workflow) => {"));
+        assert!(
+            ok["body"]
+                .as_str()
+                .unwrap()
+                .starts_with("(async (args, phase, workflow, agent, log, console) => {")
+        );
         let missing = answer(br#"{"ref":{"name":"nope"}}"#, Some(&One));
         assert_eq!(missing["error"]["message"], "not found");
         let none = answer(br#"{"ref":{"name":"child"}}"#, None);

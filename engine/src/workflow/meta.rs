@@ -42,7 +42,11 @@ pub async fn read_meta(sandbox: &Sandbox, config: &Config, script: &Script) -> R
 
 impl Meta {
     /// Checks an evaluated `meta` object: `name`, `description`, `phases`.
-    pub fn check(path: &str, raw: Value) -> Result<Meta, WorkflowError> {
+    ///
+    /// `phases` entries that are not `{title, …}` objects (plain strings,
+    /// say) are dropped rather than refused: Claude Code drops them and runs
+    /// the script, so a script written for it must run here too.
+    pub fn check(path: &str, mut raw: Value) -> Result<Meta, WorkflowError> {
         let meta_error = |message: String| WorkflowError::Meta { path: path.to_string(), message };
         let name = match raw.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -52,13 +56,11 @@ impl Meta {
             Some(Value::String(s)) => s.clone(),
             _ => return Err(meta_error("`meta.description` must be a string".into())),
         };
-        if let Some(phases) = raw.get("phases") {
-            let ok = phases
-                .as_array()
-                .is_some_and(|ps| ps.iter().all(|p| p.get("title").is_some_and(Value::is_string)));
-            if !ok {
+        if let Some(phases) = raw.get_mut("phases") {
+            let Some(list) = phases.as_array_mut() else {
                 return Err(meta_error("`meta.phases` must be an array of `{title, detail?}`".into()));
-            }
+            };
+            list.retain(|p| p.get("title").is_some_and(Value::is_string));
         }
         Ok(Meta { name, description, raw })
     }
@@ -74,4 +76,24 @@ pub async fn evaluate_alone(
     let outcome = sandbox.run(activation, config.sandbox_limits(), io).await;
     refuse.abort();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn phases_that_are_not_titled_objects_are_dropped() {
+        let raw = json!({"name": "n", "description": "d", "phases": [{"title": "A"}, "b", 7, {"title": "C", "detail": "x"}]});
+        let meta = Meta::check("wf.js", raw).unwrap();
+        assert_eq!(meta.raw["phases"], json!([{"title": "A"}, {"title": "C", "detail": "x"}]));
+    }
+
+    #[test]
+    fn phases_that_are_not_a_list_are_refused() {
+        let raw = json!({"name": "n", "description": "d", "phases": "A, B"});
+        let e = Meta::check("wf.js", raw).unwrap_err();
+        assert!(e.to_string().contains("`meta.phases` must be an array"), "{e}");
+    }
 }

@@ -25,6 +25,11 @@ pub struct Validation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     pub errors: Vec<Problem>,
+    /// What would not stop odw but would stop Claude Code (meta not first
+    /// or not a plain literal, clock and randomness): the script runs here
+    /// but is not portable. Warnings never make `ok` false.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Problem>,
 }
 
 /// One reason the workflow would not run.
@@ -37,7 +42,12 @@ pub struct Problem {
 
 impl Validation {
     fn failed(line: u32, column: u32, message: String) -> Validation {
-        Validation { ok: false, meta: None, errors: vec![Problem { line, column, message }] }
+        Validation {
+            ok: false,
+            meta: None,
+            errors: vec![Problem { line, column, message }],
+            warnings: Vec::new(),
+        }
     }
 }
 
@@ -57,15 +67,26 @@ pub async fn validate_source(sandbox: &Sandbox, config: &Config, path: &Path, so
     }
 }
 
-/// Validates a loaded script.
+/// Validates a loaded script, with its portability warnings.
 pub async fn validate_script(sandbox: &Sandbox, config: &Config, script: &Script) -> Validation {
+    let mut verdict = validate_compiled(sandbox, config, script).await;
+    verdict.warnings = loader::portability_warnings(&script.source)
+        .into_iter()
+        .map(|(line, column, message)| Problem { line: line as u32, column: column as u32, message })
+        .collect();
+    verdict
+}
+
+async fn validate_compiled(sandbox: &Sandbox, config: &Config, script: &Script) -> Validation {
     let meta = match read_meta(sandbox, config, script).await {
         Ok(m) => m,
         Err(WorkflowError::Meta { message, .. }) => return Validation::failed(1, 1, message),
         Err(other) => return Validation::failed(0, 0, other.to_string()),
     };
     match evaluate_alone(sandbox, config, &script.compile_activation()).await {
-        Ok(outcome) if outcome.ok => Validation { ok: true, meta: Some(meta.raw), errors: Vec::new() },
+        Ok(outcome) if outcome.ok => {
+            Validation { ok: true, meta: Some(meta.raw), errors: Vec::new(), warnings: Vec::new() }
+        }
         Ok(outcome) => {
             let mut error = outcome
                 .error
@@ -76,6 +97,7 @@ pub async fn validate_script(sandbox: &Sandbox, config: &Config, script: &Script
                 ok: false,
                 meta: Some(meta.raw),
                 errors: vec![Problem { line, column, message: format!("{}: {}", error.name, error.message) }],
+                warnings: Vec::new(),
             }
         }
         Err(e) => Validation::failed(0, 0, e.to_string()),

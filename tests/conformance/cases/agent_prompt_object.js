@@ -1,0 +1,4 @@
+// @odw fails
+// @why odw throws a TypeError for a prompt that is not a string (almost always a bug) instead of sending `[object]`
+export const meta = { name: 'agent-prompt-object', description: 'conformance case agent_prompt_object' }
+return await agent({ a: 1 })

@@ -1,0 +1,2 @@
+export const meta = { name: 'meta-extra-keys', description: 'conformance case', whenToUse: 'never', version: 2 }
+return 'ok'

@@ -1,0 +1,1 @@
+return 'ran without meta'

@@ -1,0 +1,3 @@
+import fs from 'fs'
+export const meta = { name: 'static-import', description: 'conformance case' }
+return 'ran'
