@@ -180,7 +180,7 @@ impl Cli {
         Run::from(output)
     }
 
-    /// The `agent_finished` events of the newest run, by label.
+    /// The `agent_finished` (or `agent_failed`) event of the newest run, by label.
     fn finished(&self, label: &str) -> Value {
         let runs = self.path("runs");
         let newest = std::fs::read_dir(&runs)
@@ -191,7 +191,7 @@ impl Cli {
             .expect("a run");
         read_events(&newest)
             .into_iter()
-            .find(|e| e["type"] == "agent_finished" && e["label"] == label)
+            .find(|e| (e["type"] == "agent_finished" || e["type"] == "agent_failed") && e["label"] == label)
             .unwrap_or_else(|| panic!("no agent_finished for {label}"))
     }
 }
@@ -209,9 +209,9 @@ const schema = { type: 'object', additionalProperties: false, required: ['n', 't
 const plain = await agent('TASK plain reply', { model: 'm-scripted', effort: 'max', label: 'plain' });
 const typed = await agent('TASK typed reply', { schema, label: 'typed' });
 const role = await agent('TASK role reply', { agentType: 'reviewer', label: 'role' });
-let failure = null;
-try { await agent('TASK fail on purpose', { label: 'failing' }); } catch (e) { failure = String(e.message); }
-return { plain, typed, role, failure };
+// As in Claude Code, a failed call without a schema resolves to null.
+const failed = await agent('TASK fail on purpose', { label: 'failing' });
+return { plain, typed, role, failed };
 "#;
 
 /// What every CLI must give back for [`WORKFLOW`]; `reports_usage`: the
@@ -223,7 +223,8 @@ fn check_common(cli: &Cli, reports_usage: bool) -> Value {
     assert_eq!(out["plain"], json!("done: plain reply"), "{}: {out}", cli.name);
     assert_eq!(out["typed"], json!({ "n": 7, "tag": "r.tag-ok" }), "{}: {out}", cli.name);
     assert_eq!(out["role"], json!("done: role reply"), "{}: {out}", cli.name);
-    let failure = out["failure"].as_str().unwrap_or_default();
+    assert_eq!(out["failed"], Value::Null, "{}: {out}", cli.name);
+    let failure = cli.finished("failing")["error"].as_str().unwrap_or_default().to_string();
     assert!(failure.contains("scripted failure"), "{}: the API error did not come back: {failure}", cli.name);
     // The model reached the API, and the usage odw counts is what the CLI
     // reported (the server always says 21 in, 8 out per request).
@@ -244,7 +245,10 @@ fn check_timeout(cli: &Cli) {
     cli.configure(json!({ "timeout": 4 }));
     let started = Instant::now();
     let run = cli.run("return await agent('TASK sleep=30 slow', { label: 'slow' });");
-    run.fails_with(&[&format!("`{}` timed out after 4s", cli.name)]);
+    // A failed call without a schema resolves to null, as in Claude Code.
+    assert_eq!((run.code, run.json()), (0, Value::Null), "{}: {}", cli.name, run.stderr);
+    let why = cli.finished("slow")["error"].as_str().unwrap_or_default().to_string();
+    assert!(why.contains(&format!("`{}` timed out after 4s", cli.name)), "{}: {why}", cli.name);
     assert!(started.elapsed() < Duration::from_secs(20), "{}: took {:?}", cli.name, started.elapsed());
 }
 
@@ -304,8 +308,10 @@ fn claude_runs_natively_with_effort_agent_and_json_schema() {
         "the reviewer agent's system prompt",
     );
     // A missing agent fails the call with Claude Code's own message.
-    let run = cli.run("return await agent('TASK nobody', { agentType: 'Nobody' });");
-    run.fails_with(&["--agent 'Nobody' not found", "Available agents"]);
+    let run = cli.run("return await agent('TASK nobody', { agentType: 'Nobody', label: 'nobody' });");
+    assert_eq!((run.code, run.json()), (0, Value::Null), "{}", run.stderr);
+    let why = cli.finished("nobody")["error"].as_str().unwrap_or_default().to_string();
+    assert!(why.contains("--agent 'Nobody' not found. Available agents:"), "{why}");
     check_timeout(&cli);
 }
 

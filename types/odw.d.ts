@@ -39,7 +39,7 @@ interface AgentOptions {
   effort?: string;
   /** `'worktree'`: run the agent in its own git worktree; its diff is kept. Default `'inplace'`. */
   isolation?: 'inplace' | 'worktree';
-  /** A persona line added to the prompt ("You are acting as: …"). */
+  /** A named agent: `claude --agent NAME` (`.claude/agents/NAME.md`); for CLIs without one, a persona line ("You are acting as: …"). */
   agentType?: string;
   /** odw/ODW extension: which adapter runs this call (default: the run's adapter). */
   adapter?: string;
@@ -47,7 +47,7 @@ interface AgentOptions {
 
 /**
  * `error.name` of the errors odw raises. A caught `agent()` failure is an
- * `AgentError` (inside `parallel`/`pipeline` that slot becomes `null`); the
+ * `AgentError` (a schema call's; a plain call resolves `null`); the
  * others are fatal and end the run even when caught.
  */
 type OdwErrorName = 'AgentError' | 'BudgetError' | 'LimitError' | 'ProtocolError' | 'ConfigError' | 'SchemaError' | 'WorkspaceError' | 'ReplayDivergence' | 'TypeError' | 'Error' | 'Stopped' | 'RunError' | 'InternalError';
@@ -68,11 +68,12 @@ interface AgentOptionsWithSchema extends AgentOptions {
 /**
  * Runs one agent. With `opts.schema` resolves to the validated value (type it
  * with the generic: `agent<{ok: boolean}>(p, {schema})`), else to the agent's
- * final text. Rejects when the agent fails after its retries; inside
- * `parallel`/`pipeline` that slot becomes `null`.
+ * final text. As in Claude Code, a call without a schema whose agent fails
+ * resolves to `null` (and logs `[label] failed: …`); a schema call that gets
+ * no valid value rejects, and fatal errors (budget, limits, stop) always do.
  */
 declare function agent<T = any>(prompt: string, opts: AgentOptionsWithSchema): Promise<T>;
-declare function agent(prompt: string, opts?: AgentOptions): Promise<string>;
+declare function agent(prompt: string, opts?: AgentOptions): Promise<string | null>;
 
 /** Unwraps a thunk's result: `() => Promise<T>` or `() => T` gives `T`. */
 type OdwThunkResult<F> = F extends () => infer R ? Awaited<R> : never;
@@ -118,7 +119,7 @@ declare function phase(title: string): void;
 /** Adds a `log` event with `String(message)`. */
 declare function log(message: unknown): void;
 
-/** The value given with `--args` (JSON, `@file` or a raw string), verbatim; `null` when none. */
+/** The value given with `--args` (JSON, `@file` or a raw string), verbatim; `undefined` when none (as in Claude Code). */
 declare const args: any;
 
 /** The token budget of the run (`--budget`). */
