@@ -95,7 +95,15 @@ impl Script {
         let mut body = String::with_capacity(source.len() + WRAP_OPEN.len() + WRAP_CLOSE.len());
         body.push_str(WRAP_OPEN);
         body.push_str(&source[..meta.export]);
-        body.extend(source[meta.export..meta.end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        // One space per byte, so every later byte keeps its offset on the
+        // line (a `→` in a phase title is three).
+        for c in source[meta.export..meta.end].chars() {
+            if c == '\n' {
+                body.push('\n');
+            } else {
+                body.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            }
+        }
         body.push_str(&source[meta.end..]);
         let compile_only = format!("{body}{WRAP_CLOSE_UNCALLED}");
         let child_body = format!("{WRAP_OPEN_CHILD}{}{WRAP_CLOSE_UNCALLED}", &body[WRAP_OPEN.len()..]);
@@ -215,6 +223,18 @@ mod tests {
 
     fn load(src: &str) -> Result<Script, LoadError> {
         Script::parse(Path::new("wf.js"), src.to_string())
+    }
+
+    #[test]
+    fn a_blanked_meta_keeps_every_byte_offset_even_with_non_ascii_text() {
+        // Found by the loader fuzz target on examples/routing.js.
+        let src = "export const meta = { name: 'x', description: 'a → b',\n  phases: [{ title: 'é' }] }; return 1;\n";
+        let s = load(src).unwrap();
+        let body_lines: Vec<_> = s.body.split('\n').collect();
+        for (i, line) in src.split('\n').enumerate().skip(1) {
+            assert_eq!(body_lines[i].len(), line.len(), "line {} moved", i + 1);
+        }
+        assert!(body_lines[1].ends_with("   return 1;"), "{:?}", body_lines[1]);
     }
 
     #[test]
