@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Speed figures for the closing notes, as medians and ratios (never as pass/fail
-# timings in tests). Builds the release binary, then measures:
-#   (a) `odw run --wait` of a one-agent workflow, process start to exit (warm cache)
-#   (b) a 200-agent parallel() fan-out vs the same 200 processes started by a
-#       plain shell loop (xargs -P) at the same concurrency
-#   (c) cold start (empty guest cache: compiles the module) vs warm start
-#   (d) resume of a fully journalled 1000-call run (echo adapter): wall time,
-#       time per cached call, vs the live run; journal bytes per call
-#   (e) workflow start: a script compiled from source vs started from its
-#       module (odw build / the compile cache), end to end and in process
-# Usage: benches/bench.sh [runs]   (default 21 runs for (a) and (c), 7 for (b))
+# The speed and memory figures of issue 16, each printed against its limit
+# measured in the same run on the same machine (never as pass/fail timings in
+# tests). Every agent is `sh agent.sh` (`cat > /dev/null; echo ok`) at
+# concurrency 8, so what shows is odw's own cost.
+#
+#   one-agent run      `odw run --wait` of one agent   vs `odw --version` + one agent spawn
+#   no-agent run       `odw run --wait` of `return 1`   vs `odw --version`
+#   first run          empty cache (a fresh install)    vs the warm one-agent run
+#   200-agent fan-out  `parallel()` of 200 agents       vs `xargs -P8` of the same 200 processes
+#   resume / replay    1000 calls, all served from the journal  vs the no-agent run
+#   peak RSS           of the 200-agent fan-out (GNU time)
+#   scale              live run, resume and replay --check at 100, 1000, 10000 calls:
+#                      per-call cost (wall time minus the no-agent run, over calls)
+#
+# Usage: benches/bench.sh [runs]   (default 21 runs of each short figure)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-21}
@@ -18,69 +22,83 @@ ODW=$PWD/target/release/odw
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 C=8
+cd "$work"
+export HOME=$work ODW_CACHE_DIR=$work/cache
 
-cat > "$work/one.js" <<'JS'
+cat > agent.sh <<'SH'
+cat > /dev/null; echo ok
+SH
+cat > odw.config.json <<JSON
+{ "concurrency": $C, "maxAgents": 20000, "adapters": { "sh": { "command": ["sh", "$work/agent.sh"] } } }
+JSON
+cat > one.js <<'JS'
 export const meta = { name: 'bench-one', description: 'one agent' };
 return await agent('hello');
 JS
-cat > "$work/fanout.js" <<'JS'
-export const meta = { name: 'bench-fanout', description: '200 agents in parallel' };
-const out = await parallel(Array.from({ length: 200 }, (_, i) => () => agent(`item ${i}`)));
+cat > none.js <<'JS'
+export const meta = { name: 'bench-none', description: 'no agent' };
+return 1;
+JS
+fanout() {
+  cat > "fanout$1.js" <<JS
+export const meta = { name: 'bench-fanout-$1', description: '$1 agents in parallel' };
+const out = await parallel(Array.from({ length: $1 }, (_, i) => () => agent(\`item \${i}\`)));
 return out.length;
 JS
-# The agent both sides run: reads its prompt, answers.
-cat > "$work/agent.sh" <<'SH'
-cat > /dev/null; echo ok
-SH
-cat > "$work/odw.config.json" <<JSON
-{ "concurrency": $C, "adapters": { "sh": { "command": ["sh", "$work/agent.sh"] } } }
-JSON
+}
+for n in 100 200 1000 10000; do fanout "$n"; done
 
 now() { date +%s%N; }
+# Median of nanosecond samples, in ms.
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1e6}'; }
-odw() { (cd "$work" && HOME=$work ODW_CACHE_DIR=$1 "$ODW" run "$2" --wait --runs-root "$work/runs" --adapter "$3" >/dev/null 2>&1); }
+times() { for _ in $(seq "$1"); do s=$(now); "${@:2}" >/dev/null 2>&1; e=$(now); echo $((e - s)); done; }
+run() { "$ODW" run "$1" --wait --runs-root "$work/runs" --adapter "${2:-sh}" "${@:3}"; }
+# The id of the run a `--wait` run made (printed on stderr).
+run_id() { run "$@" 2>&1 >/dev/null | sed -n 's/^odw: run \([^ ]*\) .*/\1/p' | head -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+row() { # name, odw ms, limit ms, limit name, target text, met (awk condition on r=ratio, v=odw)
+  local r; r=$(ratio "$2" "$3")
+  local ok; ok=$(awk -v r="$r" -v v="$2" "BEGIN { print (($6) ? \"met\" : \"MISSED\") }")
+  printf '%-22s %9s ms  %9s ms %-28s ratio %6s   target %-16s %s\n' "$1" "$2" "$3" "($4)" "$r" "$5" "$ok"
+}
 
-# Warm the cache once.
-odw "$work/cache" one.js echo
+run one.js sh >/dev/null 2>&1 # warm the compile cache
+run none.js sh >/dev/null 2>&1
 
-times() { for _ in $(seq "$1"); do s=$(now); "${@:2}"; e=$(now); echo $((e - s)); done; }
+version=$(times "$N" "$ODW" --version | median)
+spawn=$(times "$N" sh -c "echo hello | sh $work/agent.sh" | median)
+one=$(times "$N" run one.js sh | median)
+none=$(times "$N" run none.js sh | median)
+first=$(times 7 bash -c "rm -rf '$work/cold'; ODW_CACHE_DIR='$work/cold' '$ODW' run one.js --wait --runs-root '$work/runs' --adapter sh" | median)
+fan=$(times 7 run fanout200.js sh | median)
+xargs_fan=$(times 7 bash -c "seq 200 | xargs -P $C -I{} sh -c 'echo item {} | sh $work/agent.sh'" | median)
+rss_kb=$(/usr/bin/time -f %M "$ODW" run fanout200.js --wait --runs-root "$work/runs" --adapter sh 2>&1 >/dev/null | tail -n 1)
 
-a=$(times "$N" odw "$work/cache" one.js echo | median)
-cold=$(times 5 bash -c "rm -rf '$work/cold'; cd '$work' && HOME='$work' ODW_CACHE_DIR='$work/cold' '$ODW' run one.js --wait --runs-root '$work/runs' >/dev/null 2>&1" | median)
+# Resume and replay: runs recorded once, then served from their journals.
+declare -A rec live
+for n in 100 1000 10000; do
+  s=$(now); rec[$n]=$(run_id "fanout$n.js" sh); e=$(now); live[$n]=$(( e - s ))
+done
+resume() { times "$2" run "fanout$1.js" sh --resume-from "${rec[$1]}" | median; }
+replay() { times "$2" "$ODW" replay "${rec[$1]}" --check --runs-root "$work/runs" | median; }
+resume1000=$(resume 1000 "$N")
+replay1000=$(replay 1000 "$N")
 
-runs_b=$(( N < 7 ? N : 7 ))
-odw_fan=$(times "$runs_b" odw "$work/cache" fanout.js sh | median)
-shell_fan=$(times "$runs_b" bash -c "seq 200 | xargs -P $C -I{} sh -c 'echo item {} | sh $work/agent.sh >/dev/null'" | median)
-
-cat > "$work/thousand.js" <<'JS'
-export const meta = { name: 'bench-thousand', description: '1000 agents' };
-return (await parallel(Array.from({ length: 1000 }, (_, i) => () => agent(`item ${i}`)))).length;
-JS
-live_one() { (cd "$work" && HOME=$work ODW_CACHE_DIR=$work/cache "$ODW" run thousand.js --wait --runs-root "$work/runs" --adapter "$1" 2>&1 >/dev/null | sed -n 's/^odw: run \([^ ]*\) .*/\1/p'); }
-s=$(now); r1=$(live_one echo); e=$(now); live_echo=$(( (e - s) / 1000 ))
-s=$(now); live_one sh >/dev/null; e=$(now); live_sh=$(( (e - s) / 1000 ))
-resume=$(times "$runs_b" bash -c "cd '$work' && HOME='$work' ODW_CACHE_DIR='$work/cache' '$ODW' run thousand.js --wait --runs-root '$work/runs' --adapter echo --resume-from $r1 >/dev/null 2>&1" | median)
-bytes=$(du -sb "$work/runs/bench-thousand/$r1/journal" | cut -f1)
-
-cp examples/deep-research.js "$work/deep.js"
-(cd "$work" && HOME=$work ODW_CACHE_DIR=$work/cache "$ODW" build deep.js -o deep.wasm >/dev/null 2>&1)
-deep() { (cd "$work" && HOME=$work ODW_CACHE_DIR=$work/cache "$ODW" run "$1" --wait --runs-root "$work/runs" --adapter echo --args '{"question": "tides"}' >/dev/null 2>&1); }
-e_source=$(times "$N" bash -c "rm -rf '$work/cache/scripts'; cd '$work' && HOME='$work' ODW_CACHE_DIR='$work/cache' '$ODW' run deep.js --wait --runs-root '$work/runs' --adapter echo --args '{\"question\": \"tides\"}' >/dev/null 2>&1" | median)
-deep deep.js
-e_cached=$(times "$N" deep deep.js | median)
-e_module=$(times "$N" deep deep.wasm | median)
-# criterion's estimate (the middle figure of `time: [low est high]`), in ms.
-# Units other than s, ms and ns are microseconds (kept out of the awk program,
-# which some awks read as ASCII only).
-estimate() { awk -v name="$1" '$0 ~ name {f=1} f && /time:/ {v=$4; u=$5; if (u=="s") v*=1000; else if (u=="ns") v/=1e6; else if (u!="ms") v/=1000; print v; exit}'; }
-criterion=$(cargo bench --quiet --bench start -- --noplot 2>/dev/null)
-in_source=$(echo "$criterion" | estimate "from source")
-in_module=$(echo "$criterion" | estimate "from its module")
-
-echo "(a) odw run --wait, one agent, warm:        median ${a} ms   (target < 30 ms)"
-echo "(b) 200-agent fan-out, concurrency $C:       odw ${odw_fan} ms vs shell ${shell_fan} ms   ratio $(awk "BEGIN{printf \"%.3f\", $odw_fan/$shell_fan}")   (target <= 1.10)"
-echo "(d) resume of 1000 journalled calls:     median ${resume} ms ($(awk "BEGIN{printf \"%.1f\", $resume*1000/1000}") µs per cached call)"
-echo "    live run: echo $(awk "BEGIN{printf \"%.0f\", $live_echo/1000}") ms (ratio $(awk "BEGIN{printf \"%.1f\", $live_echo/1000/$resume}")x), sh agents $(awk "BEGIN{printf \"%.0f\", $live_sh/1000}") ms (ratio $(awk "BEGIN{printf \"%.1f\", $live_sh/1000/$resume}")x); journal $(( bytes / 1000 )) bytes per call"
-echo "(c) start, cold (compiles guest) vs warm:   ${cold} ms vs ${a} ms   ratio $(awk "BEGIN{printf \"%.1f\", $cold/$a}")"
-echo "(e) start of deep-research.js, end to end: compiled ${e_source} ms, cached ${e_cached} ms, module ${e_module} ms   ratio $(awk "BEGIN{printf \"%.2f\", $e_module/$e_source}")"
-echo "    in process (criterion): from source ${in_source} ms vs from its module ${in_module} ms   ratio $(awk "BEGIN{printf \"%.2f\", $in_module/$in_source}")"
+echo "odw $("$ODW" --version | cut -d' ' -f2) on $(nproc) cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), medians of $N runs"
+printf '%-22s %12s  %12s %-28s\n' "figure" "odw" "limit" ""
+row "one-agent run" "$one" "$(awk -v a="$version" -v b="$spawn" 'BEGIN{printf "%.2f", a+b}')" "--version + one spawn" "<= 6 ms" "v <= 6"
+row "no-agent run" "$none" "$version" "odw --version" "<= 5 ms" "v <= 5"
+row "first run (no cache)" "$first" "$one" "the warm one-agent run" "<= 60 ms" "v <= 60"
+row "200-agent fan-out" "$fan" "$xargs_fan" "xargs -P$C, same agents" "<= 1.10x" "r <= 1.10"
+row "resume, 1000 reused" "$resume1000" "$none" "the no-agent run" "<= 25 ms" "v <= 25"
+row "replay --check, 1000" "$replay1000" "$none" "the no-agent run" "<= 25 ms" "v <= 25"
+awk -v kb="$rss_kb" 'BEGIN { printf "%-22s %9.1f MB %s\n", "peak RSS, 200 agents", kb / 1024, (kb / 1024 <= 20 ? "target <= 20 MB  met" : "target <= 20 MB  MISSED") }'
+echo
+echo "scale (per call = (wall - no-agent run) / calls):"
+printf '%8s %14s %14s %14s\n' calls "live µs/call" "resume µs/call" "replay µs/call"
+for n in 100 1000 10000; do
+  k=$(( n == 10000 ? 3 : 7 ))
+  res=$(resume "$n" "$k"); rep=$(replay "$n" "$k")
+  per() { awk -v w="$1" -v b="$none" -v n="$n" 'BEGIN { printf "%.1f", (w - b) * 1000 / n }'; }
+  printf '%8s %14s %14s %14s\n' "$n" "$(per "$(awk -v x="${live[$n]}" 'BEGIN{print x/1e6}')")" "$(per "$res")" "$(per "$rep")"
+done

@@ -46,9 +46,31 @@ pub(super) fn instrumented() -> Result<(ModuleContext<'static>, Vec<u8>), Sandbo
         .map_err(|e| SandboxError::Setup(format!("cannot instrument the guest: {e:#}")))
 }
 
-/// The guest, compiled (or loaded precompiled from `cache_dir`).
+/// The guest precompiled by the build script for the machine odw was built
+/// on (`engine/build.rs`); empty when it could not be (cross builds).
+static PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm"));
+
+/// The guest, ready to instantiate: the artifact shipped in the binary when
+/// this CPU and engine take it, else the one compiled and cached in
+/// `cache_dir` on an earlier run, else compiled now (and cached).
 pub(super) fn load_guest(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module, SandboxError> {
+    if let Some(module) = shipped(engine) {
+        return Ok(module);
+    }
     load_module(engine, cache_dir, "guest", guest_hash(), || Ok(instrumented()?.1))
+}
+
+/// The shipped artifact, if it loads into `engine`.
+fn shipped(engine: &Engine) -> Option<Module> {
+    if PRECOMPILED.is_empty() {
+        return None;
+    }
+    // SAFETY: the bytes are part of this binary, written by its own build
+    // script from the committed guest with the settings `engine` was made
+    // with (one `wasmtime_config`). wasmtime checks the artifact's version,
+    // settings and the CPU features its code needs, and refuses a mismatch
+    // (a binary copied to an older CPU); that refusal is the fallback above.
+    unsafe { Module::deserialize(engine, PRECOMPILED) }.ok()
 }
 
 /// Compiles a module, or loads the artifact cached for the bytes whose

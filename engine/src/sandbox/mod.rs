@@ -17,6 +17,7 @@ mod limits;
 mod load;
 mod snapshot;
 mod wasi;
+mod wasmtime_config;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use wasmtime::{Config, Engine, InstancePre, Linker, Store, UpdateDeadline};
+use wasmtime::{Engine, InstancePre, Linker, Store, UpdateDeadline};
 
 use crate::protocol::{Activation, AgentRequest, Completion, ErrorName, GuestEvent, Outcome};
 pub use guest::{GUEST_WASM, guest_hash};
@@ -182,12 +183,7 @@ impl Sandbox {
     /// Compiles the guest, or loads it from `cache_dir` when a precompiled copy
     /// for this guest, wasmtime version and engine settings is there.
     pub fn new(cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        // The async fiber that runs the guest needs room for the wasm stack.
-        config.max_wasm_stack(8 << 20);
-        config.async_stack_size(16 << 20);
-        let engine = Engine::new(&config).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let engine = Engine::new(&wasmtime_config::wasmtime_config()).map_err(|e| SandboxError::Setup(e.to_string()))?;
         let module = guest::load_guest(&engine, cache_dir)?;
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
