@@ -25,13 +25,16 @@ fn main() {
     println!("cargo::rerun-if-env-changed=ODW_NO_PRECOMPILED_GUEST");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("guest.cwasm");
     let native = std::env::var("TARGET").ok() == std::env::var("HOST").ok();
-    let wanted = cfg!(feature = "precompiled-guest") && std::env::var_os("ODW_NO_PRECOMPILED_GUEST").is_none();
+    let wanted =
+        cfg!(feature = "precompiled-guest") && std::env::var_os("ODW_NO_PRECOMPILED_GUEST").is_none();
     let artifact = if native && wanted {
         match precompile() {
             Ok(bytes) => bytes,
             Err(e) => {
                 // Not fatal: the binary compiles the guest at run time instead.
-                println!("cargo::warning=the guest is not precompiled ({e}); odw will compile it on first use");
+                println!(
+                    "cargo::warning=the guest is not precompiled ({e}); odw will compile it on first use"
+                );
                 Vec::new()
             }
         }

@@ -50,14 +50,25 @@ pub(super) fn instrumented() -> Result<(ModuleContext<'static>, Vec<u8>), Sandbo
 /// on (`engine/build.rs`); empty when it could not be (cross builds).
 static PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm"));
 
-/// The guest, ready to instantiate: the artifact shipped in the binary when
-/// this CPU and engine take it, else the one compiled and cached in
-/// `cache_dir` on an earlier run, else compiled now (and cached).
+/// The guest, ready to instantiate: from the cache in `cache_dir` when an
+/// earlier run put it there, else the artifact shipped in the binary when
+/// this CPU and engine take it (copied into the cache), else compiled now
+/// (and cached).
+///
+/// The cache comes first although the binary holds the same bytes: a cached
+/// file is mapped, and only the pages a run touches are read, where
+/// deserialising the shipped bytes copies all 3 MB on every start.
 pub(super) fn load_guest(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module, SandboxError> {
-    if let Some(module) = shipped(engine) {
-        return Ok(module);
-    }
-    load_module(engine, cache_dir, "guest", guest_hash(), || Ok(instrumented()?.1))
+    load_module(engine, cache_dir, "guest", guest_hash(), |cached| {
+        if let Some(module) = shipped(engine) {
+            if let Some(path) = cached {
+                // A cache that cannot be written only costs the next start a copy.
+                let _ = store_bytes(path, PRECOMPILED);
+            }
+            return Ok(Compiled::Ready(module));
+        }
+        Ok(Compiled::Wasm(instrumented()?.1))
+    })
 }
 
 /// The shipped artifact, if it loads into `engine`.
@@ -73,15 +84,23 @@ fn shipped(engine: &Engine) -> Option<Module> {
     unsafe { Module::deserialize(engine, PRECOMPILED) }.ok()
 }
 
-/// Compiles a module, or loads the artifact cached for the bytes whose
-/// blake3 is `hash` (`source` makes the bytes to compile, which may be
-/// derived from them).
+/// What [`load_module`] gets when nothing usable is cached.
+pub(super) enum Compiled {
+    /// Bytes to compile (and cache).
+    Wasm(Vec<u8>),
+    /// A module already loaded some other way (and cached by the caller).
+    Ready(Module),
+}
+
+/// Loads the artifact cached for the bytes whose blake3 is `hash`, or makes
+/// the module with `source` (given the cache path, if any) and caches what
+/// it compiled.
 pub(super) fn load_module(
     engine: &Engine,
     cache_dir: Option<&Path>,
     kind: &str,
     hash: &blake3::Hash,
-    source: impl FnOnce() -> Result<Vec<u8>, SandboxError>,
+    source: impl FnOnce(Option<&Path>) -> Result<Compiled, SandboxError>,
 ) -> Result<Module, SandboxError> {
     let cached = cache_dir.map(|dir| dir.join(cache_key(engine, kind, hash)));
     if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
@@ -94,19 +113,24 @@ pub(super) fn load_module(
             return Ok(module);
         }
     }
-    let module = Module::new(engine, source()?)
+    let bytes = match source(cached.as_deref())? {
+        Compiled::Ready(module) => return Ok(module),
+        Compiled::Wasm(bytes) => bytes,
+    };
+    let module = Module::new(engine, bytes)
         .map_err(|e| SandboxError::Setup(format!("cannot compile the {kind} module: {e:#}")))?;
     if let Some(path) = cached {
         // A cache that cannot be written only costs the next run a compile.
-        let _ = store_artifact(&module, &path);
+        if let Ok(bytes) = module.serialize() {
+            let _ = store_bytes(&path, &bytes);
+        }
     }
     Ok(module)
 }
 
-fn store_artifact(module: &Module, path: &Path) -> std::io::Result<()> {
-    let bytes = module.serialize().map_err(std::io::Error::other)?;
+fn store_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     crate::fsio::private_dir(path.parent().unwrap_or(Path::new(".")))?;
-    crate::fsio::atomic_write(path, &bytes, false)
+    crate::fsio::atomic_write(path, bytes, false)
 }
 
 #[cfg(test)]

@@ -183,7 +183,8 @@ impl Sandbox {
     /// Compiles the guest, or loads it from `cache_dir` when a precompiled copy
     /// for this guest, wasmtime version and engine settings is there.
     pub fn new(cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
-        let engine = Engine::new(&wasmtime_config::wasmtime_config()).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let engine = Engine::new(&wasmtime_config::wasmtime_config())
+            .map_err(|e| SandboxError::Setup(e.to_string()))?;
         let module = guest::load_guest(&engine, cache_dir)?;
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
@@ -221,8 +222,8 @@ impl Sandbox {
     /// that asks for anything else is refused here.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, SandboxError> {
         let hash = blake3::hash(bytes);
-        let module = guest::load_module(&self.engine, self.cache_dir.as_deref(), "module", &hash, || {
-            Ok(bytes.to_vec())
+        let module = guest::load_module(&self.engine, self.cache_dir.as_deref(), "module", &hash, |_| {
+            Ok(guest::Compiled::Wasm(bytes.to_vec()))
         })?;
         let pre = self.linker.instantiate_pre(&module).map_err(|e| {
             SandboxError::Setup(format!("the module needs what the sandbox does not offer: {e:#}"))
