@@ -216,6 +216,63 @@ fn a_timeout_cancels_its_job_and_the_other_calls_go_on() {
     assert_eq!(cancelled[0]["index"], 0);
 }
 
+#[test]
+fn a_pause_holds_a_job_waiting_in_the_queue_and_resume_releases_it() {
+    if !cluster() {
+        return;
+    }
+    // The node has 96 CPUs (tests/slurm/start.sh): two calls of 49 cannot
+    // run at once, so the second waits in SLURM's queue.
+    let env = env_with(json!({ "kind": "slurm", "cpus": 49 }), json!({}));
+    let wf = env
+        .script("pause.js", "return await parallel([() => agent('first sleep:3'), () => agent('second')]);");
+    let id = start(&env, &wf, &[]);
+    let states = || {
+        jobs_of(&id).iter().map(|j| j.split(' ').nth(1).unwrap_or_default().to_string()).collect::<Vec<_>>()
+    };
+    wait_for("one job running and one queued", Duration::from_secs(30), || {
+        let s = states();
+        s.len() == 2 && s.contains(&"RUNNING".to_string()) && s.contains(&"PENDING".to_string())
+    });
+    let runs = runs_flag(&env);
+    assert_eq!(env.odw(&["pause", &id, "--runs-root", &runs]).code, 0);
+    let reason = || {
+        let out = Command::new("squeue")
+            .args(["--noheader", "--states=PENDING", "--format=%j %r"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with(&format!("odw-{id}-")))
+            .map(str::to_string)
+    };
+    wait_for("the queued job to be held", Duration::from_secs(20), || {
+        reason().is_some_and(|r| r.contains("JobHeld"))
+    });
+    // The first call ends; the held one does not start while the run is paused.
+    wait_for("the first call to end", Duration::from_secs(30), || {
+        env.mock_lines().iter().any(|l| l.what == "end" && l.prompt == "first sleep:3")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(env.mock_invocations(), 1, "a held job started during the pause");
+    assert!(reason().is_some_and(|r| r.contains("JobHeld")), "{:?}", jobs_of(&id));
+
+    assert_eq!(env.odw(&["resume", &id, "--runs-root", &runs]).code, 0);
+    wait_for("the run to finish", Duration::from_secs(60), || state(&env, &id) == "done");
+    let result = env.odw(&["result", &id, "--runs-root", &runs]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&result.stdout).unwrap(),
+        json!(["mock:first sleep:3", "mock:second"])
+    );
+    let events = read_events(&run_dir(&env, &id));
+    let states: Vec<&str> = of_type(&events, "agent_job")
+        .iter()
+        .filter(|j| j["index"] == 1)
+        .map(|j| j["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["submitted", "held", "released", "COMPLETED"]);
+}
+
 /// An agent for the resume test: a prompt with `hold` waits until the file
 /// `$HOLD_DIR/free-<run id>` exists (the run id read from its SLURM job
 /// name), so the held calls of a killed run hold on as orphans while those

@@ -20,7 +20,7 @@ CONF=/etc/slurm/slurm.conf
 NODE=$(hostname -s)
 LOGS=/var/log/slurm
 # Slots on the node: jobs ask for one CPU each (the executor's default).
-CPUS=${ODW_SLURM_CPUS:-64}
+CPUS=${ODW_SLURM_CPUS:-96}
 
 die() { echo "tests/slurm/start.sh: $*" >&2; exit 1; }
 

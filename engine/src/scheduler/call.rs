@@ -352,6 +352,7 @@ impl Scheduler {
                         let progress = self.run.progress.clone();
                         move |job| progress.event(Event::AgentJob(job))
                     })),
+                    control: Some(self.control.clone()),
                 },
             };
             let reply: AgentReply = match job.adapter.call(&call).await {

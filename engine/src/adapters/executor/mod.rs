@@ -32,7 +32,7 @@ pub use crate::config::{ExecutorConfig, ExecutorKind, ExecutorSetting};
 pub use process::{Launch, MAX_REPLY_BYTES, Ran};
 
 use super::{AdapterError, AgentCall};
-use crate::rundir::AgentJob;
+use crate::rundir::{AgentJob, Control};
 
 /// Where one command adapter's processes run.
 #[derive(Debug, Clone)]
@@ -53,6 +53,9 @@ pub struct CallTag {
     pub patch_file: PathBuf,
     /// Where `agent_job` events go.
     pub report: Option<Arc<dyn Fn(AgentJob) + Send + Sync>>,
+    /// The run's pause state: a job still waiting in a cluster's queue is
+    /// held while the run is paused.
+    pub control: Option<tokio::sync::watch::Receiver<Control>>,
 }
 
 impl std::fmt::Debug for CallTag {

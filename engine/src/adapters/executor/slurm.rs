@@ -14,7 +14,8 @@
 //! which also reaches a job still waiting in the queue. When odw dies
 //! without cleaning up, the guardian kills `srun`, which ends its step; a
 //! resumed run cancels what is left of its predecessor's jobs
-//! ([`cancel_run`]). When the job ends, `scontrol show job` gives its state,
+//! ([`cancel_run`]). While the run is paused, a job still waiting in the
+//! queue is held (`scontrol hold`) and released on resume. When the job ends, `scontrol show job` gives its state,
 //! node and times (`sacct` needs a SLURM database, which many clusters
 //! have but this one need not).
 //!
@@ -109,7 +110,10 @@ impl Slurm {
         let cwd = if launch.cwd.is_dir() { launch.cwd.clone() } else { std::path::PathBuf::from("/") };
         let srun = Launch { argv, cwd, ..launch };
         let mut guard = Cancel { name: name.clone(), armed: true };
-        let mut id: Option<String> = None;
+        // Shared by the stderr reader (which finds it) and the pause
+        // follower (which holds the job while it is queued).
+        let found: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+        let id = || found.lock().ok().and_then(|id| id.clone());
         let tag = &call.job;
         let job = |state: &str, id: Option<String>, accounting: Option<Value>| AgentJob {
             index: tag.index,
@@ -120,16 +124,21 @@ impl Slurm {
             state: state.into(),
             accounting,
         };
-        let result = process::run(&srun, call.timeout, |line| {
-            if id.is_none()
-                && let Some(found) = job_id(line)
+        let running = process::run(&srun, call.timeout, |line| {
+            if let Some(new) = job_id(line)
+                && let Ok(mut known) = found.lock()
+                && known.is_none()
             {
-                id = Some(found.clone());
-                tag.report(job("submitted", Some(found), None));
+                *known = Some(new.clone());
+                tag.report(job("submitted", Some(new), None));
             }
             !srun_chatter(line)
-        })
-        .await;
+        });
+        let result = tokio::select! {
+            result = running => result,
+            never = follow_pause(tag, &id, &job) => match never {},
+        };
+        let id = id();
         match result {
             Ok(ran) => {
                 guard.armed = false;
@@ -159,6 +168,55 @@ impl Slurm {
             }
         }
     }
+}
+
+/// Holds the job while the run is paused and it still waits in SLURM's
+/// queue (`scontrol hold`), and releases it when the run resumes: a pause
+/// means no agent starts, and a queued job is an agent not yet started. A
+/// job already running is left to finish, as a local agent is. Never ends;
+/// the call's own end drops it.
+async fn follow_pause(
+    tag: &super::CallTag,
+    id: &impl Fn() -> Option<String>,
+    job: &impl Fn(&str, Option<String>, Option<Value>) -> AgentJob,
+) -> std::convert::Infallible {
+    let Some(control) = &tag.control else { return std::future::pending().await };
+    // Whether odw holds the job, and whether this pause already tried (a
+    // running job cannot be held; once is enough to know).
+    let (mut held, mut tried) = (false, false);
+    loop {
+        tokio::time::sleep(PAUSE_POLL).await;
+        let paused = control.borrow().paused;
+        let Some(id) = id() else { continue };
+        if paused && !held && !tried {
+            tried = true;
+            if scontrol(&["hold", &id]).await {
+                held = true;
+                tag.report(job("held", Some(id), None));
+            }
+        } else if !paused {
+            tried = false;
+            if held && scontrol(&["release", &id]).await {
+                held = false;
+                tag.report(job("released", Some(id), None));
+            }
+        }
+    }
+}
+
+/// How often a queued call looks at the run's pause state.
+const PAUSE_POLL: Duration = Duration::from_millis(200);
+
+/// Runs `scontrol ARGS`; whether it succeeded.
+async fn scontrol(args: &[&str]) -> bool {
+    tokio::process::Command::new("scontrol")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
 }
 
 /// A time limit for `--time` from odw's timeout: whole minutes, rounded up,
