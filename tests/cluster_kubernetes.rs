@@ -304,7 +304,7 @@ fn odw_adapters_shows_each_executor_and_what_one_call_runs() {
     assert_eq!(
         hpc["command_line"],
         format!(
-            "srun --verbose --job-name=odw-run-0-1 --ntasks=1 --cpus-per-task=1 --time=2 --partition=cpu \
+            "srun --verbose --job-name=odw-run-0-1 --ntasks=1 --cpus-per-task=1 --time=31 --partition=cpu \
              --mem=2G --chdir={cwd} -- agent-cli -p < prompt"
         )
     );

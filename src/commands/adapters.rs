@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
@@ -29,7 +28,8 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
         workspace: cwd.clone(),
         source: cwd,
         prompt_file: PathBuf::from("<runDir>/prompts/<index>-<attempt>.txt"),
-        timeout: Duration::from_secs(1),
+        // A cluster job's time limit follows it (`srun --time`).
+        timeout: config.agent_timeout(),
         // A cluster job's name shows where the run id and the call go.
         job: CallTag { run: "RUN".into(), index: 0, attempt: 1, ..CallTag::default() },
     };

@@ -33,7 +33,7 @@ up() {
   # `sinfo` answers only when slurmctld is up; the node counts once slurmd
   # has registered (idle, or mixed/allocated while jobs run).
   local state
-  state=$(timeout 10 sinfo -h -n "$NODE" -o %T 2>/dev/null | head -n1) || return 1
+  state=$(timeout 2 sinfo -h -n "$NODE" -o %T 2>/dev/null | head -n1) || return 1
   case "$state" in idle | mixed | allocated | completing) return 0 ;; *) return 1 ;; esac
 }
 
@@ -54,7 +54,8 @@ if [ ! -s /etc/munge/munge.key ]; then
   chmod 0400 /etc/munge/munge.key
 fi
 if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
-  runuser -u munge -- /usr/sbin/munged
+  # --force: a socket left by a munged that was killed is replaced.
+  runuser -u munge -- /usr/sbin/munged --force
   for _ in $(seq 50); do
     munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && break
     sleep 0.1

@@ -127,6 +127,9 @@ pub fn catalogue(config: &Config, sample: &AgentCall) -> Vec<AdapterInfo> {
         .into_iter()
         .filter_map(|name| {
             let (_, adapter) = Adapter::resolve(&name, config).ok()?;
+            // With this adapter's own timeout, as a call would have it.
+            let sample =
+                &AgentCall { timeout: adapter.timeout().unwrap_or(sample.timeout), ..sample.clone() };
             let configured = config.adapters.contains_key(&name);
             let builtin = builtin::config(&name).is_some() || name == ECHO;
             let changes_only = config.adapters.get(&name).is_some_and(|a| a.command.is_empty());
