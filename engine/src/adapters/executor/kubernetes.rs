@@ -330,7 +330,7 @@ struct Delete {
 impl Delete {
     async fn now(mut self) {
         self.armed = false;
-        let (program, args) = self.argv.split_first().expect("kubectl argv");
+        let Some((program, args)) = self.argv.split_first() else { return };
         let _ = tokio::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::null())
@@ -408,5 +408,34 @@ pub async fn delete_run(run: &str, namespace: Option<&str>) -> Vec<String> {
             )]
         }
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_values_text_or_nothing() {
+        let template = json!({
+            "whole": "{{list}}",
+            "inside": "job {{name}} #{{index}}",
+            "unset": "{{nothing}}",
+            "items": ["{{nothing}}", "{{name}}", 3],
+            "unknown": "{{unknown}}"
+        });
+        let mut values = Map::new();
+        values.insert("list".into(), json!(["a", "b"]));
+        values.insert("name".into(), json!("odw-r-0-1"));
+        values.insert("index".into(), json!(0));
+        values.insert("nothing".into(), Value::Null);
+        assert_eq!(
+            fill(&template, &values),
+            Some(json!({
+                "whole": ["a", "b"],
+                "inside": "job odw-r-0-1 #0",
+                "items": ["odw-r-0-1", 3]
+            }))
+        );
     }
 }

@@ -20,6 +20,18 @@
 //! cluster. Cluster jobs are reported as `agent_job` events in the run's
 //! `events.jsonl`: the job id when it is submitted, its state and
 //! accounting when it ends.
+//!
+//! Attack surface. odw runs `srun`, `scancel`, `squeue`, `scontrol` or
+//! `kubectl` from PATH, as the user running odw, only for an adapter whose
+//! configuration names that executor. What reaches their command lines is
+//! the configuration's (checked in `config/executor.rs`: one word each,
+//! never an option), odw's own job names (run id, index, attempt), and the
+//! adapter's argv as separate words after `--` — which a script shapes no
+//! more than it does locally (model, effort and agentType are checked as
+//! data). The prompt goes on stdin, in the run directory, or inside the
+//! JSON manifest, never on a scheduler's command line. A script's
+//! `agentType` can only pick among the `byAgentType` resources the
+//! configuration lists.
 
 mod kubernetes;
 pub mod process;
