@@ -126,7 +126,13 @@ fn twenty_agents_on_slurm_answer_as_they_do_locally() {
     let began = Instant::now();
     let run = slurm.run_wait(&wf, &[]);
     let slurm_ms = began.elapsed().as_millis();
-    assert_eq!(run.json(), expected, "{}", run.stderr);
+    let failures: Vec<Value> = slurm
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "agent_failed")
+        .map(|e| e["error"].clone())
+        .collect();
+    assert_eq!(run.json(), expected, "failed calls: {failures:#?}");
     assert_eq!(expected[19], "mock:agent 19 sleep:1");
 
     // Each call was a job: submitted with its id, then COMPLETED with its
@@ -225,7 +231,7 @@ fn a_pause_holds_a_job_waiting_in_the_queue_and_resume_releases_it() {
     // run at once, so the second waits in SLURM's queue.
     let env = env_with(json!({ "kind": "slurm", "cpus": 49 }), json!({}));
     let wf = env
-        .script("pause.js", "return await parallel([() => agent('first sleep:3'), () => agent('second')]);");
+        .script("pause.js", "return await parallel([() => agent('a sleep:2'), () => agent('b sleep:2')]);");
     let id = start(&env, &wf, &[]);
     let states = || {
         jobs_of(&id).iter().map(|j| j.split(' ').nth(1).unwrap_or_default().to_string()).collect::<Vec<_>>()
@@ -249,9 +255,9 @@ fn a_pause_holds_a_job_waiting_in_the_queue_and_resume_releases_it() {
     wait_for("the queued job to be held", Duration::from_secs(20), || {
         reason().is_some_and(|r| r.contains("JobHeld"))
     });
-    // The first call ends; the held one does not start while the run is paused.
-    wait_for("the first call to end", Duration::from_secs(30), || {
-        env.mock_lines().iter().any(|l| l.what == "end" && l.prompt == "first sleep:3")
+    // The running call ends; the held one does not start while the run is paused.
+    wait_for("the running call to end", Duration::from_secs(30), || {
+        env.mock_lines().iter().any(|l| l.what == "end")
     });
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(env.mock_invocations(), 1, "a held job started during the pause");
@@ -262,15 +268,15 @@ fn a_pause_holds_a_job_waiting_in_the_queue_and_resume_releases_it() {
     let result = env.odw(&["result", &id, "--runs-root", &runs]);
     assert_eq!(
         serde_json::from_str::<Value>(&result.stdout).unwrap(),
-        json!(["mock:first sleep:3", "mock:second"])
+        json!(["mock:a sleep:2", "mock:b sleep:2"])
     );
+    // The call that waited in the queue was held, then released.
     let events = read_events(&run_dir(&env, &id));
-    let states: Vec<&str> = of_type(&events, "agent_job")
-        .iter()
-        .filter(|j| j["index"] == 1)
-        .map(|j| j["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(states, ["submitted", "held", "released", "COMPLETED"]);
+    let jobs = of_type(&events, "agent_job");
+    let held = jobs.iter().find(|j| j["state"] == "held").expect("a held job");
+    let states: Vec<&str> =
+        jobs.iter().filter(|j| j["index"] == held["index"]).map(|j| j["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["submitted", "held", "released", "COMPLETED"], "{jobs:#?}");
 }
 
 /// An agent for the resume test: a prompt with `hold` waits until the file

@@ -110,10 +110,12 @@ impl Slurm {
         let cwd = if launch.cwd.is_dir() { launch.cwd.clone() } else { std::path::PathBuf::from("/") };
         let srun = Launch { argv, cwd, ..launch };
         let mut guard = Cancel { name: name.clone(), armed: true };
-        // Shared by the stderr reader (which finds it) and the pause
-        // follower (which holds the job while it is queued).
-        let found: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-        let id = || found.lock().ok().and_then(|id| id.clone());
+        // The job id and whether the job waits in the queue, as srun's
+        // stderr tells them: shared by the reader (which finds them) and the
+        // pause follower (which holds the job only while it is queued).
+        let found: std::sync::Mutex<(Option<String>, bool)> = std::sync::Mutex::new((None, false));
+        let id = || found.lock().ok().and_then(|f| f.0.clone());
+        let queued = || found.lock().is_ok_and(|f| f.1);
         let tag = &call.job;
         let job = |state: &str, id: Option<String>, accounting: Option<Value>| AgentJob {
             index: tag.index,
@@ -125,18 +127,24 @@ impl Slurm {
             accounting,
         };
         let running = process::run(&srun, call.timeout, |line| {
-            if let Some(new) = job_id(line)
-                && let Ok(mut known) = found.lock()
-                && known.is_none()
-            {
-                *known = Some(new.clone());
-                tag.report(job("submitted", Some(new), None));
+            if let Ok(mut known) = found.lock() {
+                if let Some(new) = job_id(line)
+                    && known.0.is_none()
+                {
+                    known.0 = Some(new.clone());
+                    tag.report(job("submitted", Some(new), None));
+                }
+                if line.ends_with("queued and waiting for resources") {
+                    known.1 = true;
+                } else if line.ends_with("has been allocated resources") || line.starts_with("srun: jobid ") {
+                    known.1 = false;
+                }
             }
             !srun_chatter(line)
         });
         let result = tokio::select! {
             result = running => result,
-            never = follow_pause(tag, &id, &job) => match never {},
+            never = follow_pause(tag, &id, &queued, &job) => match never {},
         };
         let id = id();
         match result {
@@ -178,17 +186,17 @@ impl Slurm {
 async fn follow_pause(
     tag: &super::CallTag,
     id: &impl Fn() -> Option<String>,
+    queued: &impl Fn() -> bool,
     job: &impl Fn(&str, Option<String>, Option<Value>) -> AgentJob,
 ) -> std::convert::Infallible {
     let Some(control) = &tag.control else { return std::future::pending().await };
-    // Whether odw holds the job, and whether this pause already tried (a
-    // running job cannot be held; once is enough to know).
+    // Whether odw holds the job, and whether this pause already tried.
     let (mut held, mut tried) = (false, false);
     loop {
         tokio::time::sleep(PAUSE_POLL).await;
         let paused = control.borrow().paused;
         let Some(id) = id() else { continue };
-        if paused && !held && !tried {
+        if paused && !held && !tried && queued() {
             tried = true;
             if scontrol(&["hold", &id]).await {
                 held = true;
