@@ -4,12 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
 
-use odw_engine::{AgentCall, catalogue, select_default};
+use odw_engine::{AgentCall, CallTag, ExecutorKind, catalogue, select_default};
 
 use super::config;
 use crate::cli::{AdaptersArgs, Global};
@@ -29,7 +28,10 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
         workspace: cwd.clone(),
         source: cwd,
         prompt_file: PathBuf::from("<runDir>/prompts/<index>-<attempt>.txt"),
-        timeout: Duration::from_secs(1),
+        // A cluster job's time limit follows it (`srun --time`).
+        timeout: config.agent_timeout(),
+        // A cluster job's name shows where the run id and the call go.
+        job: CallTag { run: "RUN".into(), index: 0, attempt: 1, ..CallTag::default() },
     };
     let list = catalogue(&config, &sample);
     let default = select_default(&config, args.adapter.as_deref());
@@ -49,7 +51,11 @@ pub fn adapters(global: &Global, args: &AdaptersArgs) -> anyhow::Result<ExitCode
             (Some(_), Some(path)) => format!("found: {}", path.display()),
             (Some(p), None) => format!("`{p}` not on PATH"),
         };
-        outln!("{:width$}  {} · {} · {installed}", a.name, a.origin, a.kind);
+        let executor = match a.executor {
+            ExecutorKind::Local => String::new(),
+            other => format!(" · runs on {}", other.name()),
+        };
+        outln!("{:width$}  {} · {}{executor} · {installed}", a.name, a.origin, a.kind);
         outln!("{:width$}  $ {}", "", a.command_line);
         if !a.options.is_empty() {
             let shown: Vec<String> = a.options.iter().map(|(k, v)| format!("{k}: {v}")).collect();

@@ -112,6 +112,10 @@ fn print_event(line: &str, json: bool) -> anyhow::Result<()> {
             "agent_failed",
             format!("#{} {} failed: {}", e.agent.index, e.agent.label, e.error.as_deref().unwrap_or("")),
         ),
+        Event::AgentJob(j) => {
+            let id = j.job.as_ref().filter(|id| **id != j.name).map_or(String::new(), |id| format!(" {id}"));
+            ("agent_job", format!("#{} {} job{id} {}: {}", j.index, j.executor, j.name, j.state))
+        }
         Event::RunPaused => ("run_paused", "paused".into()),
         Event::RunResumed => ("run_resumed", "resumed".into()),
         Event::RunFinished { ms, .. } => ("run_finished", format!("done in {ms} ms")),

@@ -54,6 +54,11 @@ impl Env {
 
     /// Runs `odw` with `args` in this directory.
     pub fn odw(&self, args: &[&str]) -> Run {
+        self.odw_with(args, &[])
+    }
+
+    /// Runs `odw` with `args` and the environment variables `vars` added.
+    pub fn odw_with(&self, args: &[&str], vars: &[(&str, String)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_odw"))
             .args(args)
             .current_dir(self.path())
@@ -61,6 +66,7 @@ impl Env {
             .env("ODW_CACHE_DIR", cache_dir())
             .env("MOCK_LOG", self.mock_log())
             .env_remove("ODW_CONFIG")
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .expect("run odw");
         Run::from(output)

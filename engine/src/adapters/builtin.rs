@@ -301,6 +301,7 @@ mod tests {
             source: PathBuf::from("/src"),
             prompt_file: PathBuf::from("/run/p.txt"),
             timeout: std::time::Duration::from_secs(1),
+            job: Default::default(),
         };
         (adapter.argv(&call), adapter.prompt_on_stdin(&call))
     }
@@ -359,6 +360,7 @@ mod tests {
             source: PathBuf::from("/src"),
             prompt_file: PathBuf::from("/run/prompts/3-1.txt"),
             timeout: std::time::Duration::from_secs(1),
+            job: Default::default(),
         };
         adapter.argv(&call)
     }
@@ -426,6 +428,7 @@ mod tests {
             source: PathBuf::from("/src"),
             prompt_file: PathBuf::from("/p.txt"),
             timeout: std::time::Duration::from_secs(1),
+            job: Default::default(),
         });
         assert!(!argv.contains(&"--effort".to_string()), "{argv:?}");
         assert_eq!(argv.last().map(String::as_str), Some("--persona=reviewer"));

@@ -1,25 +1,21 @@
-//! Agent CLIs as subprocesses, configured as in ODW's `odw.config.json`.
+//! Agent CLIs as commands, configured as in ODW's `odw.config.json`.
 //!
-//! Each call runs `command` (an argv array with placeholders) in its own
-//! process group, so a timeout or a stopped run kills the agent *and* every
-//! process it started; a guard kills the group if the call is dropped midway
-//! (for example when the workflow finishes without awaiting it). Output is
-//! captured with a size cap; a non-zero exit carries the last lines of stderr.
+//! Each call fills `command` (an argv array with placeholders) and the
+//! option flags in, decides what goes to stdin and which files the command
+//! line names, and hands that to the adapter's executor ([`super::executor`]):
+//! by default a subprocess in its own process group, so a timeout or a
+//! stopped run kills the agent *and* every process it started; or a SLURM
+//! job step, or a Kubernetes Job. Output is captured with a size cap and
+//! parsed here, wherever it ran; a non-zero exit carries the last lines of
+//! stderr.
 
-use std::path::Path;
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
-
-use super::{AdapterError, AgentCall, AgentReply, builtin, guardian};
+use super::executor::{Executor, Launch, MAX_REPLY_BYTES};
+use super::{AdapterError, AgentCall, AgentReply, builtin};
 use crate::config::{AdapterConfig, FlagTemplate, OutputFormat, StdinMode};
 
-/// The largest reply odw accepts from one agent (docs/design.md §5).
-pub const MAX_REPLY_BYTES: usize = 16 << 20;
-/// How much of stderr is kept for error messages.
-const STDERR_TAIL_BYTES: usize = 64 << 10;
 /// How many lines of stderr an error shows.
 const STDERR_TAIL_LINES: usize = 5;
 
@@ -28,11 +24,18 @@ const STDERR_TAIL_LINES: usize = 5;
 pub struct CommandAdapter {
     name: String,
     config: AdapterConfig,
+    executor: Executor,
 }
 
 impl CommandAdapter {
     pub fn new(name: &str, config: AdapterConfig) -> Self {
-        CommandAdapter { name: name.to_string(), config }
+        let executor = Executor::new(config.executor.as_ref());
+        CommandAdapter { name: name.to_string(), config, executor }
+    }
+
+    /// Where this adapter's processes run.
+    pub fn executor(&self) -> &Executor {
+        &self.executor
     }
 
     pub fn timeout(&self) -> Option<Duration> {
@@ -101,7 +104,7 @@ impl CommandAdapter {
     }
 
     /// Where `{schema_file}` is written: beside the call's prompt file.
-    fn schema_file(&self, call: &AgentCall) -> std::path::PathBuf {
+    fn schema_file(&self, call: &AgentCall) -> PathBuf {
         call.prompt_file.with_extension("schema.json")
     }
 
@@ -114,6 +117,7 @@ impl CommandAdapter {
     }
 
     /// Whether the prompt is written to the agent's stdin.
+    #[cfg(test)]
     pub fn prompt_on_stdin(&self, call: &AgentCall) -> bool {
         self.stdin(call).is_some()
     }
@@ -150,102 +154,65 @@ impl CommandAdapter {
         }
     }
 
-    pub async fn call(&self, call: &AgentCall) -> Result<AgentReply, AdapterError> {
-        let io_err = |reason: String| AdapterError::Io { adapter: self.name.clone(), reason };
+    /// The files the command line refers to (`{prompt_file}`,
+    /// `{schema_file}`), with their text.
+    fn files(&self, call: &AgentCall) -> Vec<(PathBuf, String)> {
+        let mut files = Vec::new();
         if self.uses("{prompt_file}") {
-            write_prompt_file(&call.prompt_file, &call.prompt)
-                .map_err(|e| io_err(format!("cannot write {}: {e}", call.prompt_file.display())))?;
+            files.push((call.prompt_file.clone(), call.prompt.clone()));
         }
         if let Some(schema) = call.schema.as_ref().filter(|_| self.writes_schema_file(call)) {
-            let file = self.schema_file(call);
-            write_prompt_file(&file, &schema.to_string())
-                .map_err(|e| io_err(format!("cannot write {}: {e}", file.display())))?;
+            files.push((self.schema_file(call), schema.to_string()));
         }
-        let argv = self.argv(call);
-        let Some((program, rest)) = argv.split_first() else {
-            return Err(io_err("`command` is empty".into()));
-        };
-        let stdin = self.stdin(call);
-        let mut cmd = Command::new(program);
-        cmd.args(rest)
-            .current_dir(&call.workspace)
-            .process_group(0)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // The agent dies with odw even when odw cannot clean up (an abort,
-        // `kill -9`): the kernel sends it SIGKILL when its parent goes.
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        for (key, value) in &self.config.env {
-            match value {
-                Some(v) => cmd.env(key, v),
-                None => cmd.env_remove(key),
-            };
-        }
-        let mut child = cmd.spawn().map_err(|e| AdapterError::Spawn {
-            adapter: self.name.clone(),
-            program: program.clone(),
-            reason: e.to_string(),
-        })?;
-        let group = GroupGuard(child.id());
-        if let Some(pgid) = group.0 {
-            guardian::watch(pgid);
-        }
+        files
+    }
 
-        let mut stdin_pipe = child.stdin.take();
-        let feed = async {
-            if let (Some(pipe), Some(text)) = (stdin_pipe.as_mut(), &stdin) {
-                // An agent that exits without reading its stdin is not an error.
-                let _ = pipe.write_all(text.as_bytes()).await;
+    /// The call as the agent's process sees it: on an executor whose
+    /// processes read the call's files elsewhere (a pod's mount), the
+    /// prompt file is named there.
+    fn as_seen<'a>(&self, call: &'a AgentCall) -> std::borrow::Cow<'a, AgentCall> {
+        match self.executor.files_dir() {
+            Some(dir) => {
+                let name = call.prompt_file.file_name().map_or_else(|| "prompt.txt".into(), |n| n.to_owned());
+                std::borrow::Cow::Owned(AgentCall { prompt_file: dir.join(name), ..call.clone() })
             }
-            drop(stdin_pipe);
-        };
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let work = async {
-            let ((), out, err, status) = tokio::join!(
-                feed,
-                read_capped(stdout, MAX_REPLY_BYTES + 1),
-                read_tail(stderr, STDERR_TAIL_BYTES),
-                child.wait()
-            );
-            (out, err, status)
-        };
-        let (out, err, status) = match tokio::time::timeout(call.timeout, work).await {
-            Ok(done) => done,
-            Err(_) => {
-                group.kill();
-                return Err(AdapterError::Timeout {
-                    adapter: self.name.clone(),
-                    secs: call.timeout.as_secs_f64(),
-                    killed: true,
-                });
-            }
-        };
-        let status = status.map_err(|e| io_err(format!("wait failed: {e}")))?;
-        // The agent is done; anything it left running in its group goes too.
-        group.kill();
-        let out = out.map_err(|e| io_err(format!("reading stdout: {e}")))?;
-        let err = err.unwrap_or_default();
+            None => std::borrow::Cow::Borrowed(call),
+        }
+    }
+
+    /// What one call runs on this machine, before its executor.
+    fn launch(&self, call: &AgentCall) -> Launch {
+        Launch {
+            argv: self.argv(call),
+            stdin: self.stdin(call),
+            env: self.config.env.clone(),
+            cwd: call.workspace.clone(),
+        }
+    }
+
+    /// What running `call` does, as one line (`odw adapters`).
+    pub fn describe(&self, call: &AgentCall) -> String {
+        let call = self.as_seen(call);
+        self.executor.describe(&self.launch(&call), &call)
+    }
+
+    pub async fn call(&self, call: &AgentCall) -> Result<AgentReply, AdapterError> {
+        let call = self.as_seen(call);
+        let launch = self.launch(&call);
+        if launch.argv.is_empty() {
+            return Err(AdapterError::Io { adapter: self.name.clone(), reason: "`command` is empty".into() });
+        }
+        let ran = self.executor.run(&self.name, launch, self.files(&call), &call).await?;
         // Past the cap odw stops reading, so the agent may then die of
         // SIGPIPE: the size is the cause to report.
-        if out.len() > MAX_REPLY_BYTES {
+        if ran.stdout.len() > MAX_REPLY_BYTES {
             return Err(AdapterError::TooLarge {
                 adapter: self.name.clone(),
                 limit_mb: MAX_REPLY_BYTES >> 20,
             });
         }
-        let stdout = String::from_utf8_lossy(&out);
-        if !status.success() {
+        let stdout = String::from_utf8_lossy(&ran.stdout);
+        if let Some(status) = ran.failure {
             // A CLI that prints JSON reports its API errors there (claude's
             // `"result": "API Error: 400 …"`), which says more than stderr.
             let format = self.config.output.unwrap_or_default();
@@ -255,8 +222,8 @@ impl CommandAdapter {
                 .filter(|why| why.starts_with(builtin::REPORTED));
             return Err(AdapterError::Exit {
                 adapter: self.name.clone(),
-                status: describe_status(status),
-                stderr_tail: reported.unwrap_or_else(|| last_lines(&err, STDERR_TAIL_LINES)),
+                status,
+                stderr_tail: reported.unwrap_or_else(|| last_lines(&ran.stderr, STDERR_TAIL_LINES)),
             });
         }
         builtin::parse(self.config.output.unwrap_or_default(), &stdout, &call.prompt)
@@ -264,99 +231,9 @@ impl CommandAdapter {
     }
 }
 
-/// Kills a process group when dropped, so no agent outlives its call.
-struct GroupGuard(Option<u32>);
-
-impl GroupGuard {
-    fn kill(&self) {
-        if let Some(pid) = self.0 {
-            // SAFETY: killpg only sends a signal; the group id is the pid of a
-            // child we spawned with `process_group(0)`.
-            unsafe {
-                libc::killpg(pid as libc::pid_t, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-        if let Some(pgid) = self.0 {
-            guardian::forget(pgid);
-        }
-    }
-}
-
-fn write_prompt_file(path: &Path, prompt: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, prompt)
-}
-
-async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    if let Some(pipe) = pipe {
-        pipe.take(cap as u64).read_to_end(&mut out).await?;
-    }
-    Ok(out)
-}
-
-/// Reads a pipe to its end, keeping only the last `keep` bytes.
-async fn read_tail(pipe: Option<impl AsyncRead + Unpin>, keep: usize) -> std::io::Result<String> {
-    let mut tail = Vec::new();
-    if let Some(mut pipe) = pipe {
-        let mut buf = [0u8; 8192];
-        loop {
-            let n = pipe.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            tail.extend_from_slice(&buf[..n]);
-            if tail.len() > 2 * keep {
-                tail.drain(..tail.len() - keep);
-            }
-        }
-    }
-    Ok(String::from_utf8_lossy(&tail).into_owned())
-}
-
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn describe_status(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(sig)) => format!("signal {sig} ({})", signal_name(sig)),
-        _ => status.to_string(),
-    }
-}
-
-/// The name of a signal that ends a process, as `kill -l` shows it.
-fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL: killed, often by the kernel for using too much memory",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
-        _ => return format!("SIG{sig}"),
-    };
-    name.to_string()
 }
 
 #[cfg(test)]
@@ -376,6 +253,7 @@ mod tests {
             source: PathBuf::from("/src"),
             prompt_file: PathBuf::from("/run/prompts/0.txt"),
             timeout: Duration::from_secs(5),
+            job: Default::default(),
         }
     }
 

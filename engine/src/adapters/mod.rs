@@ -12,6 +12,7 @@
 mod builtin;
 mod command;
 mod echo;
+pub mod executor;
 mod guardian;
 mod http;
 mod select;
@@ -30,6 +31,7 @@ pub use builtin::BUILTIN_CLIS;
 pub use command::CommandAdapter;
 #[cfg(feature = "fuzzing")]
 pub(crate) use echo::reply as echo_reply;
+pub use executor::{CallTag, ExecutorKind};
 pub use http::HttpAdapter;
 pub use select::{AdapterInfo, ChoiceError, catalogue, select_default};
 
@@ -78,6 +80,8 @@ pub struct AgentCall {
     /// Where `{prompt_file}` is written.
     pub prompt_file: PathBuf,
     pub timeout: Duration,
+    /// Which call of which run this is: names and reports its cluster job.
+    pub job: CallTag,
 }
 
 /// What an agent answered.
@@ -95,12 +99,14 @@ pub struct AgentReply {
 pub enum AdapterError {
     #[error("`{adapter}` could not start `{program}`: {reason}")]
     Spawn { adapter: String, program: String, reason: String },
-    #[error("`{adapter}` timed out after {secs}s{} (raise `timeout` in odw.config.json)", if *.killed { " and was killed with its process group" } else { "" })]
+    #[error("`{adapter}` timed out after {secs}s{} (raise `timeout` in odw.config.json)", timeout_end(*.killed, .job))]
     Timeout {
         adapter: String,
         secs: f64,
         /// A subprocess was killed (a request is only abandoned).
         killed: bool,
+        /// The cluster job that was cancelled with it.
+        job: Option<String>,
     },
     #[error("`{adapter}` exited with {status}{}", tail_suffix(.stderr_tail))]
     Exit { adapter: String, status: String, stderr_tail: String },
@@ -110,6 +116,14 @@ pub enum AdapterError {
     Io { adapter: String, reason: String },
     #[error("`{adapter}` replied with something odw cannot use: {reason}")]
     Reply { adapter: String, reason: String },
+}
+
+fn timeout_end(killed: bool, job: &Option<String>) -> String {
+    match (killed, job) {
+        (_, Some(job)) => format!(" and its cluster job {job} was cancelled"),
+        (true, None) => " and was killed with its process group".into(),
+        (false, None) => String::new(),
+    }
 }
 
 fn tail_suffix(tail: &str) -> String {
@@ -155,6 +169,20 @@ impl Adapter {
         }
     }
 
+    /// Whether each call works in a clone the executor makes (SLURM
+    /// `workspace: "clone"`), so odw makes no worktree for it.
+    pub fn clones(&self) -> bool {
+        matches!(self, Adapter::Command(c) if c.executor().clones())
+    }
+
+    /// Where this adapter's processes run.
+    pub fn executor(&self) -> ExecutorKind {
+        match self {
+            Adapter::Command(c) => c.executor().kind(),
+            _ => ExecutorKind::Local,
+        }
+    }
+
     /// What this adapter handles natively.
     pub fn natives(&self) -> Natives {
         match self {
@@ -196,10 +224,7 @@ impl Adapter {
     pub fn describe(&self, call: &AgentCall) -> String {
         match self {
             Adapter::Echo => "(built in: answers with the prompt, or a valid instance of its schema)".into(),
-            Adapter::Command(c) => {
-                let line = c.argv(call).iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
-                if c.prompt_on_stdin(call) { format!("{line} < prompt") } else { line }
-            }
+            Adapter::Command(c) => c.describe(call),
             Adapter::Http(h) => {
                 let mut line = format!("POST {}", h.url());
                 if h.provider() == crate::config::Provider::Anthropic {
@@ -229,7 +254,7 @@ fn known_names(config: &Config) -> Vec<String> {
 }
 
 /// Quotes `arg` for a POSIX shell when it needs it.
-fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     let plain =
         !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+{}%".contains(c));
     if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', "'\\''")) }

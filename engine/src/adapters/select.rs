@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{Adapter, AgentCall, BUILTIN_CLIS, ECHO, Natives, builtin};
+use super::{Adapter, AgentCall, BUILTIN_CLIS, ECHO, ExecutorKind, Natives, builtin};
 use crate::config::Config;
 
 /// The adapter for calls that name none, and why it was chosen.
@@ -99,7 +99,11 @@ pub struct AdapterInfo {
     pub origin: String,
     /// `command`, `http` or `echo`.
     pub kind: String,
-    /// The executable a command adapter starts.
+    /// Where a call's process runs: `local`, `slurm` or `kubernetes`.
+    pub executor: ExecutorKind,
+    /// The executable odw starts for a call: the agent CLI, or the
+    /// scheduler's command (`srun`, `kubectl`) for a cluster executor,
+    /// whose nodes need the CLI instead.
     pub program: Option<String>,
     /// Where that executable is, if it is installed.
     pub found: Option<PathBuf>,
@@ -123,6 +127,9 @@ pub fn catalogue(config: &Config, sample: &AgentCall) -> Vec<AdapterInfo> {
         .into_iter()
         .filter_map(|name| {
             let (_, adapter) = Adapter::resolve(&name, config).ok()?;
+            // With this adapter's own timeout, as a call would have it.
+            let sample =
+                &AgentCall { timeout: adapter.timeout().unwrap_or(sample.timeout), ..sample.clone() };
             let configured = config.adapters.contains_key(&name);
             let builtin = builtin::config(&name).is_some() || name == ECHO;
             let changes_only = config.adapters.get(&name).is_some_and(|a| a.command.is_empty());
@@ -147,7 +154,12 @@ pub fn catalogue(config: &Config, sample: &AgentCall) -> Vec<AdapterInfo> {
                             options.insert(option.to_string(), shown);
                         }
                     }
-                    ("command", c.config().command.first().cloned())
+                    let program = match c.executor().kind() {
+                        ExecutorKind::Local => c.config().command.first().cloned(),
+                        ExecutorKind::Slurm => Some("srun".into()),
+                        ExecutorKind::Kubernetes => Some("kubectl".into()),
+                    };
+                    ("command", program)
                 }
                 Adapter::Http(_) => ("http", None),
             };
@@ -155,6 +167,7 @@ pub fn catalogue(config: &Config, sample: &AgentCall) -> Vec<AdapterInfo> {
             Some(AdapterInfo {
                 origin: origin.into(),
                 kind: kind.into(),
+                executor: adapter.executor(),
                 found: program.as_deref().and_then(on_path),
                 program,
                 command_line: adapter.describe(sample),

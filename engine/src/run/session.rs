@@ -48,6 +48,13 @@ impl Session<'_> {
             start: workflow.origin(),
         });
         let resuming = plan.is_some();
+        // A resumed run's predecessor may have died with cluster jobs still
+        // queued or running; nothing will read their results.
+        if let Some(old) = &meta.resumed_from {
+            for message in crate::adapters::executor::cancel_run(config, old).await {
+                progress.event(Event::Log { message });
+            }
+        }
         let pauses = tokio::spawn({
             let progress = progress.clone();
             let mut control = controls.control.clone();

@@ -17,6 +17,14 @@ pub struct ControlFile {
     pub stop: bool,
 }
 
+/// What `odw pause|resume|stop` asked for, as a running worker follows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Control {
+    /// Agents not yet started (queued ones included, in odw or in a
+    /// cluster's queue) wait.
+    pub paused: bool,
+}
+
 /// A request `odw pause|resume|stop` makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlRequest {

@@ -45,6 +45,9 @@ pub enum Event {
     AgentStarted(AgentStart),
     AgentFinished(AgentEnd),
     AgentFailed(AgentEnd),
+    /// A call's process as a cluster job (`executor` `slurm` or
+    /// `kubernetes`): once when it is submitted, once when it ends.
+    AgentJob(AgentJob),
     RunPaused,
     RunResumed,
     RunFinished {
@@ -98,6 +101,29 @@ pub struct AgentStart {
     /// the journal, which the running worker holds locked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+}
+
+/// A cluster job that runs one attempt of an agent call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentJob {
+    pub index: u32,
+    pub attempt: u32,
+    /// `slurm` or `kubernetes`.
+    pub executor: String,
+    /// The job's name (`odw-<run>-<index>-<attempt>`).
+    pub name: String,
+    /// The scheduler's id for it (SLURM's job id), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// `submitted`, then how it ended: SLURM's job state (`COMPLETED`,
+    /// `FAILED`, `CANCELLED`, `TIMEOUT`…) or the Job's condition
+    /// (`Complete`, `Failed`, `Deleted`).
+    pub state: String,
+    /// What the scheduler recorded of the finished job (SLURM: node, exit
+    /// code, run time, submit/start/end times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounting: Option<Value>,
 }
 
 /// The end of an agent call.

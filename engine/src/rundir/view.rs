@@ -283,6 +283,9 @@ impl RunView {
             }
             Event::AgentFinished(end) => self.agent_ended(end, at, false),
             Event::AgentFailed(end) => self.agent_ended(end, at, true),
+            // Cluster jobs are for `odw logs` and people reading the run;
+            // the view's agent states come from the agent events.
+            Event::AgentJob(_) => {}
             Event::RunPaused => self.state = RunState::Paused,
             Event::RunResumed => self.state = RunState::Running,
             Event::RunFinished { ms, .. } => self.end(RunState::Done, &stamped.ts, *ms),

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::{Scheduler, now_ms};
 use crate::adapters::workspace::{self, Worktree};
-use crate::adapters::{Adapter, AgentCall, AgentReply};
+use crate::adapters::{Adapter, AgentCall, AgentReply, CallTag};
 use crate::protocol::{AgentRequest, CallError, Completion, ErrorName, Isolation, Usage};
-use crate::rundir::{AgentEnd, AgentStart};
+use crate::rundir::{AgentEnd, AgentStart, Event};
 use crate::schema::{Rejection, Schema};
 
 /// One call, checked and ready to run.
@@ -230,9 +230,13 @@ impl Scheduler {
         self.repo.get_or_init(|| workspace::repo_root(&self.run.workspace)).clone().map_err(|e| e.to_string())
     }
 
-    /// Makes the call's worktree on `odw/<runId>/<index>`, when it asks for one.
+    /// Makes the call's worktree on `odw/<runId>/<index>`, when it asks for
+    /// one and its executor does not make a clone of its own.
     async fn isolate(&self, job: &Job) -> Result<Option<Worktree>, String> {
         let Some(repo) = &job.worktree else { return Ok(None) };
+        if job.adapter.clones() {
+            return Ok(None);
+        }
         let branch = format!("odw/{}/{}", self.run.run.id, job.index);
         let dir = self.run.run.worktree(job.index);
         Worktree::create(&self.run.workspace, repo, &dir, &branch).await.map(Some).map_err(|e| e.to_string())
@@ -339,6 +343,17 @@ impl Scheduler {
                 source: self.run.workspace.clone(),
                 prompt_file: self.run.run.prompt_file(job.index, attempt),
                 timeout,
+                job: CallTag {
+                    run: self.run.run.id.clone(),
+                    index: job.index,
+                    attempt,
+                    patch_file: self.run.run.patch_file(job.index),
+                    report: Some(Arc::new({
+                        let progress = self.run.progress.clone();
+                        move |job| progress.event(Event::AgentJob(job))
+                    })),
+                    control: Some(self.control.clone()),
+                },
             };
             let reply: AgentReply = match job.adapter.call(&call).await {
                 Ok(reply) => reply,

@@ -75,12 +75,7 @@ pub struct Setup {
     pub control: watch::Receiver<Control>,
 }
 
-/// What `odw pause|resume|stop` asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Control {
-    /// Agents not yet started (queued ones included) wait.
-    pub paused: bool,
-}
+pub use crate::rundir::Control;
 
 /// A completion to journal.
 enum Record {

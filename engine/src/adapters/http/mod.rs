@@ -38,7 +38,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::command::MAX_REPLY_BYTES;
+use super::executor::MAX_REPLY_BYTES;
 use super::{AdapterError, AgentCall, AgentReply};
 use crate::config::{AdapterConfig, Provider};
 use retry::{Exchange, SendError};
@@ -133,6 +133,7 @@ impl HttpAdapter {
                 adapter: self.name.clone(),
                 secs: call.timeout.as_secs_f64(),
                 killed: false,
+                job: None,
             },
             SendError::TooLarge => {
                 AdapterError::TooLarge { adapter: self.name.clone(), limit_mb: MAX_REPLY_BYTES >> 20 }

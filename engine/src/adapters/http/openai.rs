@@ -82,6 +82,7 @@ pub(super) mod tests {
             source: ".".into(),
             prompt_file: "p.txt".into(),
             timeout: std::time::Duration::from_secs(1),
+            job: Default::default(),
         }
     }
 

@@ -13,7 +13,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::protocol::Isolation;
+
+mod executor;
+
 use crate::sandbox::SandboxLimits;
+use executor::{EXECUTOR_KEYS, RESOURCE_KEYS};
+pub use executor::{ExecutorConfig, ExecutorKind, ExecutorSetting, Placement};
 
 /// Top-level keys, as ODW defines them plus odw's own limits.
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -49,11 +54,12 @@ const ADAPTER_KEYS: &[&str] = &[
     "provider",
     "caFile",
     "maxTokens",
+    "executor",
 ];
 /// Keys that only mean something for `kind: "http"` adapters.
 const HTTP_KEYS: &[&str] = &["url", "model", "apiKeyEnv", "provider", "caFile", "maxTokens"];
 /// Keys that only mean something for command adapters.
-const COMMAND_KEYS: &[&str] = &["command", "stdin", "env", "flags", "output"];
+const COMMAND_KEYS: &[&str] = &["command", "stdin", "env", "flags", "output", "executor"];
 const FLAG_KEYS: &[&str] = &["model", "effort", "agentType", "schema"];
 const ROUTE_KEYS: &[&str] = &["match", "adapter", "stripPrefix"];
 
@@ -154,6 +160,10 @@ pub struct AdapterConfig {
     /// request (the API requires one; default 8192). It caps what one call
     /// can spend on output.
     pub max_tokens: Option<u32>,
+    /// Where the command's processes run: `"local"` (the default),
+    /// `"slurm"` or `"kubernetes"`, or an object with `kind` and the
+    /// scheduler's settings ([`executor`]).
+    pub executor: Option<ExecutorSetting>,
 }
 
 /// The API of an http adapter.
@@ -231,6 +241,7 @@ impl AdapterConfig {
         take(&mut self.label, &own.label);
         take(&mut self.output, &own.output);
         take(&mut self.strict_schemas, &own.strict_schemas);
+        take(&mut self.executor, &own.executor);
         take(&mut self.flags.model, &own.flags.model);
         take(&mut self.flags.effort, &own.flags.effort);
         take(&mut self.flags.agent_type, &own.flags.agent_type);
@@ -402,6 +413,19 @@ impl Config {
                     if let Some(Value::Object(flags)) = fields.get("flags") {
                         warnings.extend(unknown_keys(flags.keys(), FLAG_KEYS, &format!("{at}flags.")));
                     }
+                    if let Some(Value::Object(executor)) = fields.get("executor") {
+                        let at = format!("{at}executor.");
+                        warnings.extend(unknown_keys(executor.keys(), EXECUTOR_KEYS, &at));
+                        warnings.extend(executor::misplaced(executor, &at));
+                        if let Some(Value::Object(by_type)) = executor.get("byAgentType") {
+                            for (agent_type, own) in by_type {
+                                if let Value::Object(own) = own {
+                                    let at = format!("{at}byAgentType.{agent_type}.");
+                                    warnings.extend(unknown_keys(own.keys(), RESOURCE_KEYS, &at));
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -459,6 +483,9 @@ impl Config {
                 check_http(name, adapter)?;
             }
             check_seconds(&format!("adapters.{name}.timeout"), adapter.timeout, MAX_TIMEOUT_SECS)?;
+            if let Some(executor) = &adapter.executor {
+                executor.config().check(&format!("adapters.{name}.executor"))?;
+            }
         }
         for (i, route) in self.routes.iter().enumerate() {
             if route.pattern.is_empty() || route.adapter.is_empty() {
@@ -704,6 +731,42 @@ mod tests {
         }
         let c = Config::parse(r#"{"adapters": {"c": {"command": ["x"], "caFile": "ca.pem"}}}"#).unwrap();
         assert_eq!(c.warnings, ["key `adapters.c.caFile` (ignored) only applies with `\"kind\": \"http\"`"]);
+    }
+
+    #[test]
+    fn executor_keys_are_checked_by_name() {
+        let c = Config::parse(
+            r#"{"adapters": {"a": {"command": ["x"], "executor": {"kind": "slurm", "partiton": "p",
+                "image": "i", "byAgentType": {"b": {"cpu": 2}}}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.warnings,
+            [
+                "unknown key `adapters.a.executor.partiton` (ignored); did you mean `adapters.a.executor.partition`?",
+                "key `adapters.a.executor.image` (ignored) does not apply to `\"kind\": \"slurm\"`",
+                "unknown key `adapters.a.executor.byAgentType.b.cpu` (ignored); did you mean \
+                 `adapters.a.executor.byAgentType.b.cpus`?"
+            ]
+        );
+        for (executor, key) in [
+            (r#""ftp""#, "`adapters.a.executor`"),
+            (r#"{"partition": "p"}"#, "`adapters.a.executor`"),
+            (r#"{"kind": "slurm", "cpus": "many"}"#, "`adapters.a.executor`"),
+            (r#"{"kind": "slurm", "partition": "-p"}"#, "`adapters.a.executor.partition`"),
+        ] {
+            let text = format!(r#"{{"adapters": {{"a": {{"command": ["x"], "executor": {executor}}}}}}}"#);
+            let e = Config::parse(&text).unwrap_err();
+            assert!(e.contains(key), "{executor}: {e}");
+        }
+        let c = Config::parse(
+            r#"{"adapters": {"h": {"kind": "http", "url": "http://127.0.0.1:1/v1", "executor": "slurm"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.warnings,
+            ["key `adapters.h.executor` (ignored) does not apply to `\"kind\": \"http\"` adapters"]
+        );
     }
 
     #[test]

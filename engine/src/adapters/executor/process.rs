@@ -1,0 +1,283 @@
+//! One subprocess on this machine, in its own process group: the agent
+//! itself (`local`), or the scheduler command that stands for it (`srun`,
+//! `kubectl`).
+//!
+//! A timeout or a dropped call (a stopped run) kills the whole group, so
+//! nothing an agent started outlives its call; the guardian does the same
+//! when odw itself dies ([`super::super::guardian`]). Output is captured
+//! with a size cap; of stderr only the tail is kept.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use super::super::guardian;
+
+/// The largest reply odw accepts from one agent (docs/design.md §5).
+pub const MAX_REPLY_BYTES: usize = 16 << 20;
+/// How much of stderr is kept for error messages.
+const STDERR_TAIL_BYTES: usize = 64 << 10;
+
+/// A process to run: what a local call runs, or what an executor made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub argv: Vec<String>,
+    /// Written to its stdin, which is closed after; `None`: stdin is empty.
+    pub stdin: Option<String>,
+    /// Added to odw's environment; `None` removes a variable.
+    pub env: BTreeMap<String, Option<String>>,
+    pub cwd: PathBuf,
+}
+
+/// What a process that ran to its end left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ran {
+    /// Up to [`MAX_REPLY_BYTES`] + 1 bytes (one more says it was cut).
+    pub stdout: Vec<u8>,
+    /// The last lines of stderr.
+    pub stderr: String,
+    /// How it failed (`exit code 3`, `signal 9 (SIGKILL…)`), if it did.
+    pub failure: Option<String>,
+}
+
+/// Why a process did not run to its end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Interrupted {
+    /// It could not be started.
+    Spawn {
+        program: String,
+        reason: String,
+    },
+    /// It ran past the timeout and its group was killed.
+    TimedOut,
+    Io(String),
+}
+
+/// Runs `launch` to its end, or kills its group at `timeout`. Each line of
+/// stderr goes through `line` as it arrives; the lines it returns `false`
+/// for are not kept (a scheduler's own chatter).
+pub async fn run(
+    launch: &Launch,
+    timeout: Duration,
+    mut line: impl FnMut(&str) -> bool + Send,
+) -> Result<Ran, Interrupted> {
+    let Some((program, rest)) = launch.argv.split_first() else {
+        return Err(Interrupted::Io("`command` is empty".into()));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(rest)
+        .current_dir(&launch.cwd)
+        .process_group(0)
+        .stdin(if launch.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // The process dies with odw even when odw cannot clean up (an abort,
+    // `kill -9`): the kernel sends it SIGKILL when its parent goes.
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    for (key, value) in &launch.env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let mut child =
+        cmd.spawn().map_err(|e| Interrupted::Spawn { program: program.clone(), reason: e.to_string() })?;
+    let group = GroupGuard(child.id());
+    if let Some(pgid) = group.0 {
+        guardian::watch(pgid);
+    }
+
+    let mut stdin_pipe = child.stdin.take();
+    let feed = async {
+        if let (Some(pipe), Some(text)) = (stdin_pipe.as_mut(), &launch.stdin) {
+            // A process that exits without reading its stdin is not an error.
+            let _ = pipe.write_all(text.as_bytes()).await;
+        }
+        drop(stdin_pipe);
+    };
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let work = async {
+        let ((), out, err, status) = tokio::join!(
+            feed,
+            read_capped(stdout, MAX_REPLY_BYTES + 1),
+            read_tail(stderr, STDERR_TAIL_BYTES, &mut line),
+            child.wait()
+        );
+        (out, err, status)
+    };
+    let (out, err, status) = match tokio::time::timeout(timeout, work).await {
+        Ok(done) => done,
+        Err(_) => {
+            group.kill();
+            return Err(Interrupted::TimedOut);
+        }
+    };
+    let status = status.map_err(|e| Interrupted::Io(format!("wait failed: {e}")))?;
+    // The process is done; anything it left running in its group goes too.
+    group.kill();
+    let stdout = out.map_err(|e| Interrupted::Io(format!("reading stdout: {e}")))?;
+    Ok(Ran {
+        stdout,
+        stderr: err.unwrap_or_default(),
+        failure: (!status.success()).then(|| describe_status(status)),
+    })
+}
+
+/// Kills a process group when dropped, so no agent outlives its call.
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: killpg only sends a signal; the group id is the pid of a
+            // child we spawned with `process_group(0)`.
+            unsafe {
+                libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(pgid) = self.0 {
+            guardian::forget(pgid);
+        }
+    }
+}
+
+async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    if let Some(pipe) = pipe {
+        pipe.take(cap as u64).read_to_end(&mut out).await?;
+    }
+    Ok(out)
+}
+
+/// Reads a pipe to its end, line by line through `line`, keeping only the
+/// last `keep` bytes of the lines it keeps.
+async fn read_tail(
+    pipe: Option<impl AsyncRead + Unpin>,
+    keep: usize,
+    line: &mut (impl FnMut(&str) -> bool + Send),
+) -> std::io::Result<String> {
+    let mut tail = Vec::new();
+    let mut partial: Vec<u8> = Vec::new();
+    let mut take = |bytes: &[u8], tail: &mut Vec<u8>| {
+        let text = String::from_utf8_lossy(bytes);
+        if line(text.trim_end_matches('\n')) {
+            tail.extend_from_slice(bytes);
+        }
+    };
+    if let Some(mut pipe) = pipe {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = pipe.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            partial.extend_from_slice(&buf[..n]);
+            while let Some(at) = partial.iter().position(|b| *b == b'\n') {
+                let rest = partial.split_off(at + 1);
+                take(&partial, &mut tail);
+                partial = rest;
+            }
+            // A line longer than what is kept is kept as it comes.
+            if partial.len() > keep {
+                tail.append(&mut partial);
+            }
+            if tail.len() > 2 * keep {
+                tail.drain(..tail.len() - keep);
+            }
+        }
+    }
+    if !partial.is_empty() {
+        take(&partial, &mut tail);
+    }
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
+    }
+    Ok(String::from_utf8_lossy(&tail).into_owned())
+}
+
+fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("signal {sig} ({})", signal_name(sig)),
+        _ => status.to_string(),
+    }
+}
+
+/// The name of a signal that ends a process, as `kill -l` shows it.
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL: killed, often by the kernel for using too much memory",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return format!("SIG{sig}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(script: &str) -> Launch {
+        Launch {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            stdin: Some("in".into()),
+            env: BTreeMap::new(),
+            cwd: std::env::temp_dir(),
+        }
+    }
+
+    #[tokio::test]
+    async fn stderr_lines_pass_the_filter_and_the_status_is_described() {
+        let mut seen = Vec::new();
+        let ran = run(&launch("cat; echo noise >&2; echo kept >&2; exit 4"), Duration::from_secs(10), |l| {
+            seen.push(l.to_string());
+            l != "noise"
+        })
+        .await
+        .unwrap();
+        assert_eq!(ran.stdout, b"in");
+        assert_eq!(ran.stderr, "kept\n");
+        assert_eq!(ran.failure.as_deref(), Some("exit code 4"));
+        assert_eq!(seen, ["noise", "kept"]);
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_reported() {
+        let e = run(&launch("sleep 30"), Duration::from_millis(200), |_| true).await.unwrap_err();
+        assert_eq!(e, Interrupted::TimedOut);
+    }
+}
