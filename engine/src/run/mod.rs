@@ -262,15 +262,30 @@ pub async fn execute(
 fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Result<Session<'a>, RunError> {
     let Prepared { run, meta, workflow } = prepared;
     let root = run.path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    let plan = match &meta.resumed_from {
-        Some(id) => {
-            let old = find(&root, id)?;
-            Some(Plan::load(&Journal::open(&old.journal_path())?, Mode::Resume(meta.reuse))?)
+    let load_plan = || -> Result<Option<Plan>, RunError> {
+        match &meta.resumed_from {
+            Some(id) => {
+                let old = find(&root, id)?;
+                Ok(Some(Plan::load(&Journal::open(&old.journal_path())?, Mode::Resume(meta.reuse))?))
+            }
+            None => Ok(None),
         }
-        None => None,
     };
-    let journal =
-        std::sync::Arc::new(Journal::create(&run.journal_path(), started_record(&meta, &workflow))?);
+    // Reading the old journal and making the new one are both mostly sled
+    // opening a database (files, buffers, its threads): side by side they
+    // cost a resume one of them instead of both.
+    let create = || Journal::create(&run.journal_path(), started_record(&meta, &workflow));
+    let (plan, journal) = if meta.resumed_from.is_none() {
+        (Ok(None), create())
+    } else {
+        std::thread::scope(|scope| {
+            let plan = scope.spawn(load_plan);
+            let journal = create();
+            (plan.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), journal)
+        })
+    };
+    let plan = plan?;
+    let journal = std::sync::Arc::new(journal?);
     Ok(Session { sandbox, config, run, meta, workflow, journal: Some(journal), plan })
 }
 

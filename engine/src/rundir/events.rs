@@ -194,9 +194,18 @@ impl EventLog {
     /// Appends `event`, stamped now. An event that cannot be written is
     /// reported on stderr; it never fails the run.
     pub fn append(&self, event: Event) {
-        let line = Stamped { ts: timestamp(), event }.line();
+        self.append_all([event]);
+    }
+
+    /// Appends `events`, stamped now, in one `write`: a call served from the
+    /// journal starts and ends at once, and a resume of a thousand of them
+    /// would otherwise spend a tenth of its time in system calls.
+    pub fn append_all(&self, events: impl IntoIterator<Item = Event>) {
+        let ts = timestamp();
+        let lines: String =
+            events.into_iter().map(|event| Stamped { ts: ts.clone(), event }.line()).collect();
         let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Err(e) = file.write_all(line.as_bytes()) {
+        if let Err(e) = file.write_all(lines.as_bytes()) {
             eprintln!("odw: cannot write an event: {e}");
         }
     }

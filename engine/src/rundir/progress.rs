@@ -69,16 +69,35 @@ impl Progress {
     /// `end.error` says why.
     pub fn agent_ended(&self, end: AgentEnd) {
         let (failed, tokens) = (end.error.is_some(), end.usage.total());
-        self.events.append(if failed { Event::AgentFailed(end) } else { Event::AgentFinished(end) });
+        self.events.append(Self::end_event(end));
         self.update(|s| {
             s.agents.running = s.agents.running.saturating_sub(1);
-            if failed {
-                s.agents.failed += 1;
-            } else {
-                s.agents.done += 1;
-            }
-            s.tokens = s.tokens.saturating_add(tokens);
+            Self::count_end(s, failed, tokens);
         });
+    }
+
+    /// Records a call served from a journal, which starts and ends at once:
+    /// both events in one write, the status updated once.
+    pub fn agent_reused(&self, start: AgentStart, end: AgentEnd) {
+        let (failed, tokens) = (end.error.is_some(), end.usage.total());
+        self.events.append_all([Event::AgentStarted(start), Self::end_event(end)]);
+        self.update(|s| {
+            s.agents.dispatched += 1;
+            Self::count_end(s, failed, tokens);
+        });
+    }
+
+    fn end_event(end: AgentEnd) -> Event {
+        if end.error.is_some() { Event::AgentFailed(end) } else { Event::AgentFinished(end) }
+    }
+
+    fn count_end(s: &mut Status, failed: bool, tokens: u64) {
+        if failed {
+            s.agents.failed += 1;
+        } else {
+            s.agents.done += 1;
+        }
+        s.tokens = s.tokens.saturating_add(tokens);
     }
 
     /// Records a pause or a resume.

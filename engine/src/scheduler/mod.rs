@@ -252,7 +252,7 @@ impl Scheduler {
         let usage = completed.usage;
         let agent = crate::rundir::AgentStart { cached: true, reuse: Some(rule), ..job.shown() };
         let prompt = Some(odw_journal::prompt_head(&job.prompt));
-        self.run.progress.agent_started(crate::rundir::AgentStart { prompt, ..agent.clone() });
+        let start = crate::rundir::AgentStart { prompt, ..agent.clone() };
         let (ok, value, error) = match &completed.outcome {
             CallOutcome::Ok { value } => (true, Some(value.clone()), None),
             CallOutcome::Err { name, message } => (
@@ -262,7 +262,7 @@ impl Scheduler {
             ),
         };
         let error_text = error.as_ref().map(|e| e.message.clone());
-        self.run.progress.agent_ended(AgentEnd {
+        let end = AgentEnd {
             agent,
             ms: 0,
             attempts: completed.attempts,
@@ -270,7 +270,8 @@ impl Scheduler {
             worktree: None,
             error: error_text,
             preview: value.as_ref().map(AgentEnd::preview_of),
-        });
+        };
+        self.run.progress.agent_reused(start, end);
         let record = Completed { index: job.index, key: job.key.clone(), ..completed.clone() };
         (
             Completion { id: job.index, ok, value, error, usage: Some(usage), clock: completed.clock },
