@@ -72,10 +72,16 @@ impl Follow {
             let mut screen = Screen::new(mode);
             loop {
                 let last = *ended.borrow();
+                // Plain lines go out in one write per batch of events: a
+                // resume serving a thousand calls prints a thousand lines.
+                let mut lines = String::new();
                 for line in tail.read_new().unwrap_or_default() {
                     let Ok(stamped) = serde_json::from_str::<Stamped>(&line) else { continue };
                     view.apply(&stamped);
-                    screen.event(&view, &stamped.event);
+                    screen.event(&view, &stamped.event, &mut lines);
+                }
+                if !lines.is_empty() {
+                    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), lines.as_bytes());
                 }
                 screen.draw(&view);
                 if last {
@@ -98,6 +104,12 @@ impl Follow {
     }
 }
 
+/// Appends one line of plain progress to `out`.
+fn push_line(out: &mut String, text: std::fmt::Arguments) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "{text}");
+}
+
 /// Where progress is drawn.
 enum Screen {
     Live { multi: MultiProgress, header: ProgressBar, phases: Vec<ProgressBar> },
@@ -115,12 +127,12 @@ impl Screen {
     }
 
     /// Plain lines for the events that change what a person follows.
-    fn event(&self, view: &RunView, event: &Event) {
+    fn event(&self, view: &RunView, event: &Event, out: &mut String) {
         if !matches!(self, Screen::Plain) {
             return;
         }
         match event {
-            Event::PhaseStarted { title } => eprintln!("odw: ▸ phase {}", shown(title)),
+            Event::PhaseStarted { title } => push_line(out, format_args!("odw: ▸ phase {}", shown(title))),
             Event::AgentFinished(end) | Event::AgentFailed(end) => {
                 let Some(a) = view.agents.get(end.agent.index as usize) else { return };
                 let what = match (&a.error, a.cached) {
@@ -130,10 +142,10 @@ impl Screen {
                         format!("done in {} · {} tokens", duration(end.ms), count(a.usage.total()))
                     }
                 };
-                eprintln!("odw:   #{} {} {}", a.index, shown(&a.label), shown(&what));
+                push_line(out, format_args!("odw:   #{} {} {}", a.index, shown(&a.label), shown(&what)));
             }
-            Event::RunPaused => eprintln!("odw: paused"),
-            Event::RunResumed => eprintln!("odw: resumed"),
+            Event::RunPaused => out.push_str("odw: paused\n"),
+            Event::RunResumed => out.push_str("odw: resumed\n"),
             _ => {}
         }
     }
