@@ -5,7 +5,8 @@
 //! stopped or times out — but only while odw is alive to do it. An abort, a
 //! panic with `panic = "abort"`, or `kill -9` of the worker runs no cleanup,
 //! and `PR_SET_PDEATHSIG` reaches only the agent itself, not what the agent
-//! started (a CLI's node subprocesses, a test suite, a `sleep`). So on the
+//! started (a CLI's node subprocesses, a test suite, a `sleep`) — and setting
+//! it needs a `pre_exec`, which turns every spawn into a full `fork`. So on the
 //! first agent a process forks a guardian. The process tells it each group
 //! it starts and ends over a pipe; the guardian holds the only read end and
 //! the process the only write end (close-on-exec, so no agent inherits it).
@@ -26,6 +27,11 @@ const CAPACITY: usize = 4096;
 
 /// The write end of the pipe to the guardian, if one could be started.
 static GUARDIAN: OnceLock<Option<Mutex<libc::c_int>>> = OnceLock::new();
+
+/// Whether a guardian watches this process's agents (started on first use).
+pub fn running() -> bool {
+    GUARDIAN.get_or_init(start).is_some()
+}
 
 /// Tells the guardian that process group `pgid` now holds an agent.
 pub fn watch(pgid: u32) {
@@ -53,7 +59,7 @@ fn send(message: i32) {
 }
 
 /// Forks the guardian; `None` when the pipe or the fork fails (the agents
-/// then have odw's own cleanup and `PR_SET_PDEATHSIG` only).
+/// then have odw's own cleanup and `PR_SET_PDEATHSIG`, see `executor::process`).
 fn start() -> Option<Mutex<libc::c_int>> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 fills the two descriptors of `fds`.
