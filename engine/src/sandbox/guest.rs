@@ -1,9 +1,11 @@
-//! The guest module: embedded in the binary, compiled once per machine.
+//! The guest module: embedded in the binary, and precompiled for the
+//! machine that built it.
 //!
 //! Compiling the guest with Cranelift takes about a second; loading a
-//! precompiled artifact takes milliseconds. The artifact is cached under a key
-//! made of the guest's hash, the wasmtime version and the engine's settings,
-//! because a precompiled module only loads into an identical engine.
+//! precompiled artifact takes milliseconds. The build script ships one
+//! (`engine/build.rs`); the artifact in use is cached under a key made of the
+//! guest's hash, the wasmtime version and the engine's settings, because a
+//! precompiled module only loads into an identical engine.
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -136,6 +138,16 @@ fn store_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The build script and the sandbox must agree on every engine setting,
+    /// or each start silently falls back to compiling the guest.
+    #[test]
+    #[cfg(feature = "precompiled-guest")]
+    fn the_shipped_guest_loads_into_the_sandbox_engine() {
+        let engine = Engine::new(&super::super::wasmtime_config::wasmtime_config()).unwrap();
+        assert!(!PRECOMPILED.is_empty(), "engine/build.rs shipped no precompiled guest");
+        assert!(shipped(&engine).is_some(), "the shipped guest does not load into the sandbox's engine");
+    }
 
     #[test]
     fn cache_key_names_the_wasmtime_version() {

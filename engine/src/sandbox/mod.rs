@@ -1,7 +1,7 @@
 //! The sandbox: the QuickJS guest under wasmtime.
 //!
 //! One [`Sandbox`] per process holds the wasmtime `Engine`, the compiled guest
-//! (loaded from a precompiled cache when possible) and the epoch ticker that
+//! (shipped precompiled, see `guest.rs`) and the epoch ticker that
 //! bounds CPU time. Each evaluation gets a fresh `Store`: its own memory, its
 //! own limits, nothing shared with other runs.
 //!
@@ -180,8 +180,8 @@ pub(crate) struct GuestState {
 }
 
 impl Sandbox {
-    /// Compiles the guest, or loads it from `cache_dir` when a precompiled copy
-    /// for this guest, wasmtime version and engine settings is there.
+    /// Loads the guest precompiled (from `cache_dir`, else as shipped in the
+    /// binary), or compiles it when neither suits this CPU and engine.
     pub fn new(cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
         let engine = Engine::new(&wasmtime_config::wasmtime_config())
             .map_err(|e| SandboxError::Setup(e.to_string()))?;
