@@ -199,10 +199,10 @@ mod refs {
         let Some(map) = node.as_object() else { return };
         for key in ["$ref", "$dynamicRef", "$recursiveRef"] {
             match map.get(key).and_then(Value::as_str) {
-                Some(r) if r.starts_with('#') => out.push(r),
+                Some(r) if key == "$ref" => out.push(local(r)),
                 // `$recursiveRef`/`$dynamicRef` to an anchor resolve to the root.
-                Some(_) if key != "$ref" => out.push("#"),
-                _ => {}
+                Some(_) => out.push("#"),
+                None => {}
             }
         }
         for key in IN_PLACE {
@@ -215,6 +215,15 @@ mod refs {
                 _ => {}
             }
         }
+    }
+
+    /// The place in this document a `$ref` is taken to name: its fragment.
+    /// A reference with no fragment, or with anything before it (`""`,
+    /// `"./"`, the document's own `$id`), may resolve to this very document,
+    /// so it counts as its root: a cycle through it is refused, and a truly
+    /// external reference would not compile anyway (nothing is fetched).
+    fn local(reference: &str) -> &str {
+        reference.find('#').map_or("#", |at| &reference[at..])
     }
 
     fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
@@ -251,8 +260,8 @@ mod refs {
         }
         match node {
             Value::Object(map) => {
-                if let Some(r) = map.get("$ref").and_then(Value::as_str).filter(|r| r.starts_with('#')) {
-                    out.push(r);
+                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                    out.push(local(r));
                 }
                 map.values().try_for_each(|v| collect_all_refs(v, out, steps))
             }
@@ -377,6 +386,24 @@ fn first_balanced(text: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the schema fuzz target: `$ref: ""` is the document itself,
+    /// so this cycle never reaches a property and validating it ran out of
+    /// memory. It must be refused like a `#` cycle.
+    #[test]
+    fn a_cycle_through_an_empty_or_relative_ref_is_refused() {
+        for back in ["", "#", "./", "json-schema:///#"] {
+            let schema = serde_json::json!({
+                "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"anyOf": [{"$ref": back}, {"type": "null"}]}},
+                "$ref": "#/$defs/a",
+            });
+            let refused = Schema::compile(&schema).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(refused.contains("cycle"), "{back:?}: {refused}");
+        }
+        // A reference into a property is not a cycle in place.
+        let tree = serde_json::json!({"type": "object", "properties": {"next": {"$ref": ""}}});
+        assert!(Schema::compile(&tree).is_ok());
+    }
 
     #[test]
     fn strict_schemas_are_closed_objects_with_every_property_required() {
