@@ -67,9 +67,9 @@ pub(super) fn load_guest(engine: &Engine, cache_dir: Option<&Path>) -> Result<Mo
                 // A cache that cannot be written only costs the next start a copy.
                 let _ = store_bytes(path, PRECOMPILED);
             }
-            return Ok(Compiled::Ready(module));
+            return Ok(ModuleSource::Ready(module));
         }
-        Ok(Compiled::Wasm(instrumented()?.1))
+        Ok(ModuleSource::Wasm(instrumented()?.1))
     })
 }
 
@@ -87,7 +87,7 @@ fn shipped(engine: &Engine) -> Option<Module> {
 }
 
 /// What [`load_module`] gets when nothing usable is cached.
-pub(super) enum Compiled {
+pub(super) enum ModuleSource {
     /// Bytes to compile (and cache).
     Wasm(Vec<u8>),
     /// A module already loaded some other way (and cached by the caller).
@@ -102,7 +102,7 @@ pub(super) fn load_module(
     cache_dir: Option<&Path>,
     kind: &str,
     hash: &blake3::Hash,
-    source: impl FnOnce(Option<&Path>) -> Result<Compiled, SandboxError>,
+    source: impl FnOnce(Option<&Path>) -> Result<ModuleSource, SandboxError>,
 ) -> Result<Module, SandboxError> {
     let cached = cache_dir.map(|dir| dir.join(cache_key(engine, kind, hash)));
     if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
@@ -116,8 +116,8 @@ pub(super) fn load_module(
         }
     }
     let bytes = match source(cached.as_deref())? {
-        Compiled::Ready(module) => return Ok(module),
-        Compiled::Wasm(bytes) => bytes,
+        ModuleSource::Ready(module) => return Ok(module),
+        ModuleSource::Wasm(bytes) => bytes,
     };
     let module = Module::new(engine, bytes)
         .map_err(|e| SandboxError::Setup(format!("cannot compile the {kind} module: {e:#}")))?;

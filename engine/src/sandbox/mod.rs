@@ -223,7 +223,7 @@ impl Sandbox {
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, SandboxError> {
         let hash = blake3::hash(bytes);
         let module = guest::load_module(&self.engine, self.cache_dir.as_deref(), "module", &hash, |_| {
-            Ok(guest::Compiled::Wasm(bytes.to_vec()))
+            Ok(guest::ModuleSource::Wasm(bytes.to_vec()))
         })?;
         let pre = self.linker.instantiate_pre(&module).map_err(|e| {
             SandboxError::Setup(format!("the module needs what the sandbox does not offer: {e:#}"))
