@@ -158,10 +158,14 @@ fn replay_check_of_an_edited_script_exits_3_naming_the_index() {
 #[test]
 fn a_killed_worker_is_interrupted_and_resumes_without_rerunning_completed_calls() {
     let env = Env::with_config(json!({ "concurrency": 4 }));
+    // The script logs each quick result as it gets it: the guest is given a
+    // result only once it is journalled (`agent_finished` is written when
+    // the agent exits, a moment before), so two logs mean two journalled.
     let wf = env.script(
         "wf.js",
-        "return await parallel([
-           () => agent('quick-1'), () => agent('quick-2'),
+        "const got = (p) => p.then((r) => { log(`got ${r}`); return r; });
+         return await parallel([
+           () => got(agent('quick-1')), () => got(agent('quick-2')),
            () => agent('slow-1 sleep:30'), () => agent('slow-2 sleep:30'),
          ]);",
     );
@@ -170,13 +174,13 @@ fn a_killed_worker_is_interrupted_and_resumes_without_rerunning_completed_calls(
     assert_eq!(started.code, 0, "{}", started.stderr);
     let id = started.stdout.trim().to_string();
     let dir = runs.join("test").join(&id);
-    // Wait until both quick calls completed and both slow ones are running.
+    // Wait until both quick calls are journalled and both slow ones are running.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let events = common::read_events(&dir);
-        let finished = events.iter().filter(|e| e["type"] == "agent_finished").count();
+        let got = events.iter().filter(|e| e["type"] == "log").count();
         let started = events.iter().filter(|e| e["type"] == "agent_started").count();
-        if finished == 2 && started == 4 {
+        if got == 2 && started == 4 {
             break;
         }
         assert!(Instant::now() < deadline, "the run did not get going: {events:?}");

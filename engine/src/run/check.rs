@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use odw_journal::Journal;
 use serde_json::Value;
 
-use super::{Controls, RunError, Session, find, io};
+use super::{Books, Controls, RunError, Session, find, io};
 use crate::config::Config;
 use crate::replay::{Divergence, Mode, Plan};
 use crate::rundir::{RunDir, RunMeta, RunState};
@@ -64,7 +64,8 @@ pub async fn check(
     let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
     let run = RunDir::create(scratch.path(), &meta.workflow)?;
     let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };
-    let session = Session { sandbox, config, run, meta, workflow, journal: None, plan: Some(plan) };
+    let books = Books::ready(None, Some(plan));
+    let session = Session { sandbox, config, run, meta, workflow, books };
     let report = session.drive(Controls::default()).await?;
     let divergence = report.divergence.clone();
 

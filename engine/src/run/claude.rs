@@ -28,7 +28,7 @@ use std::sync::Arc;
 use odw_journal::{CallOutcome, Finished, Journal};
 use serde_json::Value;
 
-use super::{Controls, RunError, RunOptions, Session, io, prepare, started_record};
+use super::{Books, Controls, RunError, RunOptions, Session, io, prepare, started_record};
 use crate::config::Config;
 use crate::replay::{ForeignCall, NOT_FINISHED, Plan, ReuseRule};
 use crate::rundir::{AgentCounts, RunDir, RunState, Status};
@@ -434,8 +434,7 @@ pub async fn import(
         run: prepared.run,
         meta: prepared.meta,
         workflow: prepared.workflow.clone(),
-        journal: Some(draft.clone()),
-        plan: Some(plan),
+        books: Books::ready(Some(draft.clone()), Some(plan)),
     };
     let report = session.drive(Controls::default()).await?;
 

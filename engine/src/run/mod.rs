@@ -22,7 +22,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::adapters;
 use crate::config::Config;
-use crate::protocol::{ErrorName, ScriptError};
+use crate::protocol::ScriptError;
 use crate::replay::{Divergence, Mode, Plan, ReuseRule, ReuseSummary};
 use crate::rundir::{AgentCounts, RunDir, RunDirError, RunMeta, RunState, Status, timestamp};
 use crate::sandbox::Sandbox;
@@ -31,7 +31,7 @@ use crate::workflow::{Workflow, WorkflowError};
 
 pub use check::{CheckReport, check};
 pub use import::import;
-use session::Session;
+use session::{Books, Session};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -246,47 +246,57 @@ pub async fn execute(
     prepared: Prepared,
     controls: Controls,
 ) -> Result<RunReport, RunError> {
-    let run = prepared.run.clone();
-    let session = match open(sandbox, config, prepared) {
-        Ok(session) => session,
-        Err(e) => {
-            run.record_start_failure(&ScriptError::new(ErrorName::RunError, e.to_string()));
-            return Err(e);
-        }
-    };
-    session.drive(controls).await
+    open(sandbox, config, prepared).drive(controls).await
 }
 
-/// The session of a prepared run: its journal, and the plan of what an
-/// earlier run's journal may serve.
-fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Result<Session<'a>, RunError> {
+/// The session of a prepared run. Its books — the run's journal, and the
+/// plan of what an earlier run's journal may serve — are opened on a
+/// blocking thread while the guest starts: creating a sled database is the
+/// largest fixed cost of a run, and no call is served before it is done.
+fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Session<'a> {
     let Prepared { run, meta, workflow } = prepared;
     let root = run.path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    let load_plan = || -> Result<Option<Plan>, RunError> {
-        match &meta.resumed_from {
-            Some(id) => {
-                let old = find(&root, id)?;
-                Ok(Some(Plan::load(&Journal::open(&old.journal_path())?, Mode::Resume(meta.reuse))?))
+    let journal_path = run.journal_path();
+    let started = started_record(&meta, &workflow);
+    let (resumed_from, reuse) = (meta.resumed_from.clone(), meta.reuse);
+    let opening = tokio::task::spawn_blocking(move || {
+        let load_plan = || -> Result<Option<Plan>, RunError> {
+            match &resumed_from {
+                Some(id) => {
+                    let old = find(&root, id)?;
+                    Ok(Some(Plan::load(&Journal::open(&old.journal_path())?, Mode::Resume(reuse))?))
+                }
+                None => Ok(None),
             }
-            None => Ok(None),
+        };
+        // Reading the old journal and making the new one are both mostly
+        // sled opening a database (files, buffers, its threads): side by
+        // side they cost a resume one of them instead of both.
+        let create = || Journal::create(&journal_path, started);
+        let (plan, journal) = if resumed_from.is_none() {
+            (Ok(None), create())
+        } else {
+            std::thread::scope(|scope| {
+                let plan = scope.spawn(load_plan);
+                let journal = create();
+                (plan.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), journal)
+            })
+        };
+        Ok(Books { journal: Some(std::sync::Arc::new(journal?)), plan: plan? })
+    });
+    let books = Box::pin(async move { joined(opening.await, "opening the journal") });
+    Session { sandbox, config, run, meta, workflow, books }
+}
+
+/// The result of a task of the run; its panic goes on unwinding here.
+fn joined<T>(result: Result<Result<T, RunError>, tokio::task::JoinError>, task: &str) -> Result<T, RunError> {
+    match result {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => {
+            Err(RunError::Io { context: format!("{task} was cancelled"), source: std::io::Error::other(e) })
         }
-    };
-    // Reading the old journal and making the new one are both mostly sled
-    // opening a database (files, buffers, its threads): side by side they
-    // cost a resume one of them instead of both.
-    let create = || Journal::create(&run.journal_path(), started_record(&meta, &workflow));
-    let (plan, journal) = if meta.resumed_from.is_none() {
-        (Ok(None), create())
-    } else {
-        std::thread::scope(|scope| {
-            let plan = scope.spawn(load_plan);
-            let journal = create();
-            (plan.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), journal)
-        })
-    };
-    let plan = plan?;
-    let journal = std::sync::Arc::new(journal?);
-    Ok(Session { sandbox, config, run, meta, workflow, journal: Some(journal), plan })
+    }
 }
 
 /// The first record of a run's journal.

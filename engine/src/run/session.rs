@@ -2,7 +2,9 @@
 //! `agent()` calls and events, the scheduler serves them, and how it ended
 //! is recorded in the run directory and the journal.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,15 +28,35 @@ pub(super) struct Session<'a> {
     pub(super) run: RunDir,
     pub(super) meta: RunMeta,
     pub(super) workflow: Workflow,
+    /// What the scheduler serves from, possibly still being opened.
+    pub(super) books: Opening,
+}
+
+/// What a session's calls are served from.
+pub(super) struct Books {
     /// This run's journal (none for `odw replay --check`).
     pub(super) journal: Option<Arc<Journal>>,
     /// What an earlier run's journal may serve.
     pub(super) plan: Option<Plan>,
 }
 
+/// [`Books`] on their way: the guest starts while they open.
+pub(super) type Opening = Pin<Box<dyn Future<Output = Result<Books, RunError>> + Send>>;
+
+impl Books {
+    /// Books that are already open.
+    pub(super) fn ready(journal: Option<Arc<Journal>>, plan: Option<Plan>) -> Opening {
+        Box::pin(std::future::ready(Ok(Books { journal, plan })))
+    }
+}
+
 impl Session<'_> {
+    /// Runs the guest against its scheduler to the end. The scheduler
+    /// starts when the books are open, so no call is served (nor any event
+    /// of the guest's recorded) before this run's journal exists; books
+    /// that cannot be opened end the run before any agent ran.
     pub(super) async fn drive(self, controls: Controls) -> Result<RunReport, RunError> {
-        let Session { sandbox, config, run, meta, workflow, journal, plan } = self;
+        let Session { sandbox, config, run, meta, workflow, books } = self;
         let script = &workflow.script;
         let begun = Instant::now();
         let progress = Arc::new(Progress::new(run.clone(), &meta.workflow)?);
@@ -47,7 +69,6 @@ impl Session<'_> {
             resumed_from: meta.resumed_from.clone(),
             start: workflow.origin(),
         });
-        let resuming = plan.is_some();
         // A resumed run's predecessor may have died with cluster jobs still
         // queued or running; nothing will read their results.
         if let Some(old) = &meta.resumed_from {
@@ -65,25 +86,27 @@ impl Session<'_> {
                 }
             }
         });
-        let scheduler = Arc::new(Scheduler::new(
-            config.clone(),
-            Setup {
-                run: RunContext {
-                    default_adapter: meta.adapter.clone(),
-                    adapter_forced: meta.adapter_forced,
-                    workspace: meta.workspace.clone(),
-                    run: run.clone(),
-                    progress: progress.clone(),
-                    journal: journal.clone(),
-                    budget: meta.budget,
-                },
-                plan,
-                control: controls.control,
-            },
-        ));
         let (to_host, from_guest) = mpsc::unbounded_channel();
         let (to_guest, completions) = mpsc::unbounded_channel();
-        let serving = tokio::spawn(scheduler.clone().serve(from_guest, to_guest));
+        let mut serving = tokio::spawn({
+            let context = RunContext {
+                default_adapter: meta.adapter.clone(),
+                adapter_forced: meta.adapter_forced,
+                workspace: meta.workspace.clone(),
+                run: run.clone(),
+                progress: progress.clone(),
+                journal: None,
+                budget: meta.budget,
+            };
+            let (config, control) = (config.clone(), controls.control);
+            async move {
+                let Books { journal, plan } = books.await?;
+                let run = RunContext { journal: journal.clone(), ..context };
+                let scheduler = Arc::new(Scheduler::new(config, Setup { run, plan, control }));
+                scheduler.clone().serve(from_guest, to_guest).await;
+                Ok::<_, RunError>((scheduler, journal))
+            }
+        });
         let flusher = tokio::spawn({
             let progress = progress.clone();
             async move {
@@ -110,21 +133,49 @@ impl Session<'_> {
         });
         let guest_io = GuestIo { to_host, completions, workflows: Some(workflows) };
         let guest = workflow.evaluate(sandbox, &meta.meta, &activation, config.sandbox_limits(), guest_io);
-        let (outcome, saving) = match controls.stop {
-            Some(stop) => tokio::select! {
-                (outcome, saving) = guest => (Some(outcome), saving),
-                _ = stop => (None, None),
-            },
-            None => {
-                let (outcome, saving) = guest.await;
-                (Some(outcome), saving)
+        // A scheduler that ends first is one whose books could not open.
+        let mut served = None;
+        let (outcome, saving) = {
+            let mut guest = std::pin::pin!(guest);
+            let mut stop = std::pin::pin!(async move {
+                match controls.stop {
+                    Some(stop) => drop(stop.await),
+                    None => std::future::pending().await,
+                }
+            });
+            loop {
+                tokio::select! {
+                    (outcome, saving) = &mut guest => break (Some(outcome), saving),
+                    () = &mut stop => break (None, None),
+                    joined = &mut serving, if served.is_none() => {
+                        let failed = !matches!(joined, Ok(Ok(_)));
+                        served = Some(joined);
+                        if failed {
+                            break (None, None);
+                        }
+                    }
+                }
             }
         };
-        // The guest is gone; the scheduler cancels what is still running
-        // (killing each agent's process group).
-        let _ = serving.await;
+        // The guest is gone (dropped above, which stops a guest still
+        // running); the scheduler cancels what is still running (killing
+        // each agent's process group).
+        let served = match served {
+            Some(joined) => joined,
+            None => serving.await,
+        };
         flusher.abort();
         pauses.abort();
+        let (scheduler, journal) = match super::joined(served, "serving the calls") {
+            Ok(served) => served,
+            Err(e) => {
+                let error = ScriptError::new(ErrorName::RunError, e.to_string());
+                let _ = run.write_error(&error);
+                let ms = begun.elapsed().as_millis() as u64;
+                progress.finish(RunState::Failed, Event::RunFailed { ms, error });
+                return Err(e);
+            }
+        };
 
         let (mut state, mut result) = match outcome {
             None => (RunState::Stopped, Err(ScriptError::new(ErrorName::Stopped, "the run was stopped"))),
@@ -173,7 +224,7 @@ impl Session<'_> {
         if let Some(saving) = saving {
             let _ = saving.await;
         }
-        let reuse = scheduler.reuse_summary().filter(|_| resuming);
+        let reuse = scheduler.reuse_summary();
         let divergence = scheduler.divergence();
         Ok(RunReport { run, state, result, agents, elapsed_ms, reuse, divergence })
     }
