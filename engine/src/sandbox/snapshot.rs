@@ -145,6 +145,130 @@ impl Preset {
         Ok(Some(Preset { bytes, pages, globals, segments }))
     }
 
+    /// The state an image holds, as a preset: the non-zero runs of its
+    /// memory, and its globals. Applied to a fresh guest this gives exactly
+    /// the image's memory, as the module [`Image::into_module`] would (wizer
+    /// also keeps only non-zero data), without making and parsing a module.
+    pub fn of_image(image: &Image) -> Result<Preset, SandboxError> {
+        // Runs are found a chunk at a time; a zero gap shorter than a chunk
+        // is kept, which costs a few bytes and saves many tiny segments.
+        const CHUNK: usize = 64;
+        let memory = &image.memory;
+        let (mut data, mut segments) = (Vec::new(), Vec::new());
+        let mut keep = |start: usize, end: usize| {
+            segments.push((start, data.len()..data.len() + (end - start)));
+            data.extend_from_slice(&memory[start..end]);
+        };
+        let mut run = None;
+        for (i, chunk) in memory.chunks(CHUNK).enumerate() {
+            match (chunk.iter().any(|&b| b != 0), run) {
+                (true, None) => run = Some(i * CHUNK),
+                (false, Some(start)) => {
+                    keep(start, i * CHUNK);
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(start) = run {
+            keep(start, memory.len());
+        }
+        let mut globals = Vec::with_capacity(image.globals.len());
+        for (name, value) in &image.globals {
+            let index = name
+                .strip_prefix(GLOBAL)
+                .and_then(|i| i.parse().ok())
+                .ok_or_else(|| SandboxError::Protocol(format!("a global named {name} in the image")))?;
+            let value = match *value {
+                SnapshotVal::I32(x) => Val::I32(x),
+                SnapshotVal::I64(x) => Val::I64(x),
+                SnapshotVal::F32(x) => Val::F32(x),
+                SnapshotVal::F64(x) => Val::F64(x),
+                SnapshotVal::V128(x) => Val::V128(x.into()),
+            };
+            globals.push((index, value));
+        }
+        let pages = (memory.len() / WASM_PAGE) as u64;
+        Ok(Preset { bytes: Arc::new(data), pages, globals, segments })
+    }
+
+    /// Appends the preset in the compact form the compile cache keeps
+    /// (`workflow/cache.rs`), all integers little-endian:
+    ///
+    /// ```text
+    /// pages u64 · globals u32 · per global: index u32, kind u8, value 16 bytes
+    /// segments u32 · per segment: at u64, length u64 · then every segment's bytes, in order
+    /// ```
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.pages.to_le_bytes());
+        out.extend_from_slice(&(self.globals.len() as u32).to_le_bytes());
+        for (index, value) in &self.globals {
+            let (kind, bits): (u8, u128) = match value {
+                Val::I32(x) => (0, *x as u32 as u128),
+                Val::I64(x) => (1, *x as u64 as u128),
+                Val::F32(x) => (2, *x as u128),
+                Val::F64(x) => (3, *x as u128),
+                Val::V128(x) => (4, x.as_u128()),
+                // Snapshots hold only numbers (`of` and `of_image`).
+                _ => (u8::MAX, 0),
+            };
+            out.extend_from_slice(&index.to_le_bytes());
+            out.push(kind);
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
+        for (at, range) in &self.segments {
+            out.extend_from_slice(&(*at as u64).to_le_bytes());
+            out.extend_from_slice(&(range.len() as u64).to_le_bytes());
+        }
+        for (_, range) in &self.segments {
+            out.extend_from_slice(&self.bytes[range.clone()]);
+        }
+    }
+
+    /// Reads a preset [`encode`](Preset::encode) wrote at `bytes[at..]`,
+    /// which must end where the preset does. The segments stay in `bytes`:
+    /// nothing is copied until the preset is applied. Whether they fit the
+    /// memory is checked then, as for a module's.
+    pub fn decode(bytes: Arc<Vec<u8>>, at: usize) -> Result<Preset, String> {
+        let mut input = Reader { bytes: &bytes, at };
+        let pages = input.u64()?;
+        let mut globals = Vec::new();
+        for _ in 0..input.u32()? {
+            let index = input.u32()?;
+            let kind = input.take(1)?[0];
+            let bits = u128::from_le_bytes(input.take(16)?.try_into().map_err(|_| "a global's value")?);
+            globals.push((
+                index,
+                match kind {
+                    0 => Val::I32(bits as u32 as i32),
+                    1 => Val::I64(bits as u64 as i64),
+                    2 => Val::F32(bits as u32),
+                    3 => Val::F64(bits as u64),
+                    4 => Val::V128(bits.into()),
+                    other => return Err(format!("a global of unknown kind {other}")),
+                },
+            ));
+        }
+        let count = input.u32()?;
+        let mut lengths = Vec::new();
+        for _ in 0..count {
+            let at = usize::try_from(input.u64()?).map_err(|_| "a segment's address")?;
+            let len = usize::try_from(input.u64()?).map_err(|_| "a segment's length")?;
+            lengths.push((at, len));
+        }
+        let mut segments = Vec::with_capacity(lengths.len());
+        for (at, len) in lengths {
+            let start = input.at;
+            input.take(len)?;
+            segments.push((at, start..input.at));
+        }
+        if input.at != bytes.len() {
+            return Err(format!("{} bytes after the preset", bytes.len() - input.at));
+        }
+        Ok(Preset { bytes, pages, globals, segments })
+    }
+
     /// Writes this state into a fresh instance of the guest, as
     /// instantiating the module itself would have.
     pub(super) fn apply(
@@ -186,6 +310,33 @@ impl Preset {
         Ok(())
     }
 }
+
+/// A bounds-checked cursor over a compact preset.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let end =
+            self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or("the preset is truncated")?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "a u32")?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "a u64")?))
+    }
+}
+
+/// The size of a WebAssembly memory page.
+const WASM_PAGE: usize = 65536;
 
 /// Memory pages, mutable globals (by index) and active data segments (where
 /// in memory, where in `bytes`): what instantiating a module sets up.
@@ -289,5 +440,66 @@ mod tests {
         let last = code.end - 1; // the `end` of the last function body
         other[last - 1] ^= 0x01;
         assert!(Preset::of(Arc::new(other)).unwrap().is_none(), "changed code must be compiled on its own");
+    }
+
+    /// What applying `preset` to zeroed memory of its size leaves.
+    fn memory_of(preset: &Preset) -> Vec<u8> {
+        let mut memory = vec![0; preset.pages as usize * WASM_PAGE];
+        for (at, range) in &preset.segments {
+            memory[*at..*at + range.len()].copy_from_slice(&preset.bytes[range.clone()]);
+        }
+        memory
+    }
+
+    #[test]
+    fn an_image_becomes_a_preset_that_rebuilds_its_memory_exactly() {
+        let mut memory = vec![0u8; 2 * WASM_PAGE];
+        memory[0] = 1; // the very first byte
+        memory[100..110].fill(7); // a short run
+        memory[130] = 9; // a gap shorter than a chunk, then a byte
+        memory[70_000..71_000].fill(0xff); // in the second page
+        *memory.last_mut().unwrap() = 3; // the very last byte
+        let image = Image {
+            memory: memory.clone(),
+            globals: vec![
+                (format!("{GLOBAL}3"), SnapshotVal::I32(-5)),
+                (format!("{GLOBAL}0"), SnapshotVal::F64(7)),
+            ],
+        };
+        let preset = Preset::of_image(&image).unwrap();
+        assert_eq!(preset.pages, 2);
+        assert_eq!(memory_of(&preset), memory);
+        let kept: usize = preset.segments.iter().map(|(_, r)| r.len()).sum();
+        // Whole chunks: 0..192 (three, joined over the short gaps), the 17
+        // the second page's run touches, and the last one; nothing else.
+        assert_eq!(kept, 192 + 17 * 64 + 64, "zero chunks are left out");
+        assert!(matches!(preset.globals[..], [(3, Val::I32(-5)), (0, Val::F64(7))]), "{:?}", preset.globals);
+
+        let bad = Image { memory: vec![], globals: vec![("x".into(), SnapshotVal::I32(0))] };
+        assert!(Preset::of_image(&bad).is_err());
+    }
+
+    #[test]
+    fn the_compact_form_round_trips_and_refuses_what_it_did_not_write() {
+        let preset = Preset::of(Arc::new(GUEST_WASM.to_vec())).unwrap().unwrap();
+        let mut bytes = b"head".to_vec();
+        preset.encode(&mut bytes);
+        let back = Preset::decode(Arc::new(bytes.clone()), 4).unwrap();
+        assert_eq!((back.pages, back.segments.len()), (preset.pages, preset.segments.len()));
+        assert_eq!(format!("{:?}", back.globals), format!("{:?}", preset.globals));
+        assert_eq!(memory_of(&back), memory_of(&preset));
+
+        for cut in [5, 12, 20, bytes.len() / 2, bytes.len() - 1] {
+            let err = Preset::decode(Arc::new(bytes[..cut].to_vec()), 4).unwrap_err();
+            assert!(err.contains("truncated"), "cut at {cut}: {err}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Preset::decode(Arc::new(longer), 4).unwrap_err().contains("after the preset"));
+        // A segment count far beyond the input fails on the input, not on memory.
+        let mut huge = 1u64.to_le_bytes().to_vec();
+        huge.extend_from_slice(&0u32.to_le_bytes());
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Preset::decode(Arc::new(huge), 0).unwrap_err().contains("truncated"));
     }
 }

@@ -27,7 +27,7 @@ use crate::rundir::StartOrigin;
 use crate::sandbox::{Boot, Compiled, GuestIo, Preset, Sandbox, SandboxError, SandboxLimits};
 
 pub use meta::{Meta, evaluate_alone, read_meta};
-pub use module::{Manifest, ModuleError, WorkflowModule, assemble, build, built_here, is_module};
+pub use module::{Manifest, ModuleError, WorkflowModule, build, built_here, is_module};
 pub use nested::Nested;
 pub use validate::{Problem, Validation, validate_file};
 
@@ -86,15 +86,12 @@ impl Workflow {
         let Some(cached) = sandbox.cache_dir().map(|dir| cache::path(dir, &script)) else {
             return Ok(Workflow { script, start: Start::Source { cache: None }, recorded_meta: None });
         };
-        // Anything wrong with a cache entry only costs a compile. Entries
-        // are written by odw alone, into its own directory.
-        if let Ok(hit) = WorkflowModule::read(&cached)
+        if let Some(hit) = cache::read(&cached)
             && hit.manifest.source == script.source
-            && let Ok(workflow) = Workflow::from_module(sandbox, hit)
-            && let Start::Preset { preset, .. } = workflow.start
+            && hit.manifest.script_hash == script.hash
         {
-            let start = Start::Preset { preset, cached: true };
-            return Ok(Workflow { script, start, ..workflow });
+            let start = Start::Preset { preset: Arc::new(hit.preset), cached: true };
+            return Ok(Workflow { script, start, recorded_meta: Some(hit.manifest.meta) });
         }
         Ok(Workflow { script, start: Start::Source { cache: Some(cached) }, recorded_meta: None })
     }
@@ -158,8 +155,8 @@ impl Workflow {
                     let Ok(image) = captured.await else { return };
                     // A cache that cannot be written only costs the next run a compile.
                     let _ = tokio::task::spawn_blocking(move || {
-                        let bytes = assemble(image, &manifest).ok()?;
-                        cache::store(&path, &bytes).ok()
+                        let preset = Preset::of_image(&image).ok()?;
+                        cache::store(&path, &cache::encode(&manifest, &preset)).ok()
                     })
                     .await;
                 });

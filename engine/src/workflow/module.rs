@@ -131,7 +131,7 @@ pub fn built_here(sandbox: &Sandbox, bytes: &[u8]) -> bool {
 }
 
 /// The guest rewritten to start in `image`, labelled with `manifest`.
-pub fn assemble(image: Image, manifest: &Manifest) -> Result<Vec<u8>, SandboxError> {
+fn assemble(image: Image, manifest: &Manifest) -> Result<Vec<u8>, SandboxError> {
     let mut bytes = image.into_module()?;
     let json = serde_json::to_vec(manifest).map_err(|e| SandboxError::Protocol(e.to_string()))?;
     // A custom section may follow the last one; appending keeps every byte
