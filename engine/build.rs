@@ -42,6 +42,11 @@ fn main() {
         Vec::new()
     };
     std::fs::write(&out, artifact).expect("cannot write the precompiled guest to OUT_DIR");
+    // The guest's identity (cache keys), so that a run need not hash a
+    // megabyte of the binary, and read it from disk, to know it.
+    let guest = std::fs::read(GUEST).expect("cannot read the guest");
+    let hash = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("guest.blake3");
+    std::fs::write(hash, blake3::hash(&guest).as_bytes()).expect("cannot write the guest's hash to OUT_DIR");
 }
 
 /// The guest as the sandbox loads it: instrumented by wizer (see

@@ -9,7 +9,6 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::OnceLock;
 
 use wasmtime::{Engine, Module};
 use wasmtime_wizer::{ModuleContext, Wizer};
@@ -23,10 +22,11 @@ pub static GUEST_WASM: &[u8] = include_bytes!("../../../guest/odw_guest.wasm");
 /// `cache_key_names_the_wasmtime_version` test.
 const WASMTIME_VERSION: &str = "48.0.8";
 
-/// blake3 of [`GUEST_WASM`], computed once per process.
+/// blake3 of [`GUEST_WASM`], computed by the build script.
 pub fn guest_hash() -> &'static blake3::Hash {
-    static HASH: OnceLock<blake3::Hash> = OnceLock::new();
-    HASH.get_or_init(|| blake3::hash(GUEST_WASM))
+    static HASH: blake3::Hash =
+        blake3::Hash::from_bytes(*include_bytes!(concat!(env!("OUT_DIR"), "/guest.blake3")));
+    &HASH
 }
 
 /// The name of a precompiled artifact: what was compiled (`kind` and the
@@ -138,6 +138,11 @@ fn store_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guest_hash_the_build_script_computed_is_the_guests() {
+        assert_eq!(*guest_hash(), blake3::hash(GUEST_WASM));
+    }
 
     /// The build script and the sandbox must agree on every engine setting,
     /// or each start silently falls back to compiling the guest.
