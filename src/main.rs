@@ -22,7 +22,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(commands::execute(cli)) {
+    let outcome = runtime.block_on(commands::execute(cli));
+    // The command is over and the process ends now. Dropping the runtime
+    // would join its threads, and wait for blocking tasks still running
+    // (a run's journal being closed, after its end was flushed), only to
+    // exit afterwards; what a command must keep is on disk before
+    // `block_on` returns.
+    std::mem::forget(runtime);
+    match outcome {
         Ok(code) => code,
         // Like other Unix tools, end quietly when the reader of stdout goes
         // away (`odw logs … | head`). SIGPIPE itself stays ignored (Rust's

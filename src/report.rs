@@ -17,6 +17,17 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// Writes a line to stderr in one write. `eprintln!` writes each piece of
+/// its format separately (stderr is unbuffered): a dozen system calls for
+/// a run's summary line, and lines of concurrent writers could interleave.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }};
+}
+
 /// odw's exit codes, as `odw --help` documents them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -75,12 +86,12 @@ pub fn shown_lines(text: &str) -> String {
 }
 
 pub fn warn(message: &str) {
-    eprintln!("odw: warning: {message}");
+    errln!("odw: warning: {message}");
 }
 
 /// An error that stops the command before or outside a run.
 pub fn fatal(e: &anyhow::Error) -> ExitCode {
-    eprintln!("odw: error: {}", chain(e));
+    errln!("odw: error: {}", chain(e));
     Exit::Failed.into()
 }
 
@@ -103,7 +114,7 @@ pub fn chain(e: &anyhow::Error) -> String {
 
 /// A usage error (bad flag values): exit 2.
 pub fn usage(message: &str) -> ExitCode {
-    eprintln!("odw: error: {message}");
+    errln!("odw: error: {message}");
     Exit::Usage.into()
 }
 
@@ -118,7 +129,7 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 pub fn summary(report: &RunReport) {
     let state = if report.result.is_ok() { "done" } else { "failed" };
     let a = &report.agents;
-    eprintln!(
+    errln!(
         "odw: run {} {state} in {} ms; agents: {} done, {} failed ({})",
         report.run.id,
         report.elapsed_ms,
@@ -130,19 +141,19 @@ pub fn summary(report: &RunReport) {
 
 /// A prepared run that could not run to its end: which one, and where it is.
 pub fn run_failed(run: &RunDir) {
-    eprintln!("odw: run {} failed ({})", run.id, run.path.display());
+    errln!("odw: run {} failed ({})", run.id, run.path.display());
 }
 
 /// A script's error as `file:line:col: Name: message`, plus its script frames.
 pub fn script_error(e: &ScriptError) {
-    eprintln!("odw: error: {}", script_error_line(e));
+    errln!("odw: error: {}", script_error_line(e));
     // QuickJS's frame for a syntax error repeats its raw column; the
     // location above is the refined one. Frames of the prelude are odw's.
     if let Some(stack) = e.stack.as_ref().filter(|_| e.name != "SyntaxError") {
         for frame in
             stack.lines().filter(|l| l.trim_start().starts_with("at ") && !l.contains("odw:prelude")).take(8)
         {
-            eprintln!("    {}", shown(frame.trim()));
+            errln!("    {}", shown(frame.trim()));
         }
     }
 }
@@ -169,7 +180,7 @@ pub fn reuse(r: &ReuseSummary, calls: u64) {
     } else {
         String::new()
     };
-    eprintln!("odw: reused {} of {calls} calls{content}, {first}", r.by_prefix + r.by_content);
+    errln!("odw: reused {} of {calls} calls{content}, {first}", r.by_prefix + r.by_content);
 }
 
 #[cfg(test)]

@@ -226,6 +226,9 @@ impl Session<'_> {
         }
         let reuse = scheduler.reuse_summary();
         let divergence = scheduler.divergence();
+        // Closing the journal (sled flushes again and joins its flusher
+        // thread) is off the run's path: its end is already durable.
+        tokio::task::spawn_blocking(move || drop((scheduler, journal)));
         Ok(RunReport { run, state, result, agents, elapsed_ms, reuse, divergence })
     }
 }
