@@ -254,6 +254,15 @@ fn a_foreign_or_corrupt_journal_is_a_clear_error() {
     let resumed = env.run_wait(&wf, &["--resume-from", &r1]);
     resumed.fails_with(&["journal"]);
     assert!(!resumed.stderr.contains("panicked"), "{}", resumed.stderr);
+    // The run that could not open its books ran no agent and is recorded
+    // as failed, its error saved and its events ended.
+    let dir = env.runs().join("test").join(resumed.run_id());
+    let status: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(std::fs::read_to_string(dir.join("error.json")).unwrap().contains("journal"));
+    let events = common::read_events(&dir);
+    assert_eq!(events.last().unwrap()["type"], "run_failed", "{events:?}");
+    assert!(events.iter().all(|e| e["type"] != "agent_started"), "{events:?}");
 
     std::fs::write(env.path().join("bad.jsonl"), "{\"format\":\"something-else\",\"version\":1}\n").unwrap();
     let imported = env.odw(&["journal", "import", "bad.jsonl", "--runs-root", env.runs().to_str().unwrap()]);
