@@ -6,8 +6,8 @@
 //! what a run of this odw needs: the [`Manifest`] and the [`Preset`] in its
 //! compact form. A module would repeat the guest's megabyte of code, which
 //! a run must then read and compare with its own before trusting the state;
-//! the cache key already names the guest, so an entry is a fifth of the size
-//! and is read without parsing any WebAssembly.
+//! the cache key already names the guest, so an entry is a third of the size
+//! (about 350 KB) and is read without parsing any WebAssembly.
 //!
 //! ```text
 //! MAGIC (8 bytes, the format's version last) · manifest length u32 LE · manifest JSON · preset
@@ -21,7 +21,7 @@ use crate::fsio::{atomic_write, private_dir};
 use crate::loader::Script;
 use crate::sandbox::{Preset, guest_hash};
 
-/// How many compiled scripts the cache keeps (about 200 KiB each); the
+/// How many compiled scripts the cache keeps (about 350 KB each); the
 /// least recently written go first.
 pub(super) const KEEP: usize = 64;
 
@@ -64,7 +64,7 @@ pub fn read(path: &Path) -> Option<Entry> {
     Some(Entry { manifest, preset })
 }
 
-/// Where the module compiled from `script` is cached. The key names all
+/// Where the state compiled from `script` is cached. The key names all
 /// that the compiled code depends on: the guest, this odw, the script's
 /// text and the name its positions and stack traces show.
 pub fn path(cache_dir: &Path, script: &Script) -> PathBuf {
