@@ -73,13 +73,22 @@ row() { # name, odw ms, limit ms, limit name, target text, met (awk condition on
 run one.js sh >/dev/null 2>&1 # warm the compile cache
 run none.js sh >/dev/null 2>&1
 
-version=$(times "$N" "$ODW" --version | median)
-spawn=$(times "$N" sh -c "echo hello | sh $work/agent.sh" | median)
-one=$(times "$N" run one.js sh | median)
-none=$(times "$N" run none.js sh | median)
+# Each figure and its limit are sampled in turn, round after round, so a
+# machine whose speed drifts during the run (a VM's neighbours) slows both
+# alike and the ratio still compares like with like.
+for _ in $(seq "$N"); do
+  times 1 "$ODW" --version >> version.ns
+  times 1 sh -c "echo hello | sh $work/agent.sh" >> spawn.ns
+  times 1 run one.js sh >> one.ns
+  times 1 run none.js sh >> none.ns
+done
+version=$(median < version.ns); spawn=$(median < spawn.ns); one=$(median < one.ns); none=$(median < none.ns)
 first=$(times 7 bash -c "rm -rf '$work/cold'; ODW_CACHE_DIR='$work/cold' '$ODW' run one.js --wait --runs-root '$work/runs' --adapter sh" | median)
-fan=$(times 7 run fanout200.js sh | median)
-xargs_fan=$(times 7 bash -c "seq 200 | xargs -P $C -I{} sh -c 'echo item {} | sh $work/agent.sh'" | median)
+for _ in $(seq 7); do
+  times 1 run fanout200.js sh >> fan.ns
+  times 1 bash -c "seq 200 | xargs -P $C -I{} sh -c 'echo item {} | sh $work/agent.sh'" >> xargs.ns
+done
+fan=$(median < fan.ns); xargs_fan=$(median < xargs.ns)
 rss_kb=$(/usr/bin/time -f %M "$ODW" run fanout200.js --wait --runs-root "$work/runs" --adapter sh 2>&1 >/dev/null | tail -n 1)
 
 # Resume and replay: runs recorded once, then served from their journals.
