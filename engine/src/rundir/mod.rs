@@ -183,20 +183,6 @@ impl RunDir {
         let _ = std::fs::remove_file(self.path.join(ERROR));
     }
 
-    /// A prepared run could not start (a journal to resume from is gone, …):
-    /// recorded where `odw status` and `odw result` look.
-    pub fn record_start_failure(&self, error: &ScriptError) {
-        let _ = self.write_error(error);
-        let status = match self.read_status() {
-            Some(s) => Status { state: RunState::Failed, updated_at: timestamp(), ..s },
-            None => {
-                let workflow = self.read_meta().map(|m| m.workflow).unwrap_or_default();
-                Status::new(&self.id, &workflow, RunState::Failed, std::process::id())
-            }
-        };
-        let _ = self.write_status(&status);
-    }
-
     // ---- control.json -----------------------------------------------------
 
     /// What `odw pause|resume|stop` asked so far (nothing if no file).
@@ -364,26 +350,6 @@ mod tests {
         let lines = run.event_tail().read_new().unwrap();
         let event: Stamped = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(event.event, Event::Log { message: "hi".into() });
-    }
-
-    #[test]
-    fn a_start_failure_is_recorded_as_a_failed_run() {
-        let root = tempfile::tempdir().unwrap();
-        let run = RunDir::create(root.path(), "flow").unwrap();
-        run.write_status(&Status::new(&run.id, "flow", RunState::Pending, 0)).unwrap();
-        let error = ScriptError {
-            name: "RunError".into(),
-            message: "no journal".into(),
-            stack: None,
-            location: None,
-            fatal: false,
-            limit: None,
-        };
-        run.record_start_failure(&error);
-        let status = run.status().unwrap();
-        assert_eq!((status.state, status.workflow.as_str()), (RunState::Failed, "flow"));
-        assert_eq!(run.read_error(), Some(error));
-        assert_eq!(run.read_result(), None);
     }
 
     #[test]
