@@ -23,7 +23,7 @@ fn main() {
     println!("cargo::rerun-if-changed={GUEST}");
     println!("cargo::rerun-if-changed=src/sandbox/wasmtime_config.rs");
     println!("cargo::rerun-if-env-changed=ODW_NO_PRECOMPILED_GUEST");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("guest.cwasm");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let native = std::env::var("TARGET").ok() == std::env::var("HOST").ok();
     let wanted =
         cfg!(feature = "precompiled-guest") && std::env::var_os("ODW_NO_PRECOMPILED_GUEST").is_none();
@@ -41,12 +41,13 @@ fn main() {
     } else {
         Vec::new()
     };
-    std::fs::write(&out, artifact).expect("cannot write the precompiled guest to OUT_DIR");
+    std::fs::write(out_dir.join("guest.cwasm"), artifact)
+        .expect("cannot write the precompiled guest to OUT_DIR");
     // The guest's identity (cache keys), so that a run need not hash a
     // megabyte of the binary, and read it from disk, to know it.
     let guest = std::fs::read(GUEST).expect("cannot read the guest");
-    let hash = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("guest.blake3");
-    std::fs::write(hash, blake3::hash(&guest).as_bytes()).expect("cannot write the guest's hash to OUT_DIR");
+    std::fs::write(out_dir.join("guest.blake3"), blake3::hash(&guest).as_bytes())
+        .expect("cannot write the guest's hash to OUT_DIR");
 }
 
 /// The guest as the sandbox loads it: instrumented by wizer (see
