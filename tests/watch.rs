@@ -76,13 +76,18 @@ impl Tmux {
 
     /// The screen once it shows every one of `parts` (fails after `secs`).
     fn wait_for(&self, parts: &[&str], secs: u64) -> String {
+        self.wait_until(&format!("{parts:?}"), secs, |screen| parts.iter().all(|p| screen.contains(p)))
+    }
+
+    /// The screen once `shows` holds of it (fails after `secs`, naming `what`).
+    fn wait_until(&self, what: &str, secs: u64, shows: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let screen = self.screen();
-            if parts.iter().all(|p| screen.contains(p)) {
+            if shows(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "the screen never showed {parts:?}:\n{screen}");
+            assert!(Instant::now() < deadline, "the screen never showed {what}:\n{screen}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -169,8 +174,12 @@ fn watch_stops_a_run_with_s() {
 fn run_wait_draws_live_progress_on_a_terminal() {
     let (env, wf) = three_phase_env();
     let tmux = Tmux::odw(&env, &format!("run {wf} --wait"));
-    let live = tmux.wait_for(&["odw ▸ test", "running", "Scan", "Review", "Write", "not started"], 20);
-    assert!(live.contains('▓') || live.contains('█'), "no bar:\n{live}");
+    tmux.wait_for(&["odw ▸ test", "running", "Scan", "Review", "Write", "not started"], 20);
+    // The first frame may come before any agent starts (every bar empty);
+    // a bar fills once one runs (each takes a second, so a frame shows it).
+    tmux.wait_until("a filled bar while running", 20, |s| {
+        (s.contains('▓') || s.contains('█')) && !s.contains("EXIT=")
+    });
     let end = tmux.wait_for(&["EXIT=0"], 40);
     for part in ["done", "✓ Scan", "✓ Review", "✓ Write", "4/4", "3/3", "1/1", "odw: run ", "\"ok\": true"]
     {
