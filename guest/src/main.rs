@@ -132,13 +132,15 @@ fn run<'js>(ctx: &Ctx<'js>, activation: &str, start: Start<'js>) -> Result<(), S
         Err(_) => call(&control, "fail", (ctx.catch(),))?,
     }
 
+    // Looked up once: `deliver` runs for every completion of the run.
+    let deliver: Function = control.get("deliver").map_err(js_err)?;
     loop {
         while ctx.execute_pending_job() {}
         if FINISHED.with(Cell::get) {
             return Ok(());
         }
         match host::wait_next() {
-            Some(completion) => call(&control, "deliver", (completion,))?,
+            Some(completion) => deliver.call::<_, ()>((completion,)).map_err(|e| describe(ctx, e))?,
             None => call(&control, "deadlock", ())?,
         }
     }
