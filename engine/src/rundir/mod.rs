@@ -42,7 +42,7 @@ use crate::fsio::{atomic_write, private_dir};
 use crate::protocol::ScriptError;
 
 pub use control::{Control, ControlFile, ControlRequest};
-pub use events::{AgentEnd, AgentJob, AgentStart, Event, EventLog, EventTail, Stamped, StartOrigin};
+pub use events::{AgentEnd, AgentJob, AgentStart, Event, EventLog, EventTail, Held, Stamped, StartOrigin};
 pub use meta::RunMeta;
 pub use progress::{Progress, STATUS_INTERVAL};
 pub use status::{AgentCounts, RunState, Status, process_alive};

@@ -40,6 +40,12 @@ impl Progress {
         Ok(progress)
     }
 
+    /// Holds back the events appended while the guard lives and writes
+    /// them in one go when it is dropped ([`EventLog::hold`]).
+    pub fn hold(&self) -> super::Held<'_> {
+        self.events.hold()
+    }
+
     /// Appends an event that does not change the status (`run_started`,
     /// `log`, `journal_error`).
     pub fn event(&self, event: Event) {

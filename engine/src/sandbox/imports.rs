@@ -50,9 +50,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
             let id = state.next_id;
             state.next_id += 1;
             state.in_flight += 1;
-            // A closed channel means the host is shutting the run down; the
-            // guest will learn it from `wait_next`.
-            let _ = state.to_host.send(GuestMsg::Agent { id, request });
+            state.post(GuestMsg::Agent { id, request });
             Ok(id)
         },
     )?;
@@ -62,11 +60,13 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
     linker.func_wrap_async("odw", "wait_next", |mut c: Caller<'_, GuestState>, (): ()| {
         Box::new(async move {
             let state = c.data_mut();
+            state.flush();
             if state.in_flight == 0 {
                 return Ok(NONE_IN_FLIGHT);
             }
             if state.completions.is_empty() {
-                let _ = state.to_host.send(GuestMsg::Idle { received: state.received });
+                state.post(GuestMsg::Idle { received: state.received });
+                state.flush();
             }
             let completion = state
                 .completions
@@ -89,7 +89,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
         let bytes = read_guest(&mut c, ptr, len)?;
         let event: GuestEvent = serde_json::from_slice(&bytes)
             .map_err(|e| wasmtime::Error::msg(format!("bad guest event: {e}")))?;
-        let _ = c.data_mut().to_host.send(GuestMsg::Event(event));
+        c.data_mut().post(GuestMsg::Event(event));
         Ok(())
     })?;
 

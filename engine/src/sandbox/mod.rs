@@ -163,6 +163,8 @@ pub(crate) struct GuestState {
     /// Bytes staged for the guest's next `take_payload`.
     payload: Vec<u8>,
     to_host: mpsc::UnboundedSender<GuestMsg>,
+    /// Messages posted and not yet sent on `to_host` (see [`GuestState::post`]).
+    outbox: Vec<GuestMsg>,
     completions: mpsc::UnboundedReceiver<Completion>,
     workflows: Option<Arc<dyn FindWorkflow>>,
     next_id: u32,
@@ -177,6 +179,39 @@ pub(crate) struct GuestState {
     limits: SandboxLimits,
     /// Epoch ticks spent since the guest last waited for an agent.
     cpu_ticks: u64,
+}
+
+/// The most messages the guest's outbox holds before it is sent.
+const OUTBOX: usize = 64;
+
+impl GuestState {
+    /// Queues a message for the host. Messages go out in the order posted,
+    /// together: when the guest waits for a completion, when [`OUTBOX`] are
+    /// queued, at every epoch tick (so a busy script holds none back for more
+    /// than [`EPOCH_TICK`]) and when the evaluation ends. Sent one by one,
+    /// each `agent()` of a fan-out woke the scheduler's thread on its own:
+    /// about a thousand wake-ups for a thousand calls.
+    fn post(&mut self, msg: GuestMsg) {
+        self.outbox.push(msg);
+        if self.outbox.len() >= OUTBOX {
+            self.flush();
+        }
+    }
+
+    /// Sends what is queued. A closed channel means the host is shutting
+    /// the run down; the guest learns it from `wait_next`.
+    fn flush(&mut self) {
+        for msg in self.outbox.drain(..) {
+            let _ = self.to_host.send(msg);
+        }
+    }
+}
+
+impl Drop for GuestState {
+    /// An evaluation that ends (or traps) still delivers what it posted.
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl Sandbox {
@@ -325,6 +360,7 @@ impl Sandbox {
             activation: activation_json,
             payload: Vec::new(),
             to_host,
+            outbox: Vec::new(),
             completions,
             workflows,
             next_id: 0,
@@ -341,6 +377,7 @@ impl Sandbox {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
+            state.flush();
             state.cpu_ticks += 1;
             if state.cpu_ticks * EPOCH_TICK.as_millis() as u64 >= state.limits.cpu.as_millis() as u64 {
                 return Err(LimitHit::Cpu { limit: state.limits.cpu }.into());
@@ -385,6 +422,59 @@ mod tests {
                 "wasi_snapshot_preview1::random_get",
             ]
         );
+    }
+
+    /// Messages reach the host in the order the script sent them, however
+    /// the outbox groups them, and the last ones (after the last wait, more
+    /// than one outbox's worth) arrive too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_host_gets_every_message_in_the_order_sent() {
+        let body = "log('first'); const a = agent('one'); log('second'); await a;
+            for (let i = 0; i < 150; i++) log('n' + i);
+            return 1;";
+        let source = format!("export const meta = {{ name: 'o', description: '' }};\n{body}");
+        let script = crate::loader::Script::parse(Path::new("o.js"), source).unwrap();
+        let activation = Activation {
+            source: script.body.clone(),
+            filename: "o.js".into(),
+            line_one_shift: script.line_one_shift,
+            args: serde_json::Value::Null,
+            seed: [0, 0],
+            clock: 0.0,
+            budget: None,
+        };
+        let (to_host, mut from_guest) = mpsc::unbounded_channel();
+        let (to_guest, completions) = mpsc::unbounded_channel();
+        let host = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(msg) = from_guest.recv().await {
+                match msg {
+                    GuestMsg::Agent { id, request } => {
+                        seen.push(format!("agent {}", request.unwrap().prompt));
+                        let value = Some(serde_json::json!("done"));
+                        let _ = to_guest.send(Completion {
+                            id,
+                            ok: true,
+                            value,
+                            error: None,
+                            usage: None,
+                            clock: 0.0,
+                        });
+                    }
+                    GuestMsg::Event(GuestEvent::Log { message }) => seen.push(message),
+                    GuestMsg::Event(other) => seen.push(format!("{other:?}")),
+                    GuestMsg::Idle { .. } => {}
+                }
+            }
+            seen
+        });
+        let sandbox = Sandbox::new(None).unwrap();
+        let io = GuestIo { to_host, completions, workflows: None };
+        let outcome = sandbox.run(&activation, SandboxLimits::default(), io).await.unwrap();
+        assert!(outcome.ok, "{outcome:?}");
+        let mut expected: Vec<String> = vec!["first".into(), "agent one".into(), "second".into()];
+        expected.extend((0..150).map(|i| format!("n{i}")));
+        assert_eq!(host.await.unwrap(), expected);
     }
 
     #[test]

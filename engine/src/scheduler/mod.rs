@@ -143,6 +143,54 @@ impl Scheduler {
                 sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         };
+        let handle = |msg: GuestMsg, calls: &mut JoinSet<(Completion, Completed)>| match msg {
+            GuestMsg::Event(GuestEvent::Phase { title }) => {
+                self.run.progress.phase(&capped(title, MAX_PHASE_BYTES))
+            }
+            GuestMsg::Event(GuestEvent::Log { message }) => self.log(message),
+            // Blocked with nothing on its way: keeping the recorded order
+            // would wait forever. (An Idle sent before a completion we
+            // have since sent, or while live calls run, is stale.)
+            GuestMsg::Idle { received }
+                if received == sent.load(std::sync::atomic::Ordering::Relaxed) && calls.is_empty() =>
+            {
+                deliver(lock(&self.sequencer).idle())
+            }
+            GuestMsg::Idle { .. } => {}
+            GuestMsg::Agent { id, request } => match self.prepare(id, request) {
+                Ok(job) => match self.decide(&job) {
+                    Decision::Live => {
+                        let mut sequencer = lock(&self.sequencer);
+                        let mut released = sequencer.skip(job.index);
+                        if self.plan.as_ref().is_some_and(|p| lock(p).diverged()) {
+                            // After the first divergence the recorded order no longer applies.
+                            released.extend(sequencer.release_all());
+                        }
+                        drop(sequencer);
+                        deliver(released);
+                        // Held until the call ends (see `run`).
+                        self.held.fetch_add(job.held, Relaxed);
+                        self.run.progress.agent_queued(job.shown());
+                        calls.spawn(self.clone().run(job));
+                    }
+                    Decision::Reuse { completed, from_index, rule } => {
+                        let served = self.reuse(&job, completed, rule);
+                        let released = if rule == ReuseRule::Prefix {
+                            lock(&self.sequencer).offer(from_index, served)
+                        } else {
+                            vec![served]
+                        };
+                        deliver(released);
+                    }
+                    Decision::Diverged(d) => {
+                        let error = CallError::fatal(ErrorName::ReplayDivergence, d.to_string(), None);
+                        lock(&self.divergence).get_or_insert(d);
+                        deliver(vec![(failed(id, error), None)]);
+                    }
+                },
+                Err(error) => deliver(vec![(failed(id, error), None)]),
+            },
+        };
         loop {
             let msg = tokio::select! {
                 msg = from_guest.recv() => match msg {
@@ -158,53 +206,17 @@ impl Scheduler {
                     continue;
                 }
             };
-            match msg {
-                GuestMsg::Event(GuestEvent::Phase { title }) => {
-                    self.run.progress.phase(&capped(title, MAX_PHASE_BYTES))
+            // What else the guest has sent by now is handled in the same
+            // burst, its events written together when the burst ends: a
+            // fan-out's requests arrive together, and a resume serves them
+            // all from the journal at once.
+            let _held = self.run.progress.hold();
+            handle(msg, &mut calls);
+            for _ in 1..BURST {
+                match from_guest.try_recv() {
+                    Ok(msg) => handle(msg, &mut calls),
+                    Err(_) => break,
                 }
-                GuestMsg::Event(GuestEvent::Log { message }) => self.log(message),
-                // Blocked with nothing on its way: keeping the recorded order
-                // would wait forever. (An Idle sent before a completion we
-                // have since sent, or while live calls run, is stale.)
-                GuestMsg::Idle { received }
-                    if received == sent.load(std::sync::atomic::Ordering::Relaxed) && calls.is_empty() =>
-                {
-                    deliver(lock(&self.sequencer).idle())
-                }
-                GuestMsg::Idle { .. } => {}
-                GuestMsg::Agent { id, request } => match self.prepare(id, request) {
-                    Ok(job) => match self.decide(&job) {
-                        Decision::Live => {
-                            let mut sequencer = lock(&self.sequencer);
-                            let mut released = sequencer.skip(job.index);
-                            if self.plan.as_ref().is_some_and(|p| lock(p).diverged()) {
-                                // After the first divergence the recorded order no longer applies.
-                                released.extend(sequencer.release_all());
-                            }
-                            drop(sequencer);
-                            deliver(released);
-                            // Held until the call ends (see `run`).
-                            self.held.fetch_add(job.held, Relaxed);
-                            self.run.progress.agent_queued(job.shown());
-                            calls.spawn(self.clone().run(job));
-                        }
-                        Decision::Reuse { completed, from_index, rule } => {
-                            let served = self.reuse(&job, completed, rule);
-                            let released = if rule == ReuseRule::Prefix {
-                                lock(&self.sequencer).offer(from_index, served)
-                            } else {
-                                vec![served]
-                            };
-                            deliver(released);
-                        }
-                        Decision::Diverged(d) => {
-                            let error = CallError::fatal(ErrorName::ReplayDivergence, d.to_string(), None);
-                            lock(&self.divergence).get_or_insert(d);
-                            deliver(vec![(failed(id, error), None)]);
-                        }
-                    },
-                    Err(error) => deliver(vec![(failed(id, error), None)]),
-                },
             }
         }
         calls.shutdown().await;
@@ -315,6 +327,9 @@ impl Scheduler {
     }
 }
 
+/// The most guest messages handled in one burst (see [`Scheduler::serve`]),
+/// so a reader of `events.jsonl` is never far behind.
+const BURST: usize = 256;
 /// The longest `log()` message kept in `events.jsonl`; the rest is cut, so a
 /// script cannot fill the disk through its event log.
 const MAX_LOG_BYTES: usize = 64 * 1024;
