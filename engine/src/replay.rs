@@ -240,10 +240,13 @@ impl Plan {
         let recorded = self.issued.get(&index);
         let same_call = recorded.is_some_and(|r| r.key == key);
         if self.diverged_at.is_none() && same_call {
-            if let Some(c) = self.completed.get(&index) {
+            // Taken out of the plan, not copied (a reply can be large): a
+            // recorded call serves one call at most, and `used` keeps
+            // the content rule from looking for it again.
+            if let Some(c) = self.completed.remove(&index) {
                 self.used.insert(index);
                 self.reused_prefix += 1;
-                return Decision::Reuse { completed: c.clone(), from_index: index, rule: ReuseRule::Prefix };
+                return Decision::Reuse { completed: c, from_index: index, rule: ReuseRule::Prefix };
             }
             // Recorded but never completed: run it, the prefix goes on.
         } else if self.diverged_at.is_none() {
@@ -260,14 +263,10 @@ impl Plan {
         if self.diverged_at.is_some() && self.mode == Mode::Resume(ReuseRule::Content) {
             while let Some(from) = self.by_content.get_mut(content_key).and_then(VecDeque::pop_front) {
                 if self.used.insert(from)
-                    && let Some(c) = self.completed.get(&from)
+                    && let Some(c) = self.completed.remove(&from)
                 {
                     self.reused_content += 1;
-                    return Decision::Reuse {
-                        completed: c.clone(),
-                        from_index: from,
-                        rule: ReuseRule::Content,
-                    };
+                    return Decision::Reuse { completed: c, from_index: from, rule: ReuseRule::Content };
                 }
             }
         }

@@ -47,6 +47,35 @@ impl std::fmt::Display for Rejection {
     }
 }
 
+/// The schemas one run has compiled, by their JSON text: a fan-out of two
+/// hundred calls with one schema compiles it once, not two hundred times
+/// (compiling costs far more than serving a call from the journal).
+#[derive(Default)]
+pub struct Schemas {
+    compiled: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Schema>>>,
+}
+
+/// Distinct schemas kept per run; a script that makes more still gets each
+/// compiled, just not kept, so what it can make the host hold is bounded.
+const KEPT_SCHEMAS: usize = 64;
+
+impl Schemas {
+    /// `source` compiled, from an earlier call of the run if one had it.
+    pub fn get(&self, source: &Value) -> Result<std::sync::Arc<Schema>, SchemaError> {
+        let text = serde_json::to_string(source).map_err(|e| SchemaError(e.to_string()))?;
+        let lock = || self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(schema) = lock().get(&text) {
+            return Ok(schema.clone());
+        }
+        let schema = std::sync::Arc::new(Schema::compile(source)?);
+        let mut compiled = lock();
+        if compiled.len() < KEPT_SCHEMAS {
+            compiled.insert(text, schema.clone());
+        }
+        Ok(schema)
+    }
+}
+
 impl Schema {
     /// Compiles a schema the script gave, after checking that validating
     /// with it is bounded: its size, its depth, and no `$ref` cycle that
@@ -386,6 +415,24 @@ fn first_balanced(text: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_compiles_each_schema_once_and_refuses_a_bad_one_every_time() {
+        let schemas = Schemas::default();
+        let shape = serde_json::json!({"type": "object", "required": ["n"]});
+        let first = schemas.get(&shape).unwrap();
+        let again = schemas.get(&shape).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "compiled once");
+        assert!(again.check(serde_json::json!({"n": 1})).is_ok());
+        assert!(again.check(serde_json::json!({})).is_err());
+        let bad = serde_json::json!({"type": 12});
+        assert!(schemas.get(&bad).is_err());
+        assert!(schemas.get(&bad).is_err(), "a refusal is not kept as a schema");
+        for n in 0..KEPT_SCHEMAS + 10 {
+            schemas.get(&serde_json::json!({"minimum": n})).unwrap();
+        }
+        assert_eq!(schemas.compiled.lock().unwrap().len(), KEPT_SCHEMAS, "bounded");
+    }
 
     /// Found by the schema fuzz target: `$ref: ""` is the document itself,
     /// so this cycle never reaches a property and validating it ran out of

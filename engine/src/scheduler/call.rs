@@ -171,7 +171,8 @@ impl Scheduler {
             .map_err(|e| CallError::fatal(ErrorName::ConfigError, e.to_string(), None))?;
         let schema = match &opts.schema {
             Some(source) => Some(
-                Schema::compile(source)
+                self.schemas
+                    .get(source)
                     .map_err(|e| CallError::fatal(ErrorName::SchemaError, e.to_string(), None))?,
             ),
             None => None,
@@ -215,7 +216,7 @@ impl Scheduler {
             phase: request.phase,
             adapter_name,
             adapter,
-            schema: schema.map(Arc::new),
+            schema,
             model,
             role: opts.agent_type,
             effort: opts.effort,

@@ -63,6 +63,8 @@ pub struct Scheduler {
     held: std::sync::atomic::AtomicUsize,
     /// Bytes of `log()` messages kept so far ([`MAX_LOGGED_BYTES`]).
     logged: std::sync::atomic::AtomicUsize,
+    /// The schemas calls gave, compiled once each.
+    schemas: crate::schema::Schemas,
     /// The git repository of the workspace, looked up at the first call
     /// that asks for a worktree.
     repo: std::sync::OnceLock<Result<PathBuf, WorktreeError>>,
@@ -101,6 +103,7 @@ impl Scheduler {
             spent: std::sync::atomic::AtomicU64::new(0),
             held: std::sync::atomic::AtomicUsize::new(0),
             logged: std::sync::atomic::AtomicUsize::new(0),
+            schemas: crate::schema::Schemas::default(),
             repo: std::sync::OnceLock::new(),
         }
     }
@@ -284,9 +287,10 @@ impl Scheduler {
             preview: value.as_ref().map(AgentEnd::preview_of),
         };
         self.run.progress.agent_reused(start, end);
-        let record = Completed { index: job.index, key: job.key.clone(), ..completed.clone() };
+        let clock = completed.clock;
+        let record = Completed { index: job.index, key: job.key.clone(), ..completed };
         (
-            Completion { id: job.index, ok, value, error, usage: Some(usage), clock: completed.clock },
+            Completion { id: job.index, ok, value, error, usage: Some(usage), clock },
             Some(Record::Copied(record)),
         )
     }
