@@ -279,3 +279,42 @@ fn a_module_runs_what_its_manifest_says_even_with_another_modules_code() {
     let shown = env.odw(&["inspect", "evil.wasm"]);
     assert!(shown.stdout.contains("built by this odw: runs as built"), "{}", shown.stdout);
 }
+
+/// A module an earlier odw built (and so trusts) keeps running as code after
+/// odw changes its guest: `tests/fixtures/modules/older.wasm` was built from
+/// `older.js` by an odw whose guest waited for completions one at a time
+/// (`odw::wait_next`, one JSON object each), where today's guest takes them
+/// in batches (`odw::wait_batch`). The host still offers the old import, so
+/// such a module's calls, failures and logs come through as they did.
+#[test]
+fn a_module_an_older_odw_built_still_runs_as_built() {
+    let env = Env::new();
+    let cache = own_cache(&env);
+    let module = std::fs::read(common::fixture("modules/older.wasm")).unwrap();
+    std::fs::write(env.path().join("older.wasm"), &module).unwrap();
+    // What `odw build` leaves in the cache it built into.
+    let built = cache.join("built");
+    std::fs::create_dir_all(&built).unwrap();
+    std::fs::write(built.join(blake3::hash(&module).to_hex().as_str()), b"").unwrap();
+
+    // The fixture must keep covering the old import (rebuilding it with
+    // today's odw would not).
+    let inspected = env.odw(&["inspect", "older.wasm", "--json"]).json();
+    let imports = inspected["imports"].as_array().unwrap();
+    assert!(imports.iter().any(|i| i == "odw::wait_next"), "{imports:?}");
+    assert!(!imports.iter().any(|i| i == "odw::wait_batch"), "{imports:?}");
+
+    let ran = run_with_cache(&env, &cache, "older.wasm");
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(start_of(&env, &ran.run_id()), "module", "run as the code it was built with");
+    let value = ran.json();
+    assert_eq!(value["replies"], serde_json::json!(["mock:ask 1", "mock:ask 2", "mock:ask 3"]));
+    assert_eq!(value["broken"], Value::Null, "a failed call resolves to null, as in Claude Code");
+    assert!(value["last"].as_str().unwrap().contains("last one"), "{value}");
+    let events = read_events(&run_dir(&env, &ran.run_id()));
+    let logged = |wanted: &dyn Fn(&str) -> bool| {
+        events.iter().any(|e| e["type"] == "log" && e["message"].as_str().is_some_and(wanted))
+    };
+    assert!(logged(&|m| m == "asked"), "{events:?}");
+    assert!(logged(&|m| m.starts_with("[broken] failed: ") && m.contains("on purpose")), "{events:?}");
+}

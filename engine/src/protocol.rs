@@ -195,6 +195,39 @@ pub struct Completion {
     pub clock: f64,
 }
 
+impl Completion {
+    /// Appends this completion as `wait_batch` stages it: the array
+    /// `[id, ok, input tokens, output tokens, clock, body]`, where the body
+    /// is the value (ok) or the error (not ok), and is left out when there is
+    /// none, so the guest reads it as `undefined` as it read the missing
+    /// field of the object `wait_next` stages. An array is parsed in half
+    /// the time of that object in the guest, and a whole clock is written
+    /// as an integer (`1764740623123`, not `1764740623123.0`).
+    pub(crate) fn write_compact(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        use std::io::Write;
+        let (input, output) = self.usage.map_or((0, 0), |u| (u.input, u.output));
+        write!(out, "[{},{},{input},{output},", self.id, self.ok).map_err(serde_json::Error::io)?;
+        if self.clock.fract() == 0.0 && self.clock.abs() < 9e15 {
+            write!(out, "{}", self.clock as i64).map_err(serde_json::Error::io)?;
+        } else {
+            serde_json::to_writer(&mut *out, &self.clock)?;
+        }
+        match (self.ok, &self.value, &self.error) {
+            (true, Some(value), _) => {
+                out.push(b',');
+                serde_json::to_writer(&mut *out, value)?;
+            }
+            (false, _, Some(error)) => {
+                out.push(b',');
+                serde_json::to_writer(&mut *out, error)?;
+            }
+            _ => {}
+        }
+        out.push(b']');
+        Ok(())
+    }
+}
+
 /// Why an agent call failed, as the script sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallError {
@@ -288,6 +321,37 @@ pub struct Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compact_completion_is_an_array_with_its_body_last_or_left_out() {
+        let compact = |c: &Completion| {
+            let mut out = Vec::new();
+            c.write_compact(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let usage = Some(Usage { input: 3, output: 4, estimated: true });
+        let ok = Completion {
+            id: 7,
+            ok: true,
+            value: Some(serde_json::json!({"n": 1})),
+            error: None,
+            usage,
+            clock: 1_764_740_623_123.0,
+        };
+        assert_eq!(compact(&ok), r#"[7,true,3,4,1764740623123,{"n":1}]"#);
+        let bare = Completion { value: None, usage: None, clock: 0.5, ..ok.clone() };
+        assert_eq!(compact(&bare), "[7,true,0,0,0.5]", "no value: the guest reads undefined");
+        let error = CallError::fatal(ErrorName::LimitError, "too many", Some("maxAgents"));
+        let failed = Completion { ok: false, value: None, error: Some(error), ..ok };
+        let text = compact(&failed);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed[1], false);
+        assert_eq!(parsed[5]["name"], "LimitError");
+        assert_eq!(
+            (parsed[5]["fatal"].as_bool(), parsed[5]["limit"].as_str()),
+            (Some(true), Some("maxAgents"))
+        );
+    }
 
     /// The guest's prelude and the script's type declarations list the same
     /// names as the host: one definition, checked like the import list.

@@ -15,9 +15,11 @@ mod raw {
         pub fn take_payload(ptr: *mut u8);
         /// Asks the host to start one agent call (JSON request); returns its id.
         pub fn agent_start(ptr: *const u8, len: u32) -> u32;
-        /// Blocks until any started agent completes; stages the completion (JSON)
+        /// Blocks until any started agent completes; stages every completion
+        /// queued by then (a JSON array of `[id, ok, input tokens, output
+        /// tokens, clock, value or error]`, in the order they must be seen)
         /// and returns its length, or `u32::MAX` when no agent is in flight.
-        pub fn wait_next() -> u32;
+        pub fn wait_batch() -> u32;
         /// A fire-and-forget notification (phase, log) as JSON.
         pub fn emit(ptr: *const u8, len: u32);
         /// Loads another workflow (`workflow()`) or transforms candidate
@@ -48,9 +50,9 @@ pub fn agent_start(request: &str) -> u32 {
     unsafe { raw::agent_start(request.as_ptr(), request.len() as u32) }
 }
 
-pub fn wait_next() -> Option<String> {
+pub fn wait_batch() -> Option<String> {
     // SAFETY: plain host call without pointers.
-    let len = unsafe { raw::wait_next() };
+    let len = unsafe { raw::wait_batch() };
     (len != NONE_IN_FLIGHT).then(|| take(len))
 }
 

@@ -8,8 +8,9 @@
 //! host delivers, which is what makes runs replayable.
 //!
 //! The loop: drain QuickJS's job queue; if the script has finished, stop;
-//! otherwise block in `wait_next` (the host parks this wasm fiber without
-//! blocking a thread) and hand the completion to the prelude.
+//! otherwise block in `wait_batch` (the host parks this wasm fiber without
+//! blocking a thread) and hand the completions to the prelude one at a time,
+//! draining the job queue after each, exactly as if each had come alone.
 //!
 //! Pre-initialisation (`odw build`, and the host's compile cache): the host
 //! calls [`initialize`] once with the script, then snapshots this module's
@@ -132,16 +133,24 @@ fn run<'js>(ctx: &Ctx<'js>, activation: &str, start: Start<'js>) -> Result<(), S
         Err(_) => call(&control, "fail", (ctx.catch(),))?,
     }
 
-    // Looked up once: `deliver` runs for every completion of the run.
-    let deliver: Function = control.get("deliver").map_err(js_err)?;
+    // Looked up once: they run for every completion of the run.
+    let receive: Function = control.get("receive").map_err(js_err)?;
+    let deliver_next: Function = control.get("deliverNext").map_err(js_err)?;
     loop {
         while ctx.execute_pending_job() {}
         if FINISHED.with(Cell::get) {
             return Ok(());
         }
-        match host::wait_next() {
-            Some(completion) => deliver.call::<_, ()>((completion,)).map_err(|e| describe(ctx, e))?,
-            None => call(&control, "deadlock", ())?,
+        let Some(batch) = host::wait_batch() else {
+            call(&control, "deadlock", ())?;
+            continue;
+        };
+        receive.call::<_, ()>((batch,)).map_err(|e| describe(ctx, e))?;
+        while deliver_next.call::<_, bool>(()).map_err(|e| describe(ctx, e))? {
+            while ctx.execute_pending_job() {}
+            if FINISHED.with(Cell::get) {
+                return Ok(());
+            }
         }
     }
 }

@@ -2,9 +2,9 @@
 //
 // This file is one function expression: the guest calls it with the raw host
 // functions (`start`, `emit`, `finish`) and the activation, and gets back the
-// control object its event loop drives (`track`, `deliver`, `deadlock`,
-// `fail`). Nothing here can reach the host except through those three raw
-// functions, and they are not reachable from the script.
+// control object its event loop drives (`track`, `receive`, `deliverNext`,
+// `deadlock`, `fail`). Nothing here can reach the host except through those
+// raw functions, and they are not reachable from the script.
 //
 // Determinism: everything the script can observe is a function of the
 // activation and of the ordered completions. `Date` is a logical clock that
@@ -228,17 +228,42 @@
     });
   }
 
-  function deliver(text) {
-    const completion = jsonParse(text);
-    if (typeof completion.clock === 'number') clock = completion.clock;
-    if (completion.usage) spent += toNumber(completion.usage.input) + toNumber(completion.usage.output);
-    const waiter = pending[completion.id];
+  // The completions of the last batch the host sent, each
+  // `[id, ok, input tokens, output tokens, clock, value or error]` (the
+  // last left out when there is none), delivered one at a time by
+  // `deliverNext`: the guest drains the job queue after each.
+  let batch = [];
+  let next = 0;
+
+  function receive(text) {
+    batch = jsonParse(text);
+    next = 0;
+  }
+
+  function deliverNext() {
+    if (next >= batch.length) return false;
+    const completion = batch[next];
+    batch[next++] = undefined;
+    deliver(completion);
+    return true;
+  }
+
+  // Read by index, not destructured: destructuring goes through the array
+  // iterator, which the script can replace.
+  function deliver(completion) {
+    const id = completion[0];
+    const ok = completion[1];
+    const at = completion[4];
+    const body = completion[5];
+    if (typeof at === 'number') clock = at;
+    spent += toNumber(completion[2]) + toNumber(completion[3]);
+    const waiter = pending[id];
     if (!waiter) return;
-    delete pending[completion.id];
-    if (completion.ok) {
-      waiter.resolve(completion.value);
+    delete pending[id];
+    if (ok) {
+      waiter.resolve(body);
     } else {
-      const err = completion.error || {};
+      const err = body || {};
       const e = new WorkflowError(err.name || 'AgentError', toText(err.message), err.fatal === true);
       if (err.limit) e.limit = err.limit;
       // Claude Code resolves a failed agent (its API calls failed) to null
@@ -470,7 +495,8 @@
     track(value) {
       Promise.resolve(value).then(succeed, fail);
     },
-    deliver,
+    receive,
+    deliverNext,
     deadlock() {
       fail(new Error('the workflow is waiting on a promise that can never settle ' +
         '(no agent call is in flight)'));

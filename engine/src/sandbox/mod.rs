@@ -198,8 +198,39 @@ impl GuestState {
         }
     }
 
+    /// The next completion for the guest, once the outbox is sent (the
+    /// call it waits for may be in it); `None` when no call is in flight.
+    /// Tells the host when the guest blocks with nothing queued.
+    async fn next_completion(&mut self) -> wasmtime::Result<Option<Completion>> {
+        self.flush();
+        if self.in_flight == 0 {
+            return Ok(None);
+        }
+        if self.completions.is_empty() {
+            self.post(GuestMsg::Idle { received: self.received });
+            self.flush();
+        }
+        let completion = self
+            .completions
+            .recv()
+            .await
+            .ok_or_else(|| wasmtime::Error::msg("the run was stopped while agents were in flight"))?;
+        Ok(Some(completion))
+    }
+
+    /// Stages `payload` (`count` completions, the last at `clock`) for the
+    /// guest and returns its length. The CPU limit counts from here.
+    fn hand_over(&mut self, count: u32, clock: f64, payload: Vec<u8>) -> u32 {
+        self.in_flight = self.in_flight.saturating_sub(count);
+        self.received += u64::from(count);
+        self.clock_ms = clock;
+        self.cpu_ticks = 0;
+        self.payload = payload;
+        self.payload.len() as u32
+    }
+
     /// Sends what is queued. A closed channel means the host is shutting
-    /// the run down; the guest learns it from `wait_next`.
+    /// the run down; the guest learns it when it waits.
     fn flush(&mut self) {
         for msg in self.outbox.drain(..) {
             let _ = self.to_host.send(msg);
@@ -409,7 +440,7 @@ mod tests {
                 "odw::finish",
                 "odw::load",
                 "odw::take_payload",
-                "odw::wait_next",
+                "odw::wait_batch",
                 "wasi_snapshot_preview1::clock_time_get",
                 "wasi_snapshot_preview1::environ_get",
                 "wasi_snapshot_preview1::environ_sizes_get",
