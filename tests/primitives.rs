@@ -238,6 +238,45 @@ fn a_caught_schema_call_failure_does_not_fail_the_run() {
     assert!(out.as_str().unwrap().starts_with("caught: agent `mock` failed"), "{out}");
 }
 
+/// The guest writes each request's JSON itself: every character a prompt or
+/// a phase title may hold reaches the agent as written. A lone surrogate,
+/// which UTF-8 cannot carry, is a TypeError the script can catch in a
+/// prompt, and U+FFFD in what is only shown (a phase title, a log line).
+#[test]
+fn prompts_and_phases_reach_the_agent_exactly_and_a_lone_surrogate_is_handled() {
+    let env = Env::with_config(json!({ "defaultAdapter": "echo" }));
+    let wf = env.script(
+        "wf.js",
+        r#"const prompt = 'quote " back \\ nl \n cr \r tab \t nul \u0000 ctl \u001f del \u007f é 😀 \u2028 end';
+        phase('Ph "1" \\ \n');
+        const echoed = await agent(prompt);
+        await agent('p', { phase: 'own "phase"' });
+        let refused;
+        try { await agent('lone \ud800 surrogate'); } catch (e) { refused = `${e.name}: ${e.message}`; }
+        phase('odd \udc00 title');
+        log('odd \ud800 line');
+        await agent('q');
+        return { same: echoed === prompt, refused };"#,
+    );
+    let out = env.run_wait(&wf, &[]).json();
+    assert_eq!(out["same"], true, "{out}");
+    assert_eq!(out["refused"], "TypeError: agent(): the prompt is not valid Unicode (a lone surrogate)");
+    let events = common::read_events(&env.run_dir());
+    let phases: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "agent_started").filter_map(|e| e["phase"].as_str()).collect();
+    assert_eq!(phases, ["Ph \"1\" \\ \n", "own \"phase\"", "odd \u{fffd} title"]);
+    assert!(events.iter().any(|e| e["type"] == "log" && e["message"] == "odd \u{fffd} line"), "{events:?}");
+
+    // The outcome too: a returned value, and an error's message.
+    let wf = env.script("ret.js", r#"return { s: 'a \ud800 b \udc00\ud800 c \\ud800 😀', ['k\udc00']: 1 };"#);
+    assert_eq!(
+        env.run_wait(&wf, &[]).json(),
+        json!({ "s": "a \u{fffd} b \u{fffd}\u{fffd} c \\ud800 😀", "k\u{fffd}": 1 })
+    );
+    let wf = env.script("throw.js", r#"throw new Error('bad \ud800 thing');"#);
+    env.run_wait(&wf, &[]).fails_with(&["throw.js:", "Error: bad \u{fffd} thing"]);
+}
+
 #[test]
 fn bad_agent_arguments_are_type_errors_at_the_callers_line() {
     let env = Env::new();

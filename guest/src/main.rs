@@ -20,7 +20,9 @@
 
 mod host;
 
-use javy::quickjs::{Ctx, Function, Object, Persistent, Value, context::EvalOptions};
+use javy::quickjs::{
+    Ctx, Exception, Function, Object, Persistent, String as JsString, Value, context::EvalOptions,
+};
 use std::cell::{Cell, RefCell};
 
 /// The prelude: an expression evaluating to `function (host, init) -> control`.
@@ -182,7 +184,25 @@ fn boot_prelude<'js>(
     init: Value<'js>,
 ) -> Result<Object<'js>, String> {
     let raw = Object::new(ctx.clone()).map_err(js_err)?;
-    let start = Function::new(ctx.clone(), |request: String| host::agent_start(&request));
+    // A JS string may hold a lone surrogate, which UTF-8 (and so the
+    // request's JSON) cannot carry: that call is refused with a TypeError,
+    // like a prompt that is not a string.
+    let start = Function::new(
+        ctx.clone(),
+        |ctx: Ctx<'js>, prompt: JsString<'js>, opts: String, phase: Option<JsString<'js>>| {
+            let text = |s: &JsString<'js>, what: &str| {
+                s.to_string().map_err(|_| {
+                    Exception::throw_type(
+                        &ctx,
+                        &format!("agent(): {what} is not valid Unicode (a lone surrogate)"),
+                    )
+                })
+            };
+            let prompt = text(&prompt, "the prompt")?;
+            let phase = phase.map(|p| text(&p, "the phase title")).transpose()?;
+            javy::quickjs::Result::Ok(host::agent_start(&prompt, &opts, phase.as_deref()))
+        },
+    );
     let emit = Function::new(ctx.clone(), |event: String| host::emit(&event));
     let finish = Function::new(ctx.clone(), |outcome: String| {
         host::finish(&outcome);

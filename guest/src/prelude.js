@@ -28,6 +28,8 @@
   const toText = String;
   const keysOf = Object.keys;
   const isArray = Array.isArray;
+  const apply = Reflect.apply;
+  const toWellFormed = String.prototype.toWellFormed;
   const defineProperty = Object.defineProperty;
   const freeze = Object.freeze;
   const create = Object.create;
@@ -110,11 +112,17 @@
     return { name: 'Error', message: `uncaught non-Error value: ${message}` };
   }
 
+  // JSON.stringify writes a lone surrogate as an escape (`\ud800`) that the
+  // host's JSON parser refuses, which lost the whole outcome; it carries
+  // U+FFFD there instead. (A surrogate pair is written as itself, so every
+  // surrogate escape not after an odd run of backslashes is a lone one.)
+  const loneSurrogate = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
+
   let finished = false;
   function finishWith(outcome) {
     if (finished) return;
     finished = true;
-    host.finish(jsonStringify(outcome));
+    host.finish(jsonStringify(outcome).replace(loneSurrogate, '$1\\ufffd'));
   }
   const fail = (e) => finishWith({ ok: false, error: describe(e) });
 
@@ -215,12 +223,9 @@
         throw e;
       }
       const phase = clean.phase !== undefined ? clean.phase : scope.phase;
-      // The same JSON as stringifying `{prompt, opts, phase}`, without
-      // walking an object: a served call's request costs half as much.
-      const request = clean === NO_OPTS
-        ? '{"prompt":' + jsonStringify(prompt) + ',"opts":{},"phase":' + jsonStringify(phase) + '}'
-        : jsonStringify({ prompt, opts: clean, phase });
-      const id = host.start(request);
+      // The guest writes the request around the options' JSON (see
+      // `host::agent_start`): quicker than JSON.stringify of the prompt here.
+      const id = host.start(prompt, clean === NO_OPTS ? '{}' : jsonStringify(clean), phase);
       // Only a plain call resolves to null on failure: with a schema the
       // script asked for a value it can rely on, so a failure still throws.
       const lenient = clean.schema === undefined;
@@ -355,13 +360,18 @@
 
   // ---- phases, logs, budget --------------------------------------------------
 
+  // Text that is only shown (phase titles, log lines) with any lone
+  // surrogate made U+FFFD: the host takes JSON, which cannot carry one, and
+  // refused the whole message (and so the run) before.
+  const shown = (text) => apply(toWellFormed, toText(text), []);
+
   function phaseIn(scope, title) {
-    scope.phase = scope.phasePrefix + toText(title);
+    scope.phase = scope.phasePrefix + shown(title);
     host.emit(jsonStringify({ type: 'phase', title: scope.phase }));
   }
 
   function logIn(scope, message) {
-    host.emit(jsonStringify({ type: 'log', message: scope.logPrefix + toText(message) }));
+    host.emit(jsonStringify({ type: 'log', message: scope.logPrefix + shown(message) }));
   }
 
   const phase = (title) => phaseIn(topScope, title);
