@@ -150,8 +150,8 @@
     return v === null ? 'null' : isArray(v) ? 'array' : typeof v;
   }
 
-  // The options of a call made without any: shared, and encoded by hand
-  // (see agentIn), because most calls of a large fan-out pass none.
+  // The options of a call made without any: shared, and sent as `{}`
+  // without JSON.stringify (see agentIn): most calls of a fan-out pass none.
   const NO_OPTS = freeze({});
 
   function checkOpts(opts) {
@@ -363,15 +363,16 @@
   // Text that is only shown (phase titles, log lines) with any lone
   // surrogate made U+FFFD: the host takes JSON, which cannot carry one, and
   // refused the whole message (and so the run) before.
-  const shown = (text) => apply(toWellFormed, toText(text), []);
+  // (A nested workflow's prefix, from its name, is text of the script's too.)
+  const wellFormed = (text) => apply(toWellFormed, toText(text), []);
 
   function phaseIn(scope, title) {
-    scope.phase = scope.phasePrefix + shown(title);
+    scope.phase = wellFormed(scope.phasePrefix + toText(title));
     host.emit(jsonStringify({ type: 'phase', title: scope.phase }));
   }
 
   function logIn(scope, message) {
-    host.emit(jsonStringify({ type: 'log', message: scope.logPrefix + shown(message) }));
+    host.emit(jsonStringify({ type: 'log', message: wellFormed(scope.logPrefix + toText(message)) }));
   }
 
   const phase = (title) => phaseIn(topScope, title);
