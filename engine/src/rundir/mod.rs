@@ -144,10 +144,24 @@ impl RunDir {
     /// The run's status by the liveness rule ([`Status::detect_interruption`]):
     /// a run whose worker died without recording an end is `interrupted`,
     /// which is recorded so that every reader agrees.
+    ///
+    /// A worker records its end and then exits: one that ended between our
+    /// read and the liveness check is found dead with a stale `running` in
+    /// hand. So the status is read again once the worker is seen gone, and
+    /// only a run still not ended is marked (else a reader overwrote a
+    /// finished run's `done` with `interrupted`).
     pub fn status(&self) -> Result<Status, RunDirError> {
+        self.status_with(process_alive)
+    }
+
+    fn status_with(&self, alive: impl FnOnce(u32) -> bool) -> Result<Status, RunDirError> {
         let mut status: Status = self.read(STATUS)?;
-        if status.detect_interruption(process_alive) {
-            let _ = self.write_status(&status);
+        if status.detect_interruption(alive) {
+            let mut again: Status = self.read(STATUS)?;
+            if again.detect_interruption(|_| false) {
+                let _ = self.write_status(&again);
+            }
+            status = again;
         }
         Ok(status)
     }
@@ -334,6 +348,24 @@ mod tests {
         let parts: Vec<&str> = id.split('-').collect();
         assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 6, 6], "{id}");
         assert!(parts[2].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn a_run_that_ends_while_its_status_is_read_is_not_marked_interrupted() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "flow").unwrap();
+        run.write_status(&Status::new(&run.id, "flow", RunState::Running, 1)).unwrap();
+        // The worker records its end and exits between the read and the check.
+        let ends_now = |_| {
+            run.write_status(&Status::new(&run.id, "flow", RunState::Done, 1)).unwrap();
+            false
+        };
+        assert_eq!(run.status_with(ends_now).unwrap().state, RunState::Done);
+        assert_eq!(run.read::<Status>(STATUS).unwrap().state, RunState::Done, "not overwritten");
+        // A worker gone without an end is interrupted, and recorded so.
+        run.write_status(&Status::new(&run.id, "flow", RunState::Running, 1)).unwrap();
+        assert_eq!(run.status_with(|_| false).unwrap().state, RunState::Interrupted);
+        assert_eq!(run.read::<Status>(STATUS).unwrap().state, RunState::Interrupted);
     }
 
     #[test]
