@@ -48,6 +48,32 @@ fn main() {
     let guest = std::fs::read(GUEST).expect("cannot read the guest");
     std::fs::write(out_dir.join("guest.blake3"), blake3::hash(&guest).as_bytes())
         .expect("cannot write the guest's hash to OUT_DIR");
+    let segments: String = data_segments(&guest).iter().map(|(at, len)| format!("({at}, {len}), ")).collect();
+    std::fs::write(out_dir.join("guest_segments.rs"), format!("&[{segments}]"))
+        .expect("cannot write the guest's data segments to OUT_DIR");
+}
+
+/// Where the guest's active data segments lie in its memory, as
+/// `(offset, length)` pairs: a run from a preset clears them (see
+/// `Preset::apply`), and reading them here spares every run parsing the
+/// embedded guest (its section headers, pages of code it never runs).
+fn data_segments(guest: &[u8]) -> Vec<(u64, u64)> {
+    use wasmparser::{DataKind, Operator, Parser, Payload};
+    let mut segments = Vec::new();
+    for payload in Parser::new(0).parse_all(guest) {
+        let Payload::DataSection(reader) = payload.expect("the guest is valid WebAssembly") else { continue };
+        for data in reader {
+            let data = data.expect("a readable data segment");
+            if let DataKind::Active { memory_index: 0, offset_expr } = data.kind {
+                let mut ops = offset_expr.get_operators_reader();
+                let Ok(Operator::I32Const { value }) = ops.read() else {
+                    panic!("a guest data segment whose offset is not an i32 constant");
+                };
+                segments.push((u64::from(value as u32), data.data.len() as u64));
+            }
+        }
+    }
+    segments
 }
 
 /// The guest as the sandbox loads it: instrumented by wizer (see

@@ -290,8 +290,8 @@ impl Preset {
         // A fresh instance is zero but for the guest's own data segments;
         // clearing those (not the whole memory, most of which is untouched
         // copy-on-write pages) leaves exactly what the module's state lies on.
-        for (at, range) in guest_segments() {
-            if let Some(target) = data.get_mut(*at..*at + range.len()) {
+        for &(at, len) in GUEST_SEGMENTS {
+            if let Some(target) = data.get_mut(at..at + len) {
                 target.fill(0);
             }
         }
@@ -389,15 +389,10 @@ const DATA_SECTION: u8 = 11;
 /// linkage, which must be the guest's for a [`Preset`].
 const REWRITTEN: [u8; 6] = [0, MEMORY_SECTION, GLOBAL_SECTION, 7, DATA_SECTION, 12];
 
-/// The guest's own active data segments, read once per process.
-fn guest_segments() -> &'static [(usize, Range<usize>)] {
-    static SEGMENTS: OnceLock<Vec<(usize, Range<usize>)>> = OnceLock::new();
-    SEGMENTS.get_or_init(|| {
-        initial_state(GUEST_WASM, guest_sections().to_vec())
-            .map(|(_, _, segments)| segments)
-            .unwrap_or_default()
-    })
-}
+/// Where the guest's own active data segments lie in its memory, as
+/// `(offset, length)`: read from the guest by the build script (build.rs),
+/// so that a run from a preset parses none of the embedded guest.
+const GUEST_SEGMENTS: &[(usize, usize)] = include!(concat!(env!("OUT_DIR"), "/guest_segments.rs"));
 
 /// The guest's sections, read once per process.
 fn guest_sections() -> &'static [(u8, Range<usize>)] {
@@ -428,6 +423,14 @@ mod tests {
         assert!(sections(b"\0asm\x02\0\0\0").unwrap_err().contains("bad header"));
         let truncated = sections(b"\0asm\x01\0\0\0\x01\x05\x00").unwrap_err();
         assert!(truncated.contains("runs past the end"), "{truncated}");
+    }
+
+    #[test]
+    fn the_build_script_found_the_guests_data_segments() {
+        let (_, _, segments) = initial_state(GUEST_WASM, guest_sections().to_vec()).unwrap();
+        let found: Vec<(usize, usize)> = segments.iter().map(|(at, range)| (*at, range.len())).collect();
+        assert!(!found.is_empty());
+        assert_eq!(GUEST_SEGMENTS, found.as_slice());
     }
 
     #[test]
