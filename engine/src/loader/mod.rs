@@ -15,10 +15,16 @@ mod syntax;
 
 use std::path::{Path, PathBuf};
 
+pub use syntax::MetaSpan;
+
 use crate::protocol::{Activation, ScriptError};
 
 /// Opens the async function the body runs in; placed before line 1.
 const WRAP_OPEN: &str = "(async () => {";
+/// What to subtract from a line-1 column QuickJS reports to get the column
+/// in the file. QuickJS counts columns from 0 on the first line of a source
+/// (it has no newline before it) and from 1 elsewhere; the wrapper is ASCII.
+pub const LINE_ONE_SHIFT: u32 = WRAP_OPEN.len() as u32 - 1;
 /// Closes and calls it; placed after the last line.
 const WRAP_CLOSE: &str = "\n})()";
 /// Closes it without calling it: compiles the body, runs nothing.
@@ -52,6 +58,8 @@ pub struct Script {
     pub line_one_shift: u32,
     /// blake3 of `source`, hex.
     pub hash: String,
+    /// Where `export const meta = {…}` lies in `source`.
+    pub meta_span: MetaSpan,
 }
 
 /// A script the loader refuses, with its position in the file.
@@ -67,13 +75,7 @@ pub struct LoadError {
 impl Script {
     /// Reads and loads a workflow file.
     pub fn read(path: &Path) -> Result<Script, LoadError> {
-        let source = std::fs::read_to_string(path).map_err(|e| LoadError {
-            path: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the workflow: {e}"),
-        })?;
-        Script::parse(path, source)
+        Script::parse(path, read_source(path)?)
     }
 
     /// Loads a workflow from its text; `path` names it in errors.
@@ -88,32 +90,40 @@ impl Script {
             return Err(at(nul, "the file contains a NUL character; write it as `\\0` in a string".into()));
         }
         let meta = syntax::analyse(&source).map_err(|(offset, msg)| at(offset, msg))?;
+        let hash = source_hash(&source);
+        let script = Script::assemble(path, source, meta, hash);
+        if !syntax::is_one_statement(&script.compile_only) {
+            let (line, column) = position(&script.source, 0);
+            let message = "SyntaxError: the workflow body does not stand alone as a function body".into();
+            return Err(LoadError { path: path.to_path_buf(), line, column, message });
+        }
+        Ok(script)
+    }
 
-        // The meta statement is blanked out of the body, newlines kept: as in
-        // Claude Code, `meta` is not a binding inside the body (it is read
-        // apart, in the sandbox, by `read_meta`).
-        let mut body = String::with_capacity(source.len() + WRAP_OPEN.len() + WRAP_CLOSE.len());
-        body.push_str(WRAP_OPEN);
-        body.push_str(&source[..meta.export]);
-        // One space per byte, so every later byte keeps its offset on the
-        // line (a `→` in a phase title is three).
-        for c in source[meta.export..meta.end].chars() {
-            if c == '\n' {
-                body.push('\n');
-            } else {
-                body.extend(std::iter::repeat_n(' ', c.len_utf8()));
-            }
+    /// A script this odw has loaded before, from exactly this `source` (the
+    /// compile cache keeps its `meta_span`): put together again without
+    /// parsing, which only [`Script::parse`] does. The text back if the
+    /// span does not fit it (a damaged entry): parse it then.
+    pub fn analysed(path: &Path, source: String, meta: MetaSpan, hash: String) -> Result<Script, String> {
+        let fits = meta.export <= meta.open
+            && meta.open <= meta.close
+            && meta.close < meta.end
+            && meta.end <= source.len()
+            && [meta.export, meta.open, meta.end].iter().all(|&i| source.is_char_boundary(i))
+            && source.as_bytes()[meta.open] == b'{'
+            && source.as_bytes()[meta.close] == b'}';
+        if !fits || source.contains('\0') {
+            return Err(source);
         }
-        body.push_str(&source[meta.end..]);
-        let compile_only = format!("{body}{WRAP_CLOSE_UNCALLED}");
-        let child_body = format!("{WRAP_OPEN_CHILD}{}{WRAP_CLOSE_UNCALLED}", &body[WRAP_OPEN.len()..]);
-        body.push_str(WRAP_CLOSE);
-        if !syntax::is_one_statement(&compile_only) {
-            return Err(at(
-                0,
-                "SyntaxError: the workflow body does not stand alone as a function body".into(),
-            ));
-        }
+        Ok(Script::assemble(path, source, meta, hash))
+    }
+
+    /// The wrapped bodies and the meta source, from a checked `source`.
+    fn assemble(path: &Path, source: String, meta: MetaSpan, hash: String) -> Script {
+        let body = blank_meta(&source, meta);
+        let compile_only = format!("{WRAP_OPEN}{body}{WRAP_CLOSE_UNCALLED}");
+        let child_body = format!("{WRAP_OPEN_CHILD}{body}{WRAP_CLOSE_UNCALLED}");
+        let body = format!("{WRAP_OPEN}{body}{WRAP_CLOSE}");
 
         let (line, column) = position(&source, meta.open);
         let mut meta_source = "\n".repeat(line - 1);
@@ -122,23 +132,22 @@ impl Script {
         meta_source.push_str(&source[meta.open..=meta.close]);
         meta_source.push(')');
 
-        Ok(Script {
+        Script {
             path: path.to_path_buf(),
-            hash: blake3::hash(source.as_bytes()).to_hex().to_string(),
+            hash,
             source,
             body,
             compile_only,
             child_body,
             meta_source,
-            // QuickJS counts columns from 0 on the first line of a source (it
-            // has no newline before it) and from 1 elsewhere.
-            line_one_shift: WRAP_OPEN.chars().count() as u32 - 1,
-        })
+            line_one_shift: LINE_ONE_SHIFT,
+            meta_span: meta,
+        }
     }
 
     /// The name shown in stack traces: the file name as the user gave it.
     pub fn display_name(&self) -> String {
-        self.path.display().to_string()
+        display_name(&self.path)
     }
 
     /// An activation that compiles the body without running it (`odw
@@ -154,6 +163,44 @@ impl Script {
             budget: None,
         }
     }
+}
+
+/// Reads a workflow file's text.
+pub fn read_source(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|e| LoadError {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the workflow: {e}"),
+    })
+}
+
+/// blake3 of a script's text, hex: its identity in runs and the cache.
+pub fn source_hash(source: &str) -> String {
+    blake3::hash(source.as_bytes()).to_hex().to_string()
+}
+
+/// The name a script at `path` is shown under in stack traces and errors.
+pub fn display_name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The body with the meta statement blanked out, newlines kept: as in
+/// Claude Code, `meta` is not a binding inside the body (it is read apart,
+/// in the sandbox, by `read_meta`). One space per byte, so every later byte
+/// keeps its offset on the line (a `→` in a phase title is three).
+fn blank_meta(source: &str, meta: MetaSpan) -> String {
+    let mut body = String::with_capacity(source.len());
+    body.push_str(&source[..meta.export]);
+    for c in source[meta.export..meta.end].chars() {
+        if c == '\n' {
+            body.push('\n');
+        } else {
+            body.extend(std::iter::repeat_n(' ', c.len_utf8()));
+        }
+    }
+    body.push_str(&source[meta.end..]);
+    body
 }
 
 /// Where Claude Code would refuse a script that odw runs: `(line, column,
@@ -235,6 +282,37 @@ mod tests {
             assert_eq!(body_lines[i].len(), line.len(), "line {} moved", i + 1);
         }
         assert!(body_lines[1].ends_with("   return 1;"), "{:?}", body_lines[1]);
+    }
+
+    /// What the compile cache rebuilds from a kept span is what parsing
+    /// the text makes; a span that does not fit the text is handed back.
+    #[test]
+    fn a_script_put_together_from_its_span_is_the_parsed_one() {
+        let sources = [
+            "export const meta = { name: 'x', description: 'a → b',\n  phases: [{ title: 'é' }] }; return 1;\n",
+            "// hi\n\nexport const meta = {\n  name: 'n',\n  description: 'd' }\nreturn await agent('p');",
+        ];
+        for src in sources {
+            let parsed = load(src).unwrap();
+            let again =
+                Script::analysed(&parsed.path, src.to_string(), parsed.meta_span, parsed.hash.clone())
+                    .unwrap();
+            assert_eq!(format!("{again:?}"), format!("{parsed:?}"));
+        }
+        let parsed = load(sources[0]).unwrap();
+        let MetaSpan { export, open, close, end } = parsed.meta_span;
+        let bad = [
+            MetaSpan { export, open: open + 1, close, end },
+            MetaSpan { export, open, close: close - 1, end },
+            MetaSpan { export, open, close, end: sources[0].len() + 1 },
+            MetaSpan { export: open + 1, open, close, end },
+            // Inside the three bytes of `→`.
+            MetaSpan { export, open, close, end: sources[0].find('→').unwrap() + 1 },
+        ];
+        for span in bad {
+            let back = Script::analysed(Path::new("wf.js"), sources[0].to_string(), span, String::new());
+            assert_eq!(back.unwrap_err(), sources[0], "{span:?} was taken");
+        }
     }
 
     #[test]

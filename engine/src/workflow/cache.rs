@@ -9,8 +9,14 @@
 //! the cache key already names the guest, so an entry is a third of the size
 //! (about 350 KB) and is read without parsing any WebAssembly.
 //!
+//! It also keeps where the script's `meta` lies (its [`MetaSpan`]): with
+//! it, a hit is put together without parsing the script again (the loader
+//! checked exactly this text when the entry was written), which keeps the
+//! JavaScript parser off a cached run's path.
+//!
 //! ```text
-//! MAGIC (8 bytes, the format's version last) · manifest length u32 LE · manifest JSON · preset
+//! MAGIC (8 bytes, the format's version last) · manifest length u32 LE · manifest JSON
+//!   · meta span: export, open, close, end, each u64 LE · preset
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -18,7 +24,7 @@ use std::sync::Arc;
 
 use super::module::Manifest;
 use crate::fsio::{atomic_write, private_dir};
-use crate::loader::Script;
+use crate::loader::{LINE_ONE_SHIFT, MetaSpan, display_name};
 use crate::sandbox::{Preset, guest_hash};
 
 /// How many compiled scripts the cache keeps (about 350 KB each); the
@@ -26,29 +32,38 @@ use crate::sandbox::{Preset, guest_hash};
 pub(super) const KEEP: usize = 64;
 
 /// The first bytes of an entry; an entry of another format is a miss.
-const MAGIC: &[u8; 8] = b"odw-cc\0\x01";
+const MAGIC: &[u8; 8] = b"odw-cc\0\x02";
 
 /// What an entry's file name ends with. Entries of the previous format
 /// (whole modules, `.wasm`) are removed when the cache is next written.
 const EXTENSION: &str = "preset";
 const OLD_EXTENSION: &str = "wasm";
 
-/// A cache entry: the script it was compiled from, and the state.
+/// A cache entry: the script it was compiled from, where its meta lies,
+/// and the state.
 pub struct Entry {
     pub manifest: Manifest,
+    pub meta_span: MetaSpan,
     pub preset: Preset,
 }
 
 /// An entry's bytes.
-pub fn encode(manifest: &Manifest, preset: &Preset) -> Vec<u8> {
+pub fn encode(manifest: &Manifest, meta_span: MetaSpan, preset: &Preset) -> Vec<u8> {
     let json = serde_json::to_vec(manifest).unwrap_or_default();
-    let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len());
+    let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + SPAN_BYTES);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
+    let MetaSpan { export, open, close, end } = meta_span;
+    for offset in [export, open, close, end] {
+        out.extend_from_slice(&(offset as u64).to_le_bytes());
+    }
     preset.encode(&mut out);
     out
 }
+
+/// The meta span's four offsets.
+const SPAN_BYTES: usize = 4 * 8;
 
 /// The entry at `path`. Anything wrong with it — missing, another format,
 /// truncated, damaged — is a miss, which only costs a compile: entries are
@@ -59,22 +74,27 @@ pub fn read(path: &Path) -> Option<Entry> {
     let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
     let json = rest.get(4..4usize.checked_add(len)?)?;
     let manifest: Manifest = serde_json::from_slice(json).ok()?;
-    let at = MAGIC.len() + 4 + len;
+    let span = rest.get(4 + len..4 + len + SPAN_BYTES)?;
+    let offset = |i: usize| -> Option<usize> {
+        usize::try_from(u64::from_le_bytes(span.get(i * 8..i * 8 + 8)?.try_into().ok()?)).ok()
+    };
+    let meta_span = MetaSpan { export: offset(0)?, open: offset(1)?, close: offset(2)?, end: offset(3)? };
+    let at = MAGIC.len() + 4 + len + SPAN_BYTES;
     let preset = Preset::decode(Arc::new(bytes), at).ok()?;
-    Some(Entry { manifest, preset })
+    Some(Entry { manifest, meta_span, preset })
 }
 
 /// Where the state compiled from `script` is cached. The key names all
 /// that the compiled code depends on: the guest, this odw, the script's
 /// text and the name its positions and stack traces show.
-pub fn path(cache_dir: &Path, script: &Script) -> PathBuf {
+pub fn path(cache_dir: &Path, file: &Path, script_hash: &str) -> PathBuf {
     let mut key = blake3::Hasher::new();
     key.update(guest_hash().as_bytes());
-    for part in [env!("CARGO_PKG_VERSION"), &script.display_name(), &script.hash] {
+    for part in [env!("CARGO_PKG_VERSION"), &display_name(file), script_hash] {
         key.update(&(part.len() as u64).to_le_bytes());
         key.update(part.as_bytes());
     }
-    key.update(&script.line_one_shift.to_le_bytes());
+    key.update(&LINE_ONE_SHIFT.to_le_bytes());
     cache_dir.join("scripts").join(format!("{}.{EXTENSION}", &key.finalize().to_hex()[..32]))
 }
 
@@ -110,6 +130,44 @@ pub fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_keeps_its_manifest_meta_span_and_state_and_a_damaged_one_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = crate::loader::Script::parse(
+            Path::new("wf.js"),
+            "export const meta = { name: 'n', description: 'd' };\nreturn 1;".into(),
+        )
+        .unwrap();
+        let manifest = Manifest::new(&script, serde_json::json!({"name": "n", "description": "d"}));
+        let preset = Preset::of(Arc::new(crate::sandbox::GUEST_WASM.to_vec())).unwrap().unwrap();
+        let bytes = encode(&manifest, script.meta_span, &preset);
+        let path = dir.path().join("e.preset");
+        std::fs::write(&path, &bytes).unwrap();
+        let entry = read(&path).expect("a hit");
+        assert_eq!(entry.meta_span, script.meta_span);
+        assert_eq!(entry.manifest.source, script.source);
+        let mut again = Vec::new();
+        entry.preset.encode(&mut again);
+        let mut expected = Vec::new();
+        preset.encode(&mut expected);
+        assert_eq!(again, expected);
+        // Cut short, or of another format: a miss, never a panic.
+        for cut in [MAGIC.len() + 2, bytes.len() - preset_len(&preset) - 3, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(read(&path).is_none(), "cut at {cut}");
+        }
+        let mut old = bytes.clone();
+        old[7] = 1;
+        std::fs::write(&path, &old).unwrap();
+        assert!(read(&path).is_none(), "the previous format");
+    }
+
+    fn preset_len(preset: &Preset) -> usize {
+        let mut out = Vec::new();
+        preset.encode(&mut out);
+        out.len()
+    }
 
     #[test]
     fn the_compile_cache_keeps_its_newest_entries() {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::loader::{LoadError, Script};
+use crate::loader::{self, LoadError, Script};
 use crate::protocol::{Activation, Outcome};
 use crate::rundir::StartOrigin;
 use crate::sandbox::{Boot, Compiled, GuestIo, Preset, Sandbox, SandboxError, SandboxLimits};
@@ -76,23 +76,34 @@ impl Workflow {
                 return Workflow::from_module(sandbox, module);
             }
             // Not built by this odw: run the script the manifest carries.
-            return Workflow::from_source(sandbox, module.script()?);
+            let script = module.script()?;
+            return Workflow::from_source(sandbox, &script.path, script.source);
         }
-        Workflow::from_source(sandbox, Script::read(path)?)
+        Workflow::from_source(sandbox, path, loader::read_source(path)?)
     }
 
-    /// A script: from the compile cache when it holds it, else compiled.
-    fn from_source(sandbox: &Sandbox, script: Script) -> Result<Workflow, WorkflowError> {
-        let Some(cached) = sandbox.cache_dir().map(|dir| cache::path(dir, &script)) else {
+    /// A script's text: from the compile cache when it holds it (not even
+    /// parsed then: see `cache.rs`), else loaded and compiled.
+    fn from_source(sandbox: &Sandbox, path: &Path, mut source: String) -> Result<Workflow, WorkflowError> {
+        let Some(dir) = sandbox.cache_dir() else {
+            let script = Script::parse(path, source)?;
             return Ok(Workflow { script, start: Start::Source { cache: None }, recorded_meta: None });
         };
+        let hash = loader::source_hash(&source);
+        let cached = cache::path(dir, path, &hash);
         if let Some(hit) = cache::read(&cached)
-            && hit.manifest.source == script.source
-            && hit.manifest.script_hash == script.hash
+            && hit.manifest.source == source
+            && hit.manifest.script_hash == hash
         {
-            let start = Start::Preset { preset: Arc::new(hit.preset), cached: true };
-            return Ok(Workflow { script, start, recorded_meta: Some(hit.manifest.meta) });
+            match Script::analysed(path, source, hit.meta_span, hash) {
+                Ok(script) => {
+                    let start = Start::Preset { preset: Arc::new(hit.preset), cached: true };
+                    return Ok(Workflow { script, start, recorded_meta: Some(hit.manifest.meta) });
+                }
+                Err(text) => source = text,
+            }
         }
+        let script = Script::parse(path, source)?;
         Ok(Workflow { script, start: Start::Source { cache: Some(cached) }, recorded_meta: None })
     }
 
@@ -150,13 +161,14 @@ impl Workflow {
             Start::Source { cache: Some(path) } => {
                 let (image, captured) = tokio::sync::oneshot::channel();
                 let manifest = Manifest::new(&self.script, meta.clone());
+                let meta_span = self.script.meta_span;
                 let path = path.clone();
                 let saving = tokio::spawn(async move {
                     let Ok(image) = captured.await else { return };
                     // A cache that cannot be written only costs the next run a compile.
                     let _ = tokio::task::spawn_blocking(move || {
                         let preset = Preset::of_image(&image).ok()?;
-                        cache::store(&path, &cache::encode(&manifest, &preset)).ok()
+                        cache::store(&path, &cache::encode(&manifest, meta_span, &preset)).ok()
                     })
                     .await;
                 });
