@@ -118,12 +118,36 @@ impl InstanceState for Image {
 /// ready to be written into a fresh instance of the guest.
 #[derive(Debug)]
 pub struct Preset {
-    bytes: Arc<Vec<u8>>,
+    /// Where the segments' bytes are.
+    data: Data,
     pages: u64,
     /// Mutable globals by index, with their initial values.
     globals: Vec<(u32, Val)>,
-    /// Active data segments: where in memory, and where in `bytes`.
+    /// Active data segments: where in memory, and where in `data`.
     segments: Vec<(usize, Range<usize>)>,
+}
+
+/// Where a preset's segment bytes are: in memory (a module, an image), or
+/// in the compile cache's entry, read straight into the guest's memory when
+/// applied: a cached run holds no copy of the state it starts from (a third
+/// of a megabyte, and a copy of it).
+#[derive(Debug)]
+enum Data {
+    Bytes(Arc<Vec<u8>>),
+    File(std::fs::File),
+}
+
+impl Data {
+    /// Fills `target` from `range`.
+    fn read(&self, range: &Range<usize>, target: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            Data::Bytes(bytes) => {
+                target.copy_from_slice(&bytes[range.clone()]);
+                Ok(())
+            }
+            Data::File(file) => std::os::unix::fs::FileExt::read_exact_at(file, target, range.start as u64),
+        }
+    }
 }
 
 impl Preset {
@@ -142,7 +166,7 @@ impl Preset {
             return Ok(None);
         }
         let (pages, globals, segments) = initial_state(&bytes, sections)?;
-        Ok(Some(Preset { bytes, pages, globals, segments }))
+        Ok(Some(Preset { data: Data::Bytes(bytes), pages, globals, segments }))
     }
 
     /// The state an image holds, as a preset: the non-zero runs of its
@@ -189,7 +213,7 @@ impl Preset {
             globals.push((index, value));
         }
         let pages = (memory.len() / WASM_PAGE) as u64;
-        Ok(Preset { bytes: Arc::new(data), pages, globals, segments })
+        Ok(Preset { data: Data::Bytes(Arc::new(data)), pages, globals, segments })
     }
 
     /// Appends the preset in the compact form the compile cache keeps
@@ -199,7 +223,7 @@ impl Preset {
     /// pages u64 · globals u32 · per global: index u32, kind u8, value 16 bytes
     /// segments u32 · per segment: at u64, length u64 · then every segment's bytes, in order
     /// ```
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
         out.extend_from_slice(&self.pages.to_le_bytes());
         out.extend_from_slice(&(self.globals.len() as u32).to_le_bytes());
         for (index, value) in &self.globals {
@@ -222,8 +246,11 @@ impl Preset {
             out.extend_from_slice(&(range.len() as u64).to_le_bytes());
         }
         for (_, range) in &self.segments {
-            out.extend_from_slice(&self.bytes[range.clone()]);
+            let start = out.len();
+            out.resize(start + range.len(), 0);
+            self.data.read(range, &mut out[start..])?;
         }
+        Ok(())
     }
 
     /// Reads a preset [`encode`](Preset::encode) wrote at `bytes[at..]`,
@@ -231,42 +258,25 @@ impl Preset {
     /// nothing is copied until the preset is applied. Whether they fit the
     /// memory is checked then, as for a module's.
     pub fn decode(bytes: Arc<Vec<u8>>, at: usize) -> Result<Preset, String> {
-        let mut input = Reader { bytes: &bytes, at };
-        let pages = input.u64()?;
-        let mut globals = Vec::new();
-        for _ in 0..input.u32()? {
-            let index = input.u32()?;
-            let kind = input.take(1)?[0];
-            let bits = u128::from_le_bytes(input.take(16)?.try_into().map_err(|_| "a global's value")?);
-            globals.push((
-                index,
-                match kind {
-                    0 => Val::I32(bits as u32 as i32),
-                    1 => Val::I64(bits as u64 as i64),
-                    2 => Val::F32(bits as u32),
-                    3 => Val::F64(bits as u64),
-                    4 => Val::V128(bits.into()),
-                    other => return Err(format!("a global of unknown kind {other}")),
-                },
-            ));
-        }
-        let count = input.u32()?;
-        let mut lengths = Vec::new();
-        for _ in 0..count {
-            let at = usize::try_from(input.u64()?).map_err(|_| "a segment's address")?;
-            let len = usize::try_from(input.u64()?).map_err(|_| "a segment's length")?;
-            lengths.push((at, len));
-        }
-        let mut segments = Vec::with_capacity(lengths.len());
-        for (at, len) in lengths {
-            let start = input.at;
-            input.take(len)?;
-            segments.push((at, start..input.at));
-        }
-        if input.at != bytes.len() {
-            return Err(format!("{} bytes after the preset", bytes.len() - input.at));
-        }
-        Ok(Preset { bytes, pages, globals, segments })
+        let mut input = bytes.get(at..).ok_or("the preset is truncated")?;
+        let head = Head::read(&mut input)?;
+        let data_start = bytes.len() - input.len();
+        head.into_preset(Data::Bytes(bytes.clone()), data_start as u64, bytes.len() as u64)
+    }
+
+    /// Reads a preset [`encode`](Preset::encode) wrote in `file` from `at`
+    /// to its end: only the head is read now, the segments when the preset
+    /// is applied.
+    pub fn decode_file(file: std::fs::File, at: u64) -> Result<Preset, String> {
+        use std::io::{Seek, SeekFrom};
+        let (head, start, end) = {
+            let mut input = std::io::BufReader::with_capacity(16 << 10, &file);
+            input.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+            let head = Head::read(&mut input)?;
+            let start = input.stream_position().map_err(|e| e.to_string())?;
+            (head, start, file.metadata().map_err(|e| e.to_string())?.len())
+        };
+        head.into_preset(Data::File(file), start, end)
     }
 
     /// Writes this state into a fresh instance of the guest, as
@@ -299,7 +309,9 @@ impl Preset {
             let target = data
                 .get_mut(*at..*at + range.len())
                 .ok_or_else(|| protocol(format!("a data segment at {at} lies outside the memory")))?;
-            target.copy_from_slice(&self.bytes[range.clone()]);
+            self.data
+                .read(range, target)
+                .map_err(|e| SandboxError::Setup(format!("cannot read the compiled script's state: {e}")))?;
         }
         for (index, value) in &self.globals {
             let global = instance
@@ -311,28 +323,66 @@ impl Preset {
     }
 }
 
-/// A bounds-checked cursor over a compact preset.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// A compact preset's head: everything before the segments' bytes.
+struct Head {
+    pages: u64,
+    globals: Vec<(u32, Val)>,
+    /// Where each segment goes in memory, and its length.
+    lengths: Vec<(usize, u64)>,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end =
-            self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or("the preset is truncated")?;
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(taken)
+impl Head {
+    fn read(input: &mut impl std::io::Read) -> Result<Head, String> {
+        let pages = u64::from_le_bytes(take(input)?);
+        let mut globals = Vec::new();
+        for _ in 0..u32::from_le_bytes(take(input)?) {
+            let index = u32::from_le_bytes(take(input)?);
+            let [kind] = take(input)?;
+            let bits = u128::from_le_bytes(take(input)?);
+            globals.push((
+                index,
+                match kind {
+                    0 => Val::I32(bits as u32 as i32),
+                    1 => Val::I64(bits as u64 as i64),
+                    2 => Val::F32(bits as u32),
+                    3 => Val::F64(bits as u64),
+                    4 => Val::V128(bits.into()),
+                    other => return Err(format!("a global of unknown kind {other}")),
+                },
+            ));
+        }
+        let mut lengths = Vec::new();
+        for _ in 0..u32::from_le_bytes(take(input)?) {
+            let at = usize::try_from(u64::from_le_bytes(take(input)?)).map_err(|_| "a segment's address")?;
+            lengths.push((at, u64::from_le_bytes(take(input)?)));
+        }
+        Ok(Head { pages, globals, lengths })
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "a u32")?))
+    /// The preset whose segments lie one after another from `start` to
+    /// exactly `end` of `data`.
+    fn into_preset(self, data: Data, start: u64, end: u64) -> Result<Preset, String> {
+        let mut segments = Vec::with_capacity(self.lengths.len());
+        let mut at = start;
+        for (to, len) in self.lengths {
+            let stop = at.checked_add(len).filter(|&stop| stop <= end).ok_or("the preset is truncated")?;
+            let range = usize::try_from(at).map_err(|_| "a segment's offset")?
+                ..usize::try_from(stop).map_err(|_| "a segment's offset")?;
+            segments.push((to, range));
+            at = stop;
+        }
+        if at != end {
+            return Err(format!("{} bytes after the preset", end - at));
+        }
+        Ok(Preset { data, pages: self.pages, globals: self.globals, segments })
     }
+}
 
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "a u64")?))
-    }
+/// The next `N` bytes of a compact preset.
+fn take<const N: usize>(input: &mut impl std::io::Read) -> Result<[u8; N], String> {
+    let mut bytes = [0; N];
+    input.read_exact(&mut bytes).map_err(|_| "the preset is truncated")?;
+    Ok(bytes)
 }
 
 /// The size of a WebAssembly memory page.
@@ -449,7 +499,7 @@ mod tests {
     fn memory_of(preset: &Preset) -> Vec<u8> {
         let mut memory = vec![0; preset.pages as usize * WASM_PAGE];
         for (at, range) in &preset.segments {
-            memory[*at..*at + range.len()].copy_from_slice(&preset.bytes[range.clone()]);
+            preset.data.read(range, &mut memory[*at..*at + range.len()]).unwrap();
         }
         memory
     }
@@ -486,7 +536,7 @@ mod tests {
     fn the_compact_form_round_trips_and_refuses_what_it_did_not_write() {
         let preset = Preset::of(Arc::new(GUEST_WASM.to_vec())).unwrap().unwrap();
         let mut bytes = b"head".to_vec();
-        preset.encode(&mut bytes);
+        preset.encode(&mut bytes).unwrap();
         let back = Preset::decode(Arc::new(bytes.clone()), 4).unwrap();
         assert_eq!((back.pages, back.segments.len()), (preset.pages, preset.segments.len()));
         assert_eq!(format!("{:?}", back.globals), format!("{:?}", preset.globals));

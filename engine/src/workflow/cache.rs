@@ -20,7 +20,6 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::module::Manifest;
 use crate::fsio::{atomic_write, private_dir};
@@ -48,7 +47,7 @@ pub struct Entry {
 }
 
 /// An entry's bytes.
-pub fn encode(manifest: &Manifest, meta_span: MetaSpan, preset: &Preset) -> Vec<u8> {
+pub fn encode(manifest: &Manifest, meta_span: MetaSpan, preset: &Preset) -> std::io::Result<Vec<u8>> {
     let json = serde_json::to_vec(manifest).unwrap_or_default();
     let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + SPAN_BYTES);
     out.extend_from_slice(MAGIC);
@@ -58,8 +57,8 @@ pub fn encode(manifest: &Manifest, meta_span: MetaSpan, preset: &Preset) -> Vec<
     for offset in [export, open, close, end] {
         out.extend_from_slice(&(offset as u64).to_le_bytes());
     }
-    preset.encode(&mut out);
-    out
+    preset.encode(&mut out)?;
+    Ok(out)
 }
 
 /// The meta span's four offsets.
@@ -67,20 +66,36 @@ const SPAN_BYTES: usize = 4 * 8;
 
 /// The entry at `path`. Anything wrong with it — missing, another format,
 /// truncated, damaged — is a miss, which only costs a compile: entries are
-/// written by odw alone, into its own directory.
+/// written by odw alone, into its own directory. The state's bytes are read
+/// when it is applied (`Preset::decode_file`), straight into the guest.
 pub fn read(path: &Path) -> Option<Entry> {
-    let bytes = std::fs::read(path).ok()?;
-    let rest = bytes.strip_prefix(MAGIC)?;
-    let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let json = rest.get(4..4usize.checked_add(len)?)?;
-    let manifest: Manifest = serde_json::from_slice(json).ok()?;
-    let span = rest.get(4 + len..4 + len + SPAN_BYTES)?;
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut input = std::io::BufReader::with_capacity(16 << 10, &file);
+    let mut magic = [0; 8];
+    input.read_exact(&mut magic).ok()?;
+    if magic != *MAGIC {
+        return None;
+    }
+    let mut len = [0; 4];
+    input.read_exact(&mut len).ok()?;
+    let len = u32::from_le_bytes(len);
+    if u64::from(len) > size {
+        return None;
+    }
+    let mut json = vec![0; len as usize];
+    input.read_exact(&mut json).ok()?;
+    let manifest: Manifest = serde_json::from_slice(&json).ok()?;
+    let mut span = [0; SPAN_BYTES];
+    input.read_exact(&mut span).ok()?;
     let offset = |i: usize| -> Option<usize> {
-        usize::try_from(u64::from_le_bytes(span.get(i * 8..i * 8 + 8)?.try_into().ok()?)).ok()
+        usize::try_from(u64::from_le_bytes(span[i * 8..i * 8 + 8].try_into().ok()?)).ok()
     };
     let meta_span = MetaSpan { export: offset(0)?, open: offset(1)?, close: offset(2)?, end: offset(3)? };
-    let at = MAGIC.len() + 4 + len + SPAN_BYTES;
-    let preset = Preset::decode(Arc::new(bytes), at).ok()?;
+    drop(input);
+    let at = (MAGIC.len() + 4 + SPAN_BYTES) as u64 + u64::from(len);
+    let preset = Preset::decode_file(file, at).ok()?;
     Some(Entry { manifest, meta_span, preset })
 }
 
@@ -140,17 +155,17 @@ mod tests {
         )
         .unwrap();
         let manifest = Manifest::new(&script, serde_json::json!({"name": "n", "description": "d"}));
-        let preset = Preset::of(Arc::new(crate::sandbox::GUEST_WASM.to_vec())).unwrap().unwrap();
-        let bytes = encode(&manifest, script.meta_span, &preset);
+        let preset = Preset::of(std::sync::Arc::new(crate::sandbox::GUEST_WASM.to_vec())).unwrap().unwrap();
+        let bytes = encode(&manifest, script.meta_span, &preset).unwrap();
         let path = dir.path().join("e.preset");
         std::fs::write(&path, &bytes).unwrap();
         let entry = read(&path).expect("a hit");
         assert_eq!(entry.meta_span, script.meta_span);
         assert_eq!(entry.manifest.source, script.source);
         let mut again = Vec::new();
-        entry.preset.encode(&mut again);
+        entry.preset.encode(&mut again).unwrap();
         let mut expected = Vec::new();
-        preset.encode(&mut expected);
+        preset.encode(&mut expected).unwrap();
         assert_eq!(again, expected);
         // Cut short, or of another format: a miss, never a panic.
         for cut in [MAGIC.len() + 2, bytes.len() - preset_len(&preset) - 3, bytes.len() - 1] {
@@ -165,7 +180,7 @@ mod tests {
 
     fn preset_len(preset: &Preset) -> usize {
         let mut out = Vec::new();
-        preset.encode(&mut out);
+        preset.encode(&mut out).unwrap();
         out.len()
     }
 

@@ -168,7 +168,7 @@ impl Workflow {
                     // A cache that cannot be written only costs the next run a compile.
                     let _ = tokio::task::spawn_blocking(move || {
                         let preset = Preset::of_image(&image).ok()?;
-                        cache::store(&path, &cache::encode(&manifest, meta_span, &preset)).ok()
+                        cache::store(&path, &cache::encode(&manifest, meta_span, &preset).ok()?).ok()
                     })
                     .await;
                 });
