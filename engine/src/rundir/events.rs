@@ -151,13 +151,39 @@ impl AgentEnd {
     pub const PREVIEW_CHARS: usize = 200;
 
     /// The first [`Self::PREVIEW_CHARS`] characters of a reply: text as it
-    /// is, any other value as compact JSON.
+    /// is, any other value as compact JSON. Only the head is serialised:
+    /// every finished or reused call has its preview made on the
+    /// scheduler's thread, and a schema value can be megabytes.
     pub fn preview_of(value: &Value) -> String {
-        let text = match value {
-            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
-            other => std::borrow::Cow::Owned(other.to_string()),
-        };
-        text.chars().take(Self::PREVIEW_CHARS).collect()
+        if let Value::String(s) = value {
+            return s.chars().take(Self::PREVIEW_CHARS).collect();
+        }
+        // Four bytes a character at most: past that many, the head is whole.
+        let mut head = Head { bytes: Vec::new(), enough: 4 * Self::PREVIEW_CHARS };
+        // Stopped by `Head` once it has enough (the error is that signal).
+        let _ = serde_json::to_writer(&mut head, value);
+        String::from_utf8_lossy(&head.bytes).chars().take(Self::PREVIEW_CHARS).collect()
+    }
+}
+
+/// A writer that keeps what is written to it until it has `enough` bytes,
+/// then refuses more, which ends the serialisation writing into it.
+struct Head {
+    bytes: Vec<u8>,
+    enough: usize,
+}
+
+impl std::io::Write for Head {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() >= self.enough {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -392,6 +418,29 @@ mod tests {
             let line = Stamped { ts: timestamp(), event: event.clone() }.line();
             let back: Stamped = serde_json::from_str(&line).unwrap();
             assert_eq!(back.event, event, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_preview_is_the_head_of_the_reply_however_large_the_value() {
+        let whole = |v: &Value| -> String {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            text.chars().take(AgentEnd::PREVIEW_CHARS).collect()
+        };
+        let long_text = "é→x".repeat(500);
+        let values = [
+            json!("short"),
+            json!(long_text),
+            json!({"n": 1, "ok": true}),
+            json!({"items": (0..20_000).map(|i| json!({"i": i, "name": format!("n→{i}")})).collect::<Vec<_>>()}),
+            json!(["€".repeat(1000), "tail"]),
+            json!(null),
+        ];
+        for value in &values {
+            assert_eq!(AgentEnd::preview_of(value), whole(value));
         }
     }
 
