@@ -309,9 +309,29 @@ fn a_damaged_record_is_reported_as_corrupt() {
         journal.complete(&completed(0)).unwrap();
         journal.order.insert(layout::seq_key(0), b"{not json".as_slice()).unwrap();
     }
-    let err = Journal::open(&path).unwrap_err();
+    // Opening decodes no completion (none was lost); reading them finds it.
+    let journal = Journal::open(&path).unwrap();
+    let err = journal.completions().unwrap_err();
     assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("completed record of seq 0"), "{err}");
+    assert!(matches!(journal.completed(0).unwrap_err(), JournalError::Corrupt { .. }));
+}
+
+#[test]
+fn by_index_entries_a_crash_lost_are_rebuilt_on_open() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        for index in [3, 1, 2] {
+            journal.complete(&completed(index)).unwrap();
+        }
+        // As if killed between a completion's two inserts.
+        journal.completed.remove(layout::index_key(2)).unwrap();
+        journal.flush().unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.completed(2).unwrap(), Some(completed(2)));
+    assert_eq!(journal.completed.len(), 3);
 }
 
 #[test]
