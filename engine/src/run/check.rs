@@ -49,10 +49,22 @@ pub async fn check(
 ) -> Result<CheckReport, RunError> {
     let recorded = find(root, id)?;
     let meta = recorded.read_meta()?;
-    let journal = Journal::open(&recorded.journal_path())?;
-    let plan = Plan::load(&journal, Mode::Check)?;
-    let finished = journal.finished()?;
-    drop(journal);
+    // The recorded journal is read on a blocking thread while the guest
+    // starts, as a run opens its books (`run::open`): reading a thousand
+    // completions took as long as the guest's whole first burst of calls,
+    // which queue meanwhile. How the run ended is wanted only at the end.
+    let journal_path = recorded.journal_path();
+    let (ended_tx, ended) = tokio::sync::oneshot::channel();
+    let reading = tokio::task::spawn_blocking(move || -> Result<Plan, RunError> {
+        let journal = Journal::open(&journal_path)?;
+        let plan = Plan::load(&journal, Mode::Check)?;
+        let _ = ended_tx.send(journal.finished()?);
+        Ok(plan)
+    });
+    let books = Box::pin(async move {
+        let plan = super::joined(reading.await, "reading the recorded journal")?;
+        Ok(Books { journal: None, plan: Some(plan) })
+    });
 
     let script = match script {
         Some(script) => script,
@@ -64,10 +76,15 @@ pub async fn check(
     let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
     let run = RunDir::create(scratch.path(), &meta.workflow)?;
     let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };
-    let books = Books::ready(None, Some(plan));
-    let session = Session { sandbox, config, run, meta, workflow, books };
+    // The scratch run is deleted unread: its progress stays in memory.
+    let session = Session { sandbox, config, run, meta, workflow, books, watched: false };
     let report = session.drive(Controls::default()).await?;
     let divergence = report.divergence.clone();
+    // Sent before the plan was handed over, so before the run could end.
+    let finished = ended.await.map_err(|e| RunError::Io {
+        context: "reading the recorded journal".into(),
+        source: std::io::Error::other(e),
+    })?;
 
     let replayed = match &report.result {
         Ok(v) => (true, v.clone()),

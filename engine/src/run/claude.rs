@@ -435,6 +435,7 @@ pub async fn import(
         meta: prepared.meta,
         workflow: prepared.workflow.clone(),
         books: Books::ready(Some(draft.clone()), Some(plan)),
+        watched: true,
     };
     let report = session.drive(Controls::default()).await?;
 

@@ -285,7 +285,7 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Ses
         Ok(Books { journal: Some(std::sync::Arc::new(journal?)), plan: plan? })
     });
     let books = Box::pin(async move { joined(opening.await, "opening the journal") });
-    Session { sandbox, config, run, meta, workflow, books }
+    Session { sandbox, config, run, meta, workflow, books, watched: true }
 }
 
 /// The result of a task of the run; its panic goes on unwinding here.

@@ -30,6 +30,9 @@ pub(super) struct Session<'a> {
     pub(super) workflow: Workflow,
     /// What the scheduler serves from, possibly still being opened.
     pub(super) books: Opening,
+    /// Whether the run's progress is written for others to follow; see
+    /// [`Progress::unwatched`] for the run that is not.
+    pub(super) watched: bool,
 }
 
 /// What a session's calls are served from.
@@ -56,10 +59,14 @@ impl Session<'_> {
     /// of the guest's recorded) before this run's journal exists; books
     /// that cannot be opened end the run before any agent ran.
     pub(super) async fn drive(self, controls: Controls) -> Result<RunReport, RunError> {
-        let Session { sandbox, config, run, meta, workflow, books } = self;
+        let Session { sandbox, config, run, meta, workflow, books, watched } = self;
         let script = &workflow.script;
         let begun = Instant::now();
-        let progress = Arc::new(Progress::new(run.clone(), &meta.workflow)?);
+        let progress = Arc::new(if watched {
+            Progress::new(run.clone(), &meta.workflow)?
+        } else {
+            Progress::unwatched(run.clone(), &meta.workflow)
+        });
         progress.event(Event::RunStarted {
             run_id: run.id.clone(),
             workflow: meta.workflow.clone(),

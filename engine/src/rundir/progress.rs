@@ -16,7 +16,8 @@ use super::{AgentEnd, AgentStart, Event, EventLog, RunDir, RunDirError, RunState
 #[derive(Debug)]
 pub struct Progress {
     run: RunDir,
-    events: EventLog,
+    /// `None` when nobody can watch the run (see [`Progress::unwatched`]).
+    events: Option<EventLog>,
     status: Mutex<Snapshot>,
 }
 
@@ -33,38 +34,62 @@ struct Snapshot {
 impl Progress {
     pub fn new(run: RunDir, workflow: &str) -> Result<Progress, RunDirError> {
         let events = run.event_log()?;
+        Ok(Progress::assemble(run, workflow, Some(events)))
+    }
+
+    /// The progress of a run nobody can watch, kept in memory only: no
+    /// `events.jsonl`, no `status.json`. `odw replay --check` runs in a
+    /// scratch directory it deletes unread, and writing two event lines
+    /// for each call it served from the journal was a tenth of its time.
+    pub fn unwatched(run: RunDir, workflow: &str) -> Progress {
+        Progress::assemble(run, workflow, None)
+    }
+
+    fn assemble(run: RunDir, workflow: &str, events: Option<EventLog>) -> Progress {
         let status = Status::new(&run.id, workflow, RunState::Running, std::process::id());
         let snapshot = Snapshot { status, written: None, dirty: true };
         let progress = Progress { run, events, status: Mutex::new(snapshot) };
         progress.update(|_| {});
-        Ok(progress)
+        progress
+    }
+
+    /// Whether events reach `events.jsonl`: an event that nobody will read
+    /// need not be built.
+    pub fn watched(&self) -> bool {
+        self.events.is_some()
     }
 
     /// Holds back the events appended while the guard lives and writes
     /// them in one go when it is dropped ([`EventLog::hold`]).
-    pub fn hold(&self) -> super::Held<'_> {
-        self.events.hold()
+    pub fn hold(&self) -> Option<super::Held<'_>> {
+        self.events.as_ref().map(EventLog::hold)
     }
 
     /// Appends an event that does not change the status (`run_started`,
     /// `log`, `journal_error`).
     pub fn event(&self, event: Event) {
-        self.events.append(event);
+        self.append_all([event]);
+    }
+
+    fn append_all(&self, events: impl IntoIterator<Item = Event>) {
+        if let Some(log) = &self.events {
+            log.append_all(events);
+        }
     }
 
     pub fn phase(&self, title: &str) {
-        self.events.append(Event::PhaseStarted { title: title.to_string() });
+        self.event(Event::PhaseStarted { title: title.to_string() });
         self.update(|s| s.phase = Some(title.to_string()));
     }
 
     /// Records a call dispatched to run live, before it has a slot. The
     /// status counts it only once it starts.
     pub fn agent_queued(&self, agent: AgentStart) {
-        self.events.append(Event::AgentQueued(agent));
+        self.event(Event::AgentQueued(agent));
     }
 
     pub fn agent_started(&self, agent: AgentStart) {
-        self.events.append(Event::AgentStarted(agent));
+        self.event(Event::AgentStarted(agent));
         self.update(|s| {
             s.agents.dispatched += 1;
             s.agents.running += 1;
@@ -75,7 +100,7 @@ impl Progress {
     /// `end.error` says why.
     pub fn agent_ended(&self, end: AgentEnd) {
         let (failed, tokens) = (end.error.is_some(), end.usage.total());
-        self.events.append(Self::end_event(end));
+        self.event(Self::end_event(end));
         self.update(|s| {
             s.agents.running = s.agents.running.saturating_sub(1);
             Self::count_end(s, failed, tokens);
@@ -86,7 +111,13 @@ impl Progress {
     /// both events in one write, the status updated once.
     pub fn agent_reused(&self, start: AgentStart, end: AgentEnd) {
         let (failed, tokens) = (end.error.is_some(), end.usage.total());
-        self.events.append_all([Event::AgentStarted(start), Self::end_event(end)]);
+        self.append_all([Event::AgentStarted(start), Self::end_event(end)]);
+        self.count_reused(failed, tokens);
+    }
+
+    /// Counts a call served from a journal without its events, for a run
+    /// nobody watches (see [`Progress::watched`]).
+    pub fn count_reused(&self, failed: bool, tokens: u64) {
         self.update(|s| {
             s.agents.dispatched += 1;
             Self::count_end(s, failed, tokens);
@@ -108,14 +139,14 @@ impl Progress {
 
     /// Records a pause or a resume.
     pub fn paused(&self, paused: bool) {
-        self.events.append(if paused { Event::RunPaused } else { Event::RunResumed });
+        self.event(if paused { Event::RunPaused } else { Event::RunResumed });
         self.update(|s| s.state = if paused { RunState::Paused } else { RunState::Running });
         self.flush();
     }
 
     /// Records the end of the run: the final event and state.
     pub fn finish(&self, state: RunState, event: Event) {
-        self.events.append(event);
+        self.event(event);
         self.update(|s| {
             s.state = state;
             s.agents.running = 0;
@@ -146,7 +177,9 @@ impl Progress {
     }
 
     fn write(&self, snap: &mut Snapshot) {
-        if let Err(e) = self.run.write_status(&snap.status) {
+        if self.watched()
+            && let Err(e) = self.run.write_status(&snap.status)
+        {
             eprintln!("odw: {e}");
         }
         snap.written = Some(Instant::now());
@@ -182,6 +215,24 @@ mod tests {
             error: error.map(str::to_string),
             preview: None,
         }
+    }
+
+    #[test]
+    fn an_unwatched_run_counts_its_calls_and_writes_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "w").unwrap();
+        let progress = Progress::unwatched(run.clone(), "w");
+        assert!(!progress.watched());
+        progress.phase("Scan");
+        progress.count_reused(false, 15);
+        progress.count_reused(true, 0);
+        progress.agent_reused(agent(2), end(2, None));
+        progress.finish(RunState::Done, Event::RunFinished { ms: 1, agents: progress.status().agents });
+        let s = progress.status();
+        assert_eq!((s.agents.dispatched, s.agents.done, s.agents.failed), (3, 2, 1));
+        assert_eq!((s.tokens, s.phase.as_deref(), s.state), (30, Some("Scan"), RunState::Done));
+        assert!(!run.path.join(super::super::EVENTS).exists(), "no events.jsonl");
+        assert!(run.status().is_err(), "no status.json");
     }
 
     #[test]

@@ -265,9 +265,6 @@ impl Scheduler {
     /// run (so this run can be resumed in turn) and shown as cached.
     fn reuse(&self, job: &Job, completed: Completed, rule: ReuseRule) -> (Completion, Option<Record>) {
         let usage = completed.usage;
-        let agent = crate::rundir::AgentStart { cached: true, reuse: Some(rule), ..job.shown() };
-        let prompt = Some(odw_journal::prompt_head(&job.prompt));
-        let start = crate::rundir::AgentStart { prompt, ..agent.clone() };
         let (ok, value, error) = match &completed.outcome {
             CallOutcome::Ok { value } => (true, Some(value.clone()), None),
             CallOutcome::Err { name, message } => (
@@ -276,17 +273,24 @@ impl Scheduler {
                 Some(CallError { name: name.clone(), message: message.clone(), fatal: false, limit: None }),
             ),
         };
-        let error_text = error.as_ref().map(|e| e.message.clone());
-        let end = AgentEnd {
-            agent,
-            ms: 0,
-            attempts: completed.attempts,
-            usage,
-            worktree: None,
-            error: error_text,
-            preview: value.as_ref().map(AgentEnd::preview_of),
-        };
-        self.run.progress.agent_reused(start, end);
+        let progress = &self.run.progress;
+        if progress.watched() {
+            let agent = crate::rundir::AgentStart { cached: true, reuse: Some(rule), ..job.shown() };
+            let prompt = Some(odw_journal::prompt_head(&job.prompt));
+            let start = crate::rundir::AgentStart { prompt, ..agent.clone() };
+            let end = AgentEnd {
+                agent,
+                ms: 0,
+                attempts: completed.attempts,
+                usage,
+                worktree: None,
+                error: error.as_ref().map(|e| e.message.clone()),
+                preview: value.as_ref().map(AgentEnd::preview_of),
+            };
+            progress.agent_reused(start, end);
+        } else {
+            progress.count_reused(!ok, usage.total());
+        }
         let clock = completed.clock;
         let record = Completed { index: job.index, key: job.key.clone(), ..completed };
         (
