@@ -335,6 +335,23 @@ fn by_index_entries_a_crash_lost_are_rebuilt_on_open() {
 }
 
 #[test]
+fn a_gap_in_the_completion_order_is_reported_when_completions_are_read() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        for index in 0..3 {
+            journal.complete(&completed(index)).unwrap();
+        }
+        journal.order.remove(layout::seq_key(1)).unwrap();
+        journal.flush().unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    let err = journal.completions().unwrap_err();
+    assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("gaps"), "{err}");
+}
+
+#[test]
 fn numbers_come_back_bit_for_bit() {
     let (_tmp, path) = journal_dir();
     let awkward_clock = AWKWARD_FLOATS[0];
