@@ -7,8 +7,11 @@
 //!            "finished" -> JSON Finished (absent until the run ends)
 //! issued     index (u32 big-endian) -> JSON Issued
 //! order      seq   (u64 big-endian) -> JSON Completed   the completion, in one insert
-//! completed  index (u32 big-endian) -> seq (u64 big-endian), derived from `order`
 //! ```
+//!
+//! Journals written before December 2026 also have a `completed` tree (index
+//! -> seq), derived from `order`; it is no longer written nor read (see
+//! `store::Writes::completed`), and its presence changes nothing.
 //!
 //! Integers are big-endian so that sled's byte order is numeric order:
 //! iterating `issued` gives index order and iterating `order` gives
@@ -21,7 +24,6 @@ use std::path::Path;
 /// The tree names.
 pub(crate) const META: &str = "meta";
 pub(crate) const ISSUED: &str = "issued";
-pub(crate) const COMPLETED: &str = "completed";
 pub(crate) const ORDER: &str = "order";
 
 /// The keys of the `meta` tree.

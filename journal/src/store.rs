@@ -7,6 +7,7 @@
 //! `Send + Sync`; share one handle (e.g. in an `Arc`) between the tasks of a
 //! run.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::layout::{self, COMPLETED, FINISHED_KEY, ISSUED, META, ORDER, STARTED_KEY, VERSION_KEY};
+use crate::layout::{self, FINISHED_KEY, ISSUED, META, ORDER, STARTED_KEY, VERSION_KEY};
 use crate::{Completed, FORMAT_VERSION, Finished, Issued, JournalError, Started};
 
 type Result<T> = std::result::Result<T, JournalError>;
@@ -26,16 +27,29 @@ pub struct Journal {
     db: sled::Db,
     meta: sled::Tree,
     issued: sled::Tree,
-    completed: sled::Tree,
     order: sled::Tree,
     started: Started,
-    /// The next completion's seq. A mutex rather than an atomic because it is
-    /// held across the duplicate check and the write: a seq is only consumed
-    /// by a completion that was written, so the stored seqs stay gap-free
-    /// even when a write fails. Completions are rare (one per agent call), so
-    /// serialising their writes costs nothing that matters; the flush happens
-    /// after the lock is released.
-    next_seq: Mutex<u64>,
+    /// What writing a completion needs to know. A mutex because it is held
+    /// across the duplicate check and the write: a seq is only consumed by
+    /// a completion that was written, so the stored seqs stay gap-free even
+    /// when a write fails. Completions are rare (one per agent call), so
+    /// serialising their writes costs nothing that matters; the flush
+    /// happens after the lock is released.
+    writes: Mutex<Writes>,
+}
+
+/// The state [`Journal::record_completion`] keeps between completions.
+#[derive(Debug)]
+struct Writes {
+    /// The next completion's seq.
+    next_seq: u64,
+    /// The calls completed so far, for the duplicate check: known from the
+    /// start for a journal this handle created, read from `order` before
+    /// the first completion written to one it opened (odw never does: a run
+    /// writes only the journal it made). Kept here rather than in a sled
+    /// tree by index: one more insert per completion cost a resume serving
+    /// a thousand calls a tenth of its time.
+    completed: Option<HashSet<u32>>,
 }
 
 impl Journal {
@@ -58,7 +72,7 @@ impl Journal {
         batch.insert(VERSION_KEY, encode(path, "version", &FORMAT_VERSION)?);
         batch.insert(STARTED_KEY, encode(path, "started", &started)?);
         meta.apply_batch(batch).map_err(|e| storage(path, e))?;
-        let journal = Journal::assemble(path, db, meta, started, 0)?;
+        let journal = Journal::assemble(path, db, meta, started, 0, Some(HashSet::new()))?;
         journal.flush()?;
         Ok(journal)
     }
@@ -85,43 +99,16 @@ impl Journal {
         let started_bytes = meta.get(STARTED_KEY).map_err(|e| storage(path, e))?.ok_or_else(not_a_journal)?;
         let started: Started = decode(path, "the started record", &started_bytes)?;
         let order = open_tree(path, &db, ORDER)?;
-        let last = order.last().map_err(|e| storage(path, e))?;
-        let next_seq = match &last {
+        let next_seq = match order.last().map_err(|e| storage(path, e))? {
             None => 0,
             Some((key, _)) => {
-                let last = layout::decode_seq(key).ok_or_else(|| corrupt(path, "a completion seq key"))?;
+                let last = layout::decode_seq(&key).ok_or_else(|| corrupt(path, "a completion seq key"))?;
                 last + 1
             }
         };
         // Gaps in the order are found where the completions are read
         // ([`Journal::completions`]): counting them here read every record.
-        let journal = Journal::assemble(path, db, meta, started, next_seq)?;
-        if let Some((seq_key, value)) = last {
-            journal.rebuild_index(&seq_key, &value)?;
-        }
-        Ok(journal)
-    }
-
-    /// Restores the by-index entry a crash lost after its completion was
-    /// written (the completion itself, in `order`, is the truth). A
-    /// completion's two inserts are made under one lock, its entry right
-    /// after it, and a crash loses a suffix of sled's ordered log: only the
-    /// last completion's entry can be missing, so that one is looked up.
-    /// (Comparing the two trees' sizes made sled read every record: a
-    /// fifth of opening a journal of a thousand calls.)
-    fn rebuild_index(&self, seq_key: &[u8], value: &[u8]) -> Result<()> {
-        /// The one field wanted of the last record.
-        #[derive(serde::Deserialize)]
-        struct Indexed {
-            index: u32,
-        }
-        // A damaged record is reported where completions are read.
-        let Ok(Indexed { index }) = serde_json::from_slice(value) else { return Ok(()) };
-        let key = layout::index_key(index);
-        if !self.completed.contains_key(key).map_err(|e| storage(&self.path, e))? {
-            self.completed.insert(key, seq_key).map_err(|e| storage(&self.path, e))?;
-        }
-        Ok(())
+        Journal::assemble(path, db, meta, started, next_seq, None)
     }
 
     fn assemble(
@@ -130,16 +117,16 @@ impl Journal {
         meta: sled::Tree,
         started: Started,
         next_seq: u64,
+        completed: Option<HashSet<u32>>,
     ) -> Result<Journal> {
         Ok(Journal {
             path: path.to_owned(),
             issued: open_tree(path, &db, ISSUED)?,
-            completed: open_tree(path, &db, COMPLETED)?,
             order: open_tree(path, &db, ORDER)?,
             db,
             meta,
             started,
-            next_seq: Mutex::new(next_seq),
+            writes: Mutex::new(Writes { next_seq, completed }),
         })
     }
 
@@ -193,30 +180,33 @@ impl Journal {
     pub(crate) fn record_completion(&self, completed: &Completed, flush: bool) -> Result<u64> {
         check_clock(&self.path, "the completed record", completed.clock)?;
         let value = encode(&self.path, "completed", completed)?;
-        let index_key = layout::index_key(completed.index);
-        let mut next_seq = self.next_seq.lock().unwrap_or_else(PoisonError::into_inner);
-        // Under the lock, and complete() is the only writer of these trees.
-        if self.completed.contains_key(index_key).map_err(|e| storage(&self.path, e))? {
+        let mut writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        // Under the lock, and this is the only writer of `order`.
+        let done = match &mut writes.completed {
+            Some(done) => done,
+            unknown @ None => unknown.insert(self.completed_indices()?),
+        };
+        if done.contains(&completed.index) {
             return Err(JournalError::Duplicate {
                 path: self.path.clone(),
                 index: completed.index,
                 what: "completed",
             });
         }
-        let seq = *next_seq;
-        let seq_key = layout::seq_key(seq);
+        let seq = writes.next_seq;
         // The record goes in one insert, under its seq: that insert is the
         // completion (atomic, and cheap: a sled transaction would write and
-        // sync its log buffer twice per call). The by-index entry is derived
-        // from it, and `open` rebuilds any a crash lost in between.
-        self.order.insert(seq_key, value).map_err(|e| storage(&self.path, e))?;
-        self.completed.insert(index_key, &seq_key).map_err(|e| storage(&self.path, e))?;
+        // sync its log buffer twice per call).
+        self.order.insert(layout::seq_key(seq), value).map_err(|e| storage(&self.path, e))?;
         // Written: the seq is taken, whether or not the flush below succeeds.
-        *next_seq = seq + 1;
+        writes.next_seq = seq + 1;
+        if let Some(done) = &mut writes.completed {
+            done.insert(completed.index);
+        }
         // Flush outside the lock so concurrent completions can share a sync.
         // sled's log is ordered, so a later seq never reaches the disk
         // without the earlier ones: the stored seqs stay gap-free.
-        drop(next_seq);
+        drop(writes);
         if flush {
             self.flush()?;
         }
@@ -263,23 +253,40 @@ impl Journal {
         Ok(out)
     }
 
-    /// The completion of call `index`, if it completed.
+    /// The completion of call `index`, if it completed. The journal keeps
+    /// no index by call (see [`Writes::completed`]): this reads the
+    /// completions' call numbers in order until it meets `index`. Resume and
+    /// replay read all completions at once ([`Journal::completions`]).
     pub fn completed(&self, index: u32) -> Result<Option<Completed>> {
-        let Some(seq_key) =
-            self.completed.get(layout::index_key(index)).map_err(|e| storage(&self.path, e))?
-        else {
-            return Ok(None);
-        };
-        let seq = layout::decode_seq(&seq_key)
-            .ok_or_else(|| corrupt(&self.path, format!("the seq of completed record #{index}")))?;
-        let value = self.order.get(seq_key).map_err(|e| storage(&self.path, e))?.ok_or_else(|| {
-            corrupt(&self.path, format!("completed record #{index} names missing seq {seq}"))
-        })?;
-        let completed = self.decode_completed(seq, &value)?;
-        if completed.index != index {
-            return Err(corrupt(&self.path, format!("completed record #{index} names #{}", completed.index)));
+        for item in self.order.iter() {
+            let (key, value) = item.map_err(|e| storage(&self.path, e))?;
+            let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
+            if self.index_of(seq, &value)? == index {
+                return self.decode_completed(seq, &value).map(Some);
+            }
         }
-        Ok(Some(completed))
+        Ok(None)
+    }
+
+    /// The call numbers of every completion, for the duplicate check.
+    fn completed_indices(&self) -> Result<HashSet<u32>> {
+        let mut out = HashSet::new();
+        for item in self.order.iter() {
+            let (key, value) = item.map_err(|e| storage(&self.path, e))?;
+            let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
+            out.insert(self.index_of(seq, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// The call a completion record is of, read without decoding the rest.
+    fn index_of(&self, seq: u64, value: &[u8]) -> Result<u32> {
+        #[derive(serde::Deserialize)]
+        struct Indexed {
+            index: u32,
+        }
+        let Indexed { index } = decode(&self.path, format_args!("the completed record of seq {seq}"), value)?;
+        Ok(index)
     }
 
     fn decode_completed(&self, seq: u64, value: &[u8]) -> Result<Completed> {
