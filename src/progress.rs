@@ -76,7 +76,7 @@ impl Follow {
                 // resume serving a thousand calls prints a thousand lines.
                 let mut lines = String::new();
                 for line in tail.read_new().unwrap_or_default() {
-                    let Ok(stamped) = serde_json::from_str::<Stamped>(&line) else { continue };
+                    let Ok(stamped) = Stamped::parse(&line) else { continue };
                     view.apply(&stamped);
                     screen.event(&view, &stamped.event, &mut lines);
                 }

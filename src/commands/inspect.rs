@@ -90,7 +90,7 @@ fn print_event(line: &str, json: bool) -> anyhow::Result<()> {
         outln!("{line}");
         return Ok(());
     }
-    let Ok(Stamped { ts, event }) = serde_json::from_str::<Stamped>(line) else {
+    let Ok(Stamped { ts, event }) = Stamped::parse(line) else {
         outln!("{}", report::shown(line));
         return Ok(());
     };

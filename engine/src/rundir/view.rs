@@ -234,7 +234,7 @@ impl RunView {
     /// Folds one line of `events.jsonl`; a line this odw cannot read (a
     /// newer event kind) is skipped, so old readers follow new runs.
     pub fn apply_line(&mut self, line: &str) {
-        if let Ok(stamped) = serde_json::from_str::<Stamped>(line) {
+        if let Ok(stamped) = Stamped::parse(line) {
             self.apply(&stamped);
         }
     }
