@@ -263,6 +263,10 @@ fn a_foreign_or_corrupt_journal_is_a_clear_error() {
     let events = common::read_events(&dir);
     assert_eq!(events.last().unwrap()["type"], "run_failed", "{events:?}");
     assert!(events.iter().all(|e| e["type"] != "agent_started"), "{events:?}");
+    // A check reads the journal while the script starts: the same error.
+    let check = env.odw(&["replay", &r1, "--check", "--runs-root", env.runs().to_str().unwrap()]);
+    check.fails_with(&["journal"]);
+    assert!(!check.stderr.contains("panicked"), "{}", check.stderr);
 
     std::fs::write(env.path().join("bad.jsonl"), "{\"format\":\"something-else\",\"version\":1}\n").unwrap();
     let imported = env.odw(&["journal", "import", "bad.jsonl", "--runs-root", env.runs().to_str().unwrap()]);
