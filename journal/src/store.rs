@@ -254,7 +254,7 @@ impl Journal {
     }
 
     /// The completion of call `index`, if it completed. The journal keeps
-    /// no index by call (see [`Writes::completed`]): this reads the
+    /// no index by call (see `Writes::completed`): this reads the
     /// completions' call numbers in order until it meets `index`. Resume and
     /// replay read all completions at once ([`Journal::completions`]).
     pub fn completed(&self, index: u32) -> Result<Option<Completed>> {

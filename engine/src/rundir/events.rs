@@ -207,7 +207,7 @@ impl Stamped {
     /// Reads one line of `events.jsonl`, as `serde_json::from_str` would.
     ///
     /// An agent event, nearly every line of a large run, is read through a
-    /// flat record of its fields ([`AgentLine`]); the derived reading
+    /// flat record of its fields (`AgentLine`); the derived reading
     /// buffers a line once for `type` and again for each `flatten`, and a
     /// resumed run of a thousand calls spent 4.6 ms of its own progress
     /// view reading its two thousand lines back that way. Any other line,
