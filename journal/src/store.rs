@@ -242,9 +242,8 @@ impl Journal {
     /// replay must deliver them in.
     pub fn completions(&self) -> Result<Vec<(u64, Completed)>> {
         let mut out = Vec::new();
-        for item in self.order.iter() {
-            let (key, value) = item.map_err(|e| storage(&self.path, e))?;
-            let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
+        for item in self.records() {
+            let (seq, value) = item?;
             if seq != out.len() as u64 {
                 return Err(corrupt(&self.path, "the completion order has gaps"));
             }
@@ -258,9 +257,8 @@ impl Journal {
     /// completions' call numbers in order until it meets `index`. Resume and
     /// replay read all completions at once ([`Journal::completions`]).
     pub fn completed(&self, index: u32) -> Result<Option<Completed>> {
-        for item in self.order.iter() {
-            let (key, value) = item.map_err(|e| storage(&self.path, e))?;
-            let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
+        for item in self.records() {
+            let (seq, value) = item?;
             if self.index_of(seq, &value)? == index {
                 return self.decode_completed(seq, &value).map(Some);
             }
@@ -270,13 +268,16 @@ impl Journal {
 
     /// The call numbers of every completion, for the duplicate check.
     fn completed_indices(&self) -> Result<HashSet<u32>> {
-        let mut out = HashSet::new();
-        for item in self.order.iter() {
+        self.records().map(|item| item.and_then(|(seq, value)| self.index_of(seq, &value))).collect()
+    }
+
+    /// The completion records in seq order, each with its seq, undecoded.
+    fn records(&self) -> impl Iterator<Item = Result<(u64, sled::IVec)>> + '_ {
+        self.order.iter().map(|item| {
             let (key, value) = item.map_err(|e| storage(&self.path, e))?;
             let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
-            out.insert(self.index_of(seq, &value)?);
-        }
-        Ok(out)
+            Ok((seq, value))
+        })
     }
 
     /// The call a completion record is of, read without decoding the rest.
