@@ -112,7 +112,7 @@ fn fill(journal: &Journal, records: &Records) -> Result<(), JournalError> {
     }
     match &records.finished {
         Some(finished) => journal.finish(finished),
-        None => journal.flush(),
+        None => journal.sync(),
     }
 }
 

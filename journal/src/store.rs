@@ -56,6 +56,18 @@ impl Journal {
     /// Creates the journal of a new run at `path`, which must not exist or be
     /// an empty directory, and records `started` durably.
     pub fn create(path: &Path, started: Started) -> Result<Journal> {
+        let journal = Journal::begin(path, started)?;
+        journal.sync()?;
+        Ok(journal)
+    }
+
+    /// [`Journal::create`] without waiting for the disk: `started` is
+    /// durable once [`Journal::sync`], or the first completion or the end
+    /// written after it, returns. A run creates its journal this way and
+    /// syncs it beside its first calls: the sync of a new database file is
+    /// most of the cost of creating it, and nothing is lost by deferring it
+    /// (a run killed before its journal is synced had completed no call).
+    pub fn begin(path: &Path, started: Started) -> Result<Journal> {
         if started.version != FORMAT_VERSION {
             return Err(JournalError::Version {
                 path: path.to_owned(),
@@ -72,9 +84,7 @@ impl Journal {
         batch.insert(VERSION_KEY, encode(path, "version", &FORMAT_VERSION)?);
         batch.insert(STARTED_KEY, encode(path, "started", &started)?);
         meta.apply_batch(batch).map_err(|e| storage(path, e))?;
-        let journal = Journal::assemble(path, db, meta, started, 0, Some(HashSet::new()))?;
-        journal.flush()?;
-        Ok(journal)
+        Journal::assemble(path, db, meta, started, 0, Some(HashSet::new()))
     }
 
     /// Opens an existing journal, checking its format version before
@@ -208,7 +218,7 @@ impl Journal {
         // without the earlier ones: the stored seqs stay gap-free.
         drop(writes);
         if flush {
-            self.flush()?;
+            self.sync()?;
         }
         Ok(seq)
     }
@@ -220,7 +230,7 @@ impl Journal {
             .compare_and_swap(FINISHED_KEY, None as Option<&[u8]>, Some(value))
             .map_err(|e| storage(&self.path, e))?
             .map_err(|_| JournalError::AlreadyFinished { path: self.path.clone() })?;
-        self.flush()
+        self.sync()
     }
 
     /// Every issued call, by index.
@@ -303,7 +313,7 @@ impl Journal {
     }
 
     /// Makes everything written so far durable.
-    pub(crate) fn flush(&self) -> Result<()> {
+    pub fn sync(&self) -> Result<()> {
         self.db.flush().map(drop).map_err(|e| storage(&self.path, e))
     }
 }

@@ -14,6 +14,7 @@ mod import;
 mod session;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use odw_journal::{Journal, Started};
@@ -252,13 +253,16 @@ pub async fn execute(
 /// The session of a prepared run. Its books — the run's journal, and the
 /// plan of what an earlier run's journal may serve — are opened on a
 /// blocking thread while the guest starts: creating a sled database is the
-/// largest fixed cost of a run, and no call is served before it is done.
+/// largest fixed cost of a run, and no call is served before it is done. Its
+/// sync to disk is not waited for (see `Journal::begin`): on a short run it
+/// was most of that cost, and the end's sync comes soon after.
 fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Session<'a> {
     let Prepared { run, meta, workflow } = prepared;
     let root = run.path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
     let journal_path = run.journal_path();
     let started = started_record(&meta, &workflow);
     let (resumed_from, reuse) = (meta.resumed_from.clone(), meta.reuse);
+    let (ready, opened) = oneshot::channel();
     let opening = tokio::task::spawn_blocking(move || {
         let load_plan = || -> Result<Option<Plan>, RunError> {
             match &resumed_from {
@@ -272,7 +276,7 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Ses
         // Reading the old journal and making the new one are both mostly
         // sled opening a database (files, buffers, its threads): side by
         // side they cost a resume one of them instead of both.
-        let create = || Journal::create(&journal_path, started);
+        let create = || Journal::begin(&journal_path, started);
         let (plan, journal) = if resumed_from.is_none() {
             (Ok(None), create())
         } else {
@@ -282,9 +286,27 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Ses
                 (plan.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), journal)
             })
         };
-        Ok(Books { journal: Some(std::sync::Arc::new(journal?)), plan: plan? })
+        let books = (|| Ok(Books { journal: Some(Arc::new(journal?)), plan: plan? }))();
+        let journal = books.as_ref().ok().and_then(|books| books.journal.clone());
+        let _ = ready.send(books);
+        // The calls are served from here on, while this thread waits for
+        // the disk to hold the journal's start (see `Journal::begin`). A
+        // sync that fails fails the run's next one too (its first
+        // completion, or its end), which reports it.
+        if let Some(journal) = journal {
+            let _ = journal.sync();
+        }
     });
-    let books = Box::pin(async move { joined(opening.await, "opening the journal") });
+    let books = Box::pin(async move {
+        match opened.await {
+            Ok(books) => books,
+            // The opener ended without a word: it panicked, and the panic
+            // goes on unwinding here.
+            Err(_) => {
+                joined(opening.await.map(|()| Err(cancelled("opening the journal"))), "opening the journal")
+            }
+        }
+    });
     Session { sandbox, config, run, meta, workflow, books, watched: true }
 }
 
@@ -297,6 +319,11 @@ fn joined<T>(result: Result<Result<T, RunError>, tokio::task::JoinError>, task: 
             Err(RunError::Io { context: format!("{task} was cancelled"), source: std::io::Error::other(e) })
         }
     }
+}
+
+/// The error of a task of the run that ended without its result.
+fn cancelled(task: &str) -> RunError {
+    RunError::Io { context: format!("{task} was cancelled"), source: std::io::Error::other("no result") }
 }
 
 /// The first record of a run's journal.

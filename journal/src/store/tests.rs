@@ -169,6 +169,43 @@ fn a_killed_run_keeps_every_completion_it_was_told_about() {
     assert_eq!(journal.complete(&completed(0)).unwrap(), 3);
 }
 
+/// A journal made with `begin` (as a run makes its own, syncing beside its
+/// first calls) is durable, start included, once synced, and once a call
+/// completed even if it never was synced by itself.
+#[test]
+fn a_begun_journal_is_durable_once_synced_or_once_a_call_completes() {
+    const CHILD: &str = "ODW_JOURNAL_TEST_BEGIN_CHILD";
+    if let Some(spec) = std::env::var_os(CHILD) {
+        // The child: write and die without destructors, as under SIGKILL.
+        let spec = spec.to_string_lossy().into_owned();
+        let (how, path) = spec.split_once(':').unwrap();
+        let journal = Journal::begin(Path::new(path), started()).unwrap();
+        match how {
+            "sync" => journal.sync().unwrap(),
+            _ => drop(journal.complete(&completed(7)).unwrap()),
+        }
+        std::process::abort();
+    }
+    for (how, completions) in [("sync", vec![]), ("complete", vec![(0, completed(7))])] {
+        let (_tmp, path) = journal_dir();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::a_begun_journal_is_durable_once_synced_or_once_a_call_completes",
+            ])
+            .args(["--test-threads", "1", "--nocapture"])
+            .env(CHILD, format!("{how}:{}", path.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the child should have aborted ({how})");
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.started(), &started(), "{how}");
+        assert_eq!(journal.completions().unwrap(), completions, "{how}");
+    }
+}
+
 #[test]
 fn open_refuses_another_format_version_before_reading_anything_else() {
     let (_tmp, path) = journal_dir();
@@ -327,7 +364,7 @@ fn a_journal_with_the_by_index_tree_an_older_odw_wrote_reads_the_same() {
             journal.complete(&completed(index)).unwrap();
             legacy.insert(layout::index_key(index), &layout::seq_key(seq as u64)).unwrap();
         }
-        journal.flush().unwrap();
+        journal.sync().unwrap();
     }
     let journal = Journal::open(&path).unwrap();
     let order: Vec<u32> = journal.completions().unwrap().iter().map(|(_, c)| c.index).collect();
@@ -346,7 +383,7 @@ fn a_gap_in_the_completion_order_is_reported_when_completions_are_read() {
             journal.complete(&completed(index)).unwrap();
         }
         journal.order.remove(layout::seq_key(1)).unwrap();
-        journal.flush().unwrap();
+        journal.sync().unwrap();
     }
     let journal = Journal::open(&path).unwrap();
     let err = journal.completions().unwrap_err();
@@ -399,7 +436,7 @@ fn an_opened_journal_finds_each_completion_and_refuses_a_second_one() {
         // Written as `complete` writes it, behind its back.
         let value = serde_json::to_vec(&completed(7)).unwrap();
         journal.order.insert(layout::seq_key(1), value).unwrap();
-        journal.flush().unwrap();
+        journal.sync().unwrap();
     }
     let journal = Journal::open(&path).unwrap();
     assert_eq!(journal.completed(7).unwrap(), Some(completed(7)));
