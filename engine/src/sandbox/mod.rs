@@ -238,6 +238,19 @@ impl GuestState {
     }
 }
 
+/// Ends a finished evaluation's store. What the guest posted is sent and
+/// its channel to the host closed here and now, so the host sees the guest
+/// end at once; freeing the instance, which unmaps a linear memory that a
+/// large run grew to megabytes of touched pages (~0.3 ms for a thousand
+/// calls), happens on a blocking thread beside the rest of the run's end
+/// instead of before it.
+fn retire(mut store: Store<GuestState>) {
+    let state = store.data_mut();
+    state.flush();
+    state.to_host = mpsc::unbounded_channel().0;
+    drop(tokio::task::spawn_blocking(move || drop(store)));
+}
+
 impl Drop for GuestState {
     /// An evaluation that ends (or traps) still delivers what it posted.
     fn drop(&mut self) {
@@ -344,11 +357,10 @@ impl Sandbox {
         }
         let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(trap)?;
         start.call_async(&mut store, ()).await.map_err(trap)?;
-        let outcome = store
-            .data_mut()
-            .outcome
-            .take()
-            .ok_or_else(|| SandboxError::Protocol("the guest exited without an outcome".into()))?;
+        let outcome = store.data_mut().outcome.take();
+        retire(store);
+        let outcome =
+            outcome.ok_or_else(|| SandboxError::Protocol("the guest exited without an outcome".into()))?;
         serde_json::from_slice(&outcome).map_err(|e| SandboxError::Protocol(format!("bad outcome: {e}")))
     }
 
