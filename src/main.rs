@@ -18,12 +18,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let preload = commands::Preload::start(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    let outcome = runtime.block_on(commands::execute(cli, preload));
+    let outcome = runtime.block_on(commands::execute(cli));
     // The command is over and the process ends now. Dropping the runtime
     // would join its threads, and wait for blocking tasks still running
     // (a run's journal being closed, after its end was flushed), only to

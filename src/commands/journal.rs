@@ -9,11 +9,11 @@ use odw_engine::CheckReport;
 use odw_engine::run::{check, import as import_run};
 use odw_journal::{CallOutcome, Journal, JournalError};
 
-use super::{config, find_run, parse_args, runs_root};
+use super::{config, find_run, parse_args, runs_root, sandbox};
 use crate::cli::{Global, JournalArgs, JournalCommand, ReplayArgs};
 use crate::report::{self, Exit, outln};
 
-pub async fn replay(global: &Global, args: &ReplayArgs, preload: super::Preload) -> anyhow::Result<ExitCode> {
+pub async fn replay(global: &Global, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     if !args.check {
         return Ok(report::usage("odw replay needs --check (replaying shows nothing else yet)"));
     }
@@ -23,7 +23,7 @@ pub async fn replay(global: &Global, args: &ReplayArgs, preload: super::Preload)
     };
     let config = config(global)?;
     let root = runs_root(global, &config);
-    let sandbox = preload.sandbox()?;
+    let sandbox = sandbox()?;
     let verdict = check(&sandbox, &config, &root, &args.run, args.script.clone(), replay_args).await?;
     eprintln!("odw: {}", verdict_message(&args.run, &verdict));
     Ok(if verdict.reproduced() { Exit::Ok } else { Exit::Diverged }.into())

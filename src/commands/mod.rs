@@ -20,16 +20,16 @@ use anyhow::Context;
 use clap::CommandFactory;
 use serde_json::Value;
 
-use odw_engine::sandbox::{Sandbox, SandboxError};
+use odw_engine::sandbox::Sandbox;
 use odw_engine::{Config, ControlRequest, RunDir, home_dir};
 
 use crate::cli::{Cli, Command, Global};
 
-pub async fn execute(cli: Cli, preload: Preload) -> anyhow::Result<ExitCode> {
+pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     match cli.command {
-        Command::Run(args) => run::run(&global, args, preload).await,
-        Command::Worker { run_dir } => run::worker(&run_dir, preload).await,
+        Command::Run(args) => run::run(&global, args).await,
+        Command::Worker { run_dir } => run::worker(&run_dir).await,
         Command::Status(r) => inspect::status(&global, &r),
         Command::Logs(args) => inspect::logs(&global, &args).await,
         Command::Result(r) => inspect::result(&global, &r),
@@ -44,7 +44,7 @@ pub async fn execute(cli: Cli, preload: Preload) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => workflows::validate(&global, &args).await,
         Command::Build(args) => modules::build(&global, &args).await,
         Command::Inspect(args) => modules::inspect(&global, &args).await,
-        Command::Replay(args) => journal::replay(&global, &args, preload).await,
+        Command::Replay(args) => journal::replay(&global, &args).await,
         Command::Journal(args) => journal::journal(&global, &args),
         Command::Import(crate::cli::ImportCommand::Claude(args)) => import::claude(&global, &args).await,
         Command::Skill(cmd) => skill::skill(cmd),
@@ -83,37 +83,6 @@ pub fn find_run(global: &Global, id: &str) -> anyhow::Result<RunDir> {
 /// The sandbox, with the precompiled guest cached.
 pub fn sandbox() -> anyhow::Result<Sandbox> {
     Ok(Sandbox::new(cache_dir().as_deref())?)
-}
-
-/// The sandbox of a command that evaluates a script first thing (`run`,
-/// `worker`, `replay`), loading on a thread of its own from the moment the
-/// command line is parsed: wasmtime's engine and the precompiled guest take
-/// about half a millisecond, which the async runtime, the configuration and
-/// the script's lookup would otherwise all wait for.
-#[derive(Default)]
-pub struct Preload(Option<std::thread::JoinHandle<Result<Sandbox, SandboxError>>>);
-
-impl Preload {
-    /// Starts loading the sandbox if `command` is one that needs it.
-    pub fn start(command: &Command) -> Preload {
-        if !matches!(command, Command::Run(_) | Command::Worker { .. } | Command::Replay(_)) {
-            return Preload(None);
-        }
-        let dir = cache_dir();
-        let loading =
-            std::thread::Builder::new().name("odw-load".into()).spawn(move || Sandbox::new(dir.as_deref()));
-        // A thread that cannot start only means loading it where it is needed.
-        Preload(loading.ok())
-    }
-
-    /// The sandbox: the one loading, else one loaded now.
-    pub fn sandbox(self) -> anyhow::Result<Sandbox> {
-        match self.0.map(std::thread::JoinHandle::join) {
-            Some(Ok(loaded)) => Ok(loaded?),
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => sandbox(),
-        }
-    }
 }
 
 /// Where the precompiled guest is cached.

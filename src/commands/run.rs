@@ -19,7 +19,7 @@ use odw_engine::{
     Config, Controls, Prepared, ReuseRule, RunDir, RunOptions, RunReport, RunState, ScriptError, library,
 };
 
-use super::{Preload, config, parse_args, runs_root};
+use super::{config, parse_args, runs_root, sandbox};
 use crate::cli::{Global, ProgressFlag, Reuse, RunArgs};
 use crate::progress::{Follow, Mode};
 use crate::report::{self, Exit, outln};
@@ -27,7 +27,7 @@ use crate::report::{self, Exit, outln};
 /// How often a waiting `odw run` looks at the run's status.
 const POLL: Duration = Controls::POLL;
 
-pub async fn run(global: &Global, args: RunArgs, preload: Preload) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let workflow_args = match parse_args(args.args.as_deref()) {
         Ok(v) => v,
         Err(message) => return Ok(report::usage(&message)),
@@ -35,7 +35,7 @@ pub async fn run(global: &Global, args: RunArgs, preload: Preload) -> anyhow::Re
     let config = config(global)?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let script = resolve_script(&config, &cwd, &args.script)?;
-    let sandbox = preload.sandbox()?;
+    let sandbox = sandbox()?;
     let opts = RunOptions {
         script,
         args: workflow_args,
@@ -249,8 +249,8 @@ fn spawn_worker(run: &RunDir) -> anyhow::Result<std::process::Child> {
 }
 
 /// The worker: runs a prepared run directory, obeying `control.json`.
-pub async fn worker(run_dir: &Path, preload: Preload) -> anyhow::Result<ExitCode> {
-    let sandbox = preload.sandbox()?;
+pub async fn worker(run_dir: &Path) -> anyhow::Result<ExitCode> {
+    let sandbox = sandbox()?;
     let prepared = Prepared::load(&sandbox, run_dir)?;
     let config = match &prepared.meta.config {
         Some(path) => Config::read(path)?,
