@@ -30,8 +30,9 @@ pub(super) struct Session<'a> {
     pub(super) workflow: Workflow,
     /// What the scheduler serves from, possibly still being opened.
     pub(super) books: Opening,
-    /// Whether the run's progress is written for others to follow; see
-    /// [`Progress::unwatched`] for the run that is not.
+    /// Whether the run's progress and outcome are written for others to
+    /// follow; see [`Progress::unwatched`] for the run that is not, whose
+    /// outcome is only returned (its directory is deleted unread).
     pub(super) watched: bool,
 }
 
@@ -177,7 +178,9 @@ impl Session<'_> {
             Ok(served) => served,
             Err(e) => {
                 let error = ScriptError::new(ErrorName::RunError, e.to_string());
-                let _ = run.write_error(&error);
+                if watched {
+                    let _ = run.write_error(&error);
+                }
                 let ms = begun.elapsed().as_millis() as u64;
                 progress.finish(RunState::Failed, Event::RunFailed { ms, error });
                 return Err(e);
@@ -209,7 +212,10 @@ impl Session<'_> {
                     (RunState::Failed, Err(ScriptError::new(ErrorName::InternalError, message)));
             }
         }
+        // Written durably (a sync) for `odw result` and the dashboards;
+        // nobody reads an unwatched run's.
         if let Ok(value) = &result
+            && watched
             && let Err(e) = run.write_result(value)
         {
             let message = format!("the run finished, but its result could not be saved: {e}");
@@ -220,7 +226,9 @@ impl Session<'_> {
             Err(error) => {
                 // Best effort: on a full disk `error.json` cannot be written
                 // either, and the run's own error (returned) says more.
-                let _ = run.write_error(error);
+                if watched {
+                    let _ = run.write_error(error);
+                }
                 match state {
                     RunState::Stopped => Event::RunStopped { ms: elapsed_ms, agents },
                     _ => Event::RunFailed { ms: elapsed_ms, error: error.clone() },
@@ -258,5 +266,59 @@ fn conclude(script: &Script, outcome: Result<Outcome, SandboxError>) -> Result<V
             ..ScriptError::new(ErrorName::LimitError, hit.to_string())
         }),
         Err(other) => Err(ScriptError::new(ErrorName::InternalError, other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Books, Controls, RunOptions, prepare};
+    use super::*;
+    use crate::replay::ReuseRule;
+
+    /// A run nobody watches (`odw replay --check`'s scratch run) returns
+    /// its outcome and writes none of it: no result, no error, no events.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unwatched_run_returns_its_outcome_and_writes_none_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::new(None).unwrap();
+        let config = Config::default();
+        for (name, body, ok) in
+            [("fine", "return 41 + 1;", true), ("broken", "throw new Error('no');", false)]
+        {
+            let script = dir.path().join(format!("{name}.js"));
+            let source = format!("export const meta = {{ name: '{name}', description: 'd' }};\n{body}\n");
+            std::fs::write(&script, source).unwrap();
+            let opts = RunOptions {
+                script,
+                args: Value::Null,
+                adapter: Some("echo".into()),
+                budget: None,
+                runs_root: Some(dir.path().join("runs")),
+                workspace: dir.path().to_path_buf(),
+                resume_from: None,
+                reuse: ReuseRule::Prefix,
+                config_path: None,
+            };
+            let super::super::Prepared { run, meta, workflow } =
+                prepare(&sandbox, &config, opts).await.unwrap();
+            let books = Books::ready(None, None);
+            let session = Session {
+                sandbox: &sandbox,
+                config: &config,
+                run: run.clone(),
+                meta,
+                workflow,
+                books,
+                watched: false,
+            };
+            let report = session.drive(Controls::default()).await.unwrap();
+            assert_eq!(report.result.is_ok(), ok, "{name}");
+            if ok {
+                assert_eq!(report.result.unwrap(), serde_json::json!(42));
+            }
+            assert_eq!(run.read_result(), None, "{name}");
+            assert!(run.read_error().is_none(), "{name}");
+            assert!(!run.path.join("events.jsonl").exists(), "{name}");
+        }
     }
 }
