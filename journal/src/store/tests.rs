@@ -20,6 +20,19 @@ fn raw_sled(path: &Path) -> sled::Db {
     }
 }
 
+/// Runs test `name` of this binary alone in a child process with `key` set
+/// to `value` in its environment: the child side of a test that must die
+/// as under SIGKILL (`abort`), which the parent then checks.
+fn run_child(name: &str, key: &str, value: &std::ffi::OsStr) -> std::process::ExitStatus {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", &format!("store::tests::{name}"), "--test-threads", "1", "--nocapture"])
+        .env(key, value)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+}
+
 fn journal_dir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("journal");
@@ -150,14 +163,7 @@ fn a_killed_run_keeps_every_completion_it_was_told_about() {
         std::process::abort();
     }
     let (_tmp, path) = journal_dir();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "store::tests::a_killed_run_keeps_every_completion_it_was_told_about"])
-        .args(["--test-threads", "1", "--nocapture"])
-        .env(CHILD, &path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
+    let status = run_child("a_killed_run_keeps_every_completion_it_was_told_about", CHILD, path.as_os_str());
     assert!(!status.success(), "the child should have aborted");
 
     let journal = Journal::open(&path).unwrap();
@@ -188,17 +194,12 @@ fn a_begun_journal_is_durable_once_synced_or_once_a_call_completes() {
     }
     for (how, completions) in [("sync", vec![]), ("complete", vec![(0, completed(7))])] {
         let (_tmp, path) = journal_dir();
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "store::tests::a_begun_journal_is_durable_once_synced_or_once_a_call_completes",
-            ])
-            .args(["--test-threads", "1", "--nocapture"])
-            .env(CHILD, format!("{how}:{}", path.display()))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
+        let spec = format!("{how}:{}", path.display());
+        let status = run_child(
+            "a_begun_journal_is_durable_once_synced_or_once_a_call_completes",
+            CHILD,
+            spec.as_ref(),
+        );
         assert!(!status.success(), "the child should have aborted ({how})");
         let journal = Journal::open(&path).unwrap();
         assert_eq!(journal.started(), &started(), "{how}");
