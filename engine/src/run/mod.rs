@@ -302,9 +302,10 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Ses
             Ok(books) => books,
             // The opener ended without a word: it panicked, and the panic
             // goes on unwinding here.
-            Err(_) => {
-                joined(opening.await.map(|()| Err(cancelled("opening the journal"))), "opening the journal")
-            }
+            Err(_) => joined(
+                opening.await.map(|()| Err(cancelled("opening the journal", "no result"))),
+                "opening the journal",
+            ),
         }
     });
     Session { sandbox, config, run, meta, workflow, books, watched: true }
@@ -315,15 +316,13 @@ fn joined<T>(result: Result<Result<T, RunError>, tokio::task::JoinError>, task: 
     match result {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => {
-            Err(RunError::Io { context: format!("{task} was cancelled"), source: std::io::Error::other(e) })
-        }
+        Err(e) => Err(cancelled(task, e)),
     }
 }
 
 /// The error of a task of the run that ended without its result.
-fn cancelled(task: &str) -> RunError {
-    RunError::Io { context: format!("{task} was cancelled"), source: std::io::Error::other("no result") }
+fn cancelled(task: &str, why: impl std::fmt::Display) -> RunError {
+    RunError::Io { context: format!("{task} was cancelled"), source: std::io::Error::other(why.to_string()) }
 }
 
 /// The first record of a run's journal.

@@ -174,13 +174,20 @@ impl Session<'_> {
         };
         flusher.abort();
         pauses.abort();
+        // `error.json`, for `odw result` and the dashboards (an unwatched
+        // run's error is only returned: nobody reads its directory). Best
+        // effort: on a full disk it cannot be written either, and the run's
+        // own error, returned, says more.
+        let keep_error = |error: &ScriptError| {
+            if watched {
+                let _ = run.write_error(error);
+            }
+        };
         let (scheduler, journal) = match super::joined(served, "serving the calls") {
             Ok(served) => served,
             Err(e) => {
                 let error = ScriptError::new(ErrorName::RunError, e.to_string());
-                if watched {
-                    let _ = run.write_error(&error);
-                }
+                keep_error(&error);
                 let ms = begun.elapsed().as_millis() as u64;
                 progress.finish(RunState::Failed, Event::RunFailed { ms, error });
                 return Err(e);
@@ -224,11 +231,7 @@ impl Session<'_> {
         let end = match &result {
             Ok(_) => Event::RunFinished { ms: elapsed_ms, agents },
             Err(error) => {
-                // Best effort: on a full disk `error.json` cannot be written
-                // either, and the run's own error (returned) says more.
-                if watched {
-                    let _ = run.write_error(error);
-                }
+                keep_error(error);
                 match state {
                     RunState::Stopped => Event::RunStopped { ms: elapsed_ms, agents },
                     _ => Event::RunFailed { ms: elapsed_ms, error: error.clone() },
