@@ -115,6 +115,18 @@ pub enum Command {
     Worker { run_dir: PathBuf },
 }
 
+impl Command {
+    /// Whether this command runs agents in this process: a run in the
+    /// foreground (`--wait`) or a background run's worker.
+    pub fn runs_agents(&self) -> bool {
+        match self {
+            Command::Run(args) => args.wait,
+            Command::Worker { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The workflow: a path to a .js file or a .wasm module from `odw

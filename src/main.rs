@@ -18,6 +18,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if cli.command.runs_agents() {
+        // While the process has one thread and few pages (see the guardian).
+        odw_engine::start_guardian();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),

@@ -60,7 +60,9 @@ mod schema;
 mod wasm;
 mod workflow;
 
-pub use adapters::{AdapterInfo, AgentCall, BUILTIN_CLIS, CallTag, ExecutorKind, catalogue, select_default};
+pub use adapters::{
+    AdapterInfo, AgentCall, BUILTIN_CLIS, CallTag, ExecutorKind, catalogue, select_default, start_guardian,
+};
 pub use config::{Config, home_dir};
 pub use fsio::atomic_write;
 pub use loader::{LoadError, Script};

@@ -6,10 +6,11 @@
 //! panic with `panic = "abort"`, or `kill -9` of the worker runs no cleanup,
 //! and `PR_SET_PDEATHSIG` reaches only the agent itself, not what the agent
 //! started (a CLI's node subprocesses, a test suite, a `sleep`) — and setting
-//! it needs a `pre_exec`, which turns every spawn into a full `fork`. So on the
-//! first agent a process forks a guardian. The process tells it each group
-//! it starts and ends over a pipe; the guardian holds the only read end and
-//! the process the only write end (close-on-exec, so no agent inherits it).
+//! it needs a `pre_exec`, which turns every spawn into a full `fork`. So a
+//! process forks a guardian: at its start when it is a run ([`start_early`]),
+//! else on its first agent. The process tells it each group it starts and
+//! ends over a pipe; the guardian holds the only read end and the process
+//! the only write end (close-on-exec, so no agent inherits it).
 //! When the process is gone for any reason, the kernel closes the write end,
 //! the guardian reads end-of-file, kills every group still listed and exits.
 //!
@@ -31,6 +32,21 @@ static GUARDIAN: OnceLock<Option<Mutex<libc::c_int>>> = OnceLock::new();
 /// Whether a guardian watches this process's agents (started on first use).
 pub fn running() -> bool {
     GUARDIAN.get_or_init(start).is_some()
+}
+
+/// Starts the guardian now, for a process that is about to run agents and
+/// is still single-threaded: call it first thing in `main`.
+///
+/// Why not wait for the first agent: the forked guardian shares every page
+/// the process has at that moment, copy-on-write, for as long as it lives.
+/// Forked at the first agent, that is the loaded sandbox, the guest's
+/// memory and the runtime's heaps, and every page odw writes afterwards
+/// first takes a fault and a copy (measured: a one-agent run 9.9 → 8.4 ms,
+/// a 200-agent fan-out 5 ms, when forked at the start instead). Forked
+/// before any of them exists, it shares a few pages, and in a process with
+/// one thread `fork` is sound with no caveat.
+pub fn start_early() {
+    GUARDIAN.get_or_init(start);
 }
 
 /// Tells the guardian that process group `pgid` now holds an agent.

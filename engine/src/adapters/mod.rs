@@ -32,6 +32,7 @@ pub use command::CommandAdapter;
 #[cfg(feature = "fuzzing")]
 pub(crate) use echo::reply as echo_reply;
 pub use executor::{CallTag, ExecutorKind};
+pub use guardian::start_early as start_guardian;
 pub use http::HttpAdapter;
 pub use select::{AdapterInfo, ChoiceError, catalogue, select_default};
 
