@@ -116,14 +116,22 @@ pub enum Command {
 }
 
 impl Command {
-    /// Whether this command runs agents in this process: a run in the
-    /// foreground (`--wait`) or a background run's worker.
+    /// Whether this command runs agents in this process: a run that does
+    /// not start a worker, or a worker.
     pub fn runs_agents(&self) -> bool {
         match self {
-            Command::Run(args) => args.wait,
+            Command::Run(args) => args.in_process(),
             Command::Worker { .. } => true,
             _ => false,
         }
+    }
+}
+
+impl RunArgs {
+    /// Whether the run runs in this process rather than in a worker: a
+    /// `--wait` with no `--timeout` to give up at, or `--foreground`.
+    pub fn in_process(&self) -> bool {
+        (self.wait && self.timeout.is_none()) || self.foreground
     }
 }
 

@@ -36,6 +36,7 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let script = resolve_script(&config, &cwd, &args.script)?;
     let sandbox = sandbox()?;
+    let here = args.in_process();
     let opts = RunOptions {
         script,
         args: workflow_args,
@@ -52,7 +53,7 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let progress =
         if args.wait { Mode::choose(args.progress == ProgressFlag::Plain, args.quiet) } else { Mode::Quiet };
-    if (args.wait && args.timeout.is_none()) || args.foreground {
+    if here {
         let prepared = prepare(&sandbox, &config, opts).await?;
         let follow = Follow::start(&prepared.run, progress);
         return in_process(&sandbox, &config, prepared, args.wait, follow).await;
