@@ -123,6 +123,11 @@ impl CommandAdapter {
     }
 
     fn fill(&self, template: &str, call: &AgentCall) -> String {
+        // Most words of a command line are literal: nothing to fill, and
+        // no reason to render every placeholder's value for each of them.
+        if !template.contains('{') {
+            return template.to_owned();
+        }
         template
             .replace("{prompt_file}", &call.prompt_file.display().to_string())
             .replace("{workspace}", &call.workspace.display().to_string())
