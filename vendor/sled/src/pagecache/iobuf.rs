@@ -1178,6 +1178,24 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
             "asynchronously writing iobuf with lsn {} to log from maybe_seal",
             lsn
         );
+        // odw: a caller that seals a buffer to make it stable (`flush`,
+        // `roll_iobuf`) waits for its write anyway; it writes it itself
+        // rather than hand it to the pool and sleep until a pool thread
+        // has (see ODW-PATCH.md). A writer that finds the buffer full
+        // (`from_reserve`) still hands it off and goes on.
+        if !from_reserve {
+            if let Err(e) = iobufs.write_to_log(iobuf) {
+                error!(
+                    "hit error while writing iobuf with lsn {}: {:?}",
+                    lsn, e
+                );
+                iobufs.config.set_global_error(e);
+                let intervals = iobufs.intervals.lock();
+                drop(intervals);
+                let _notified = iobufs.interval_updated.notify_all();
+            }
+            return Ok(());
+        }
         let iobufs = iobufs.clone();
         let iobuf = iobuf.clone();
         let _result = threadpool::spawn(move || {
