@@ -175,13 +175,15 @@ impl Journal {
         self.record_completion(completed, true)
     }
 
-    /// Records a completion copied from another journal (a resumed run
-    /// reusing a recorded call). Not flushed by itself: the result is
-    /// already durable in the journal it came from, and the next
-    /// [`Journal::complete`] or [`Journal::finish`] flushes it with
-    /// everything before it. A resume of a thousand cached calls would
-    /// otherwise spend most of its time in a thousand disk syncs.
-    pub fn complete_copied(&self, completed: &Completed) -> Result<u64> {
+    /// Records a completion without waiting for the disk: it is durable
+    /// once [`Journal::sync`], or a later [`Journal::complete`] or
+    /// [`Journal::finish`], returns (sled's log is ordered, so a flush
+    /// persists everything written before it). For a completion already
+    /// durable elsewhere — a resumed run's copy of a recorded call, where a
+    /// thousand syncs would be most of a resume's time — and for
+    /// completions that end together and share one sync before any of them
+    /// is reported.
+    pub fn complete_unsynced(&self, completed: &Completed) -> Result<u64> {
         self.record_completion(completed, false)
     }
 
