@@ -192,7 +192,9 @@ async fn read_tail(
         }
     };
     if let Some(mut pipe) = pipe {
-        let mut buf = [0u8; 8192];
+        // On the heap: an array here lives in the call's future, which is
+        // moved (copied) whole when it is spawned.
+        let mut buf = vec![0u8; 8192];
         loop {
             let n = pipe.read(&mut buf).await?;
             if n == 0 {
