@@ -219,6 +219,14 @@ impl Session<'_> {
                     (RunState::Failed, Err(ScriptError::new(ErrorName::InternalError, message)));
             }
         }
+        let reuse = scheduler.reuse_summary();
+        let divergence = scheduler.divergence();
+        // Closing the journal (sled flushes again, joins its flusher thread
+        // and syncs the file) is off the run's path, and starts as soon as
+        // its end is written, beside the writes below: started last, its
+        // sync was still running when the process exited, and the exit
+        // waited for it (0.3-0.5 ms of a run with no agent).
+        tokio::task::spawn_blocking(move || drop((scheduler, journal)));
         // Written durably (a sync) for `odw result` and the dashboards;
         // nobody reads an unwatched run's.
         if let Ok(value) = &result
@@ -242,11 +250,6 @@ impl Session<'_> {
         if let Some(saving) = saving {
             let _ = saving.await;
         }
-        let reuse = scheduler.reuse_summary();
-        let divergence = scheduler.divergence();
-        // Closing the journal (sled flushes again and joins its flusher
-        // thread) is off the run's path: its end is already durable.
-        tokio::task::spawn_blocking(move || drop((scheduler, journal)));
         Ok(RunReport { run, state, result, agents, elapsed_ms, reuse, divergence })
     }
 }
