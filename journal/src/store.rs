@@ -29,6 +29,9 @@ pub struct Journal {
     issued: sled::Tree,
     order: sled::Tree,
     started: Started,
+    /// The database file, for [`Journal::sync`]'s `fsync` (sled keeps its
+    /// own handle to itself; an `fsync` of any handle syncs the file).
+    file: std::fs::File,
     /// What writing a completion needs to know. A mutex because it is held
     /// across the duplicate check and the write: a seq is only consumed by
     /// a completion that was written, so the stored seqs stay gap-free even
@@ -54,19 +57,18 @@ struct Writes {
 
 impl Journal {
     /// Creates the journal of a new run at `path`, which must not exist or be
-    /// an empty directory, and records `started` durably.
+    /// an empty directory, and records `started` on disk.
     pub fn create(path: &Path, started: Started) -> Result<Journal> {
         let journal = Journal::begin(path, started)?;
         journal.sync()?;
         Ok(journal)
     }
 
-    /// [`Journal::create`] without waiting for the disk: `started` is
-    /// durable once [`Journal::sync`], or the first completion or the end
-    /// written after it, returns. A run creates its journal this way and
-    /// syncs it beside its first calls: the sync of a new database file is
-    /// most of the cost of creating it, and nothing is lost by deferring it
-    /// (a run killed before its journal is synced had completed no call).
+    /// [`Journal::create`] without waiting for the disk: `started` survives
+    /// the process once [`Journal::flush`], or the first completion or the
+    /// end written after it, returns. A run creates its journal this way and
+    /// flushes it beside its first calls: nothing is lost by deferring it (a
+    /// run killed before then had completed no call).
     pub fn begin(path: &Path, started: Started) -> Result<Journal> {
         if started.version != FORMAT_VERSION {
             return Err(JournalError::Version {
@@ -129,7 +131,10 @@ impl Journal {
         next_seq: u64,
         completed: Option<HashSet<u32>>,
     ) -> Result<Journal> {
+        let data = path.join(layout::DATA_FILE);
+        let file = std::fs::File::open(&data).map_err(|source| JournalError::Io { path: data, source })?;
         Ok(Journal {
+            file,
             path: path.to_owned(),
             issued: open_tree(path, &db, ISSUED)?,
             order: open_tree(path, &db, ORDER)?,
@@ -166,22 +171,21 @@ impl Journal {
     }
 
     /// Records that a call finished and returns its seq (0, 1, 2 … in the
-    /// order of these calls). Durable when it returns: the flush is what
-    /// lets a resumed run trust every completion it finds, even after the
-    /// previous run was killed with SIGKILL. Safe to call from many threads;
-    /// it blocks on the disk sync (a few milliseconds), so async callers may
-    /// want `spawn_blocking`.
+    /// order of these calls). Flushed when it returns ([`Journal::flush`]):
+    /// that is what lets a resumed run trust every completion it finds, even
+    /// after the previous run was killed with SIGKILL. Safe to call from
+    /// many threads.
     pub fn complete(&self, completed: &Completed) -> Result<u64> {
         self.record_completion(completed, true)
     }
 
-    /// Records a completion without waiting for the disk: it is durable
-    /// once [`Journal::sync`], or a later [`Journal::complete`] or
+    /// Records a completion without flushing it: it survives the process
+    /// once [`Journal::flush`], or a later [`Journal::complete`] or
     /// [`Journal::finish`], returns (sled's log is ordered, so a flush
     /// persists everything written before it). For a completion already
     /// durable elsewhere — a resumed run's copy of a recorded call, where a
     /// thousand syncs would be most of a resume's time — and for
-    /// completions that end together and share one sync before any of them
+    /// completions that end together and share one flush before any of them
     /// is reported.
     pub fn complete_unsynced(&self, completed: &Completed) -> Result<u64> {
         self.record_completion(completed, false)
@@ -220,12 +224,13 @@ impl Journal {
         // without the earlier ones: the stored seqs stay gap-free.
         drop(writes);
         if flush {
-            self.sync()?;
+            self.flush()?;
         }
         Ok(seq)
     }
 
-    /// Records how the run ended. Durable when it returns. Once per journal.
+    /// Records how the run ended. On disk when it returns ([`Journal::sync`]):
+    /// a run that has ended has all of its journal there. Once per journal.
     pub fn finish(&self, finished: &Finished) -> Result<()> {
         let value = encode(&self.path, "finished", finished)?;
         self.meta
@@ -314,9 +319,21 @@ impl Journal {
         }
     }
 
-    /// Makes everything written so far durable.
-    pub fn sync(&self) -> Result<()> {
+    /// Hands everything written so far to the operating system: from here
+    /// on it survives the process however it ends (`kill -9`, an abort, the
+    /// OOM killer), and a later open reads it. It reaches the disk with the
+    /// next [`Journal::sync`], within half a second by sled's periodic flush,
+    /// or by the kernel's own writeback.
+    pub fn flush(&self) -> Result<()> {
         self.db.flush().map(drop).map_err(|e| storage(&self.path, e))
+    }
+
+    /// Puts everything written so far on the disk: [`Journal::flush`], then
+    /// an `fsync` of the database file (its data and the size and blocks
+    /// that hold it), so it survives the machine too.
+    pub fn sync(&self) -> Result<()> {
+        self.flush()?;
+        self.file.sync_all().map_err(|e| storage(&self.path, sled::Error::Io(e)))
     }
 }
 

@@ -254,8 +254,7 @@ pub async fn execute(
 /// plan of what an earlier run's journal may serve — are opened on a
 /// blocking thread while the guest starts: creating a sled database is the
 /// largest fixed cost of a run, and no call is served before it is done. Its
-/// sync to disk is not waited for (see `Journal::begin`): on a short run it
-/// was most of that cost, and the end's sync comes soon after.
+/// flush is not waited for (see `Journal::begin`).
 fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Session<'a> {
     let Prepared { run, meta, workflow } = prepared;
     let root = run.path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
@@ -289,12 +288,12 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Ses
         let books = (|| Ok(Books { journal: Some(Arc::new(journal?)), plan: plan? }))();
         let journal = books.as_ref().ok().and_then(|books| books.journal.clone());
         let _ = ready.send(books);
-        // The calls are served from here on, while this thread waits for
-        // the disk to hold the journal's start (see `Journal::begin`). A
-        // sync that fails fails the run's next one too (its first
-        // completion, or its end), which reports it.
+        // The calls are served from here on, while this thread hands the
+        // journal's start to the OS (see `Journal::begin`). A flush that
+        // fails fails the run's next one too (its first completion, or its
+        // end), which reports it.
         if let Some(journal) = journal {
-            let _ = journal.sync();
+            let _ = journal.flush();
         }
     });
     let books = Box::pin(async move {

@@ -85,7 +85,7 @@ enum Durability {
     /// It is: it is on disk in the run it was copied from (or there is no
     /// journal).
     Already,
-    /// The journal's next sync; the call's index.
+    /// The journal's next flush; the call's index.
     AfterSync(u32),
 }
 
@@ -138,9 +138,8 @@ impl Scheduler {
         let mut calls: JoinSet<(Completion, Completed)> = JoinSet::new();
         // Completions are journalled and sent here, in order, so the
         // journal's completion order is exactly the order the guest sees.
-        // Those that end together are written, then made durable by one
-        // sync (a group commit), then sent: a sync per agent was a fifth
-        // of a fan-out's host time.
+        // Those that end together are written, then flushed once (a group
+        // commit), then sent.
         let sent = std::sync::atomic::AtomicU64::new(0);
         let deliver = |items: Vec<(Completion, Option<Record>)>| {
             let mut items: Vec<_> = items
@@ -155,7 +154,7 @@ impl Scheduler {
             };
             if items.iter().any(|(_, written)| live(written))
                 && let Some(journal) = &self.run.journal
-                && let Err(e) = journal.sync()
+                && let Err(e) = journal.flush()
             {
                 for (_, written) in items.iter_mut().filter(|(_, written)| live(written)) {
                     if let Some(Ok(Durability::AfterSync(index))) = *written {
@@ -341,7 +340,7 @@ impl Scheduler {
     }
 
     /// Journals a completion before the guest may see it, and says what
-    /// makes it durable: a live one needs the journal's sync (which
+    /// makes it durable: a live one needs the journal's flush (which
     /// `serve` makes once for all that end together); a copied one is
     /// already on disk in the run it came from. A completion that cannot
     /// be journalled (a full disk) is a fatal error for the call: the guest

@@ -175,11 +175,13 @@ fn a_killed_run_keeps_every_completion_it_was_told_about() {
     assert_eq!(journal.complete(&completed(0)).unwrap(), 3);
 }
 
-/// A journal made with `begin` (as a run makes its own, syncing beside its
-/// first calls) is durable, start included, once synced, and once a call
-/// completed even if it never was synced by itself.
+/// A journal made with `begin` (as a run makes its own, flushing beside its
+/// first calls) survives the process, start included, once flushed or
+/// synced, and once a call completed even if it never was flushed by
+/// itself; so do completions written unflushed and then flushed together
+/// (the scheduler's group commit).
 #[test]
-fn a_begun_journal_is_durable_once_synced_or_once_a_call_completes() {
+fn a_begun_journal_survives_the_process_once_flushed_or_once_a_call_completes() {
     const CHILD: &str = "ODW_JOURNAL_TEST_BEGIN_CHILD";
     if let Some(spec) = std::env::var_os(CHILD) {
         // The child: write and die without destructors, as under SIGKILL.
@@ -187,16 +189,27 @@ fn a_begun_journal_is_durable_once_synced_or_once_a_call_completes() {
         let (how, path) = spec.split_once(':').unwrap();
         let journal = Journal::begin(Path::new(path), started()).unwrap();
         match how {
+            "flush" => journal.flush().unwrap(),
             "sync" => journal.sync().unwrap(),
+            "together" => {
+                journal.complete_unsynced(&completed(2)).unwrap();
+                journal.complete_unsynced(&completed(5)).unwrap();
+                journal.flush().unwrap();
+            }
             _ => drop(journal.complete(&completed(7)).unwrap()),
         }
         std::process::abort();
     }
-    for (how, completions) in [("sync", vec![]), ("complete", vec![(0, completed(7))])] {
+    for (how, completions) in [
+        ("flush", vec![]),
+        ("sync", vec![]),
+        ("complete", vec![(0, completed(7))]),
+        ("together", vec![(0, completed(2)), (1, completed(5))]),
+    ] {
         let (_tmp, path) = journal_dir();
         let spec = format!("{how}:{}", path.display());
         let status = run_child(
-            "a_begun_journal_is_durable_once_synced_or_once_a_call_completes",
+            "a_begun_journal_survives_the_process_once_flushed_or_once_a_call_completes",
             CHILD,
             spec.as_ref(),
         );

@@ -201,6 +201,9 @@ pub struct Inner {
     pub mode: Mode,
     #[doc(hidden)]
     pub temporary: bool,
+    /// odw: whether a flush waits for the disk (see ODW-PATCH.md).
+    #[doc(hidden)]
+    pub sync_writes: bool,
     #[doc(hidden)]
     pub use_compression: bool,
     #[doc(hidden)]
@@ -230,6 +233,7 @@ impl Default for Inner {
             use_compression: false,
             compression_factor: 5,
             temporary: false,
+            sync_writes: true,
             version: crate_version(),
 
             // useful in testing
@@ -510,6 +514,11 @@ impl Config {
             create_new,
             bool,
             "attempts to exclusively open the database, failing if it already exists"
+        ),
+        (
+            sync_writes,
+            bool,
+            "odw: whether a flush also waits for the disk (sync_file_range) or only hands the log to the OS"
         ),
         (
             print_profile_on_drop,
