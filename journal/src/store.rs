@@ -184,10 +184,10 @@ impl Journal {
     /// [`Journal::finish`], returns (sled's log is ordered, so a flush
     /// persists everything written before it). For a completion already
     /// durable elsewhere — a resumed run's copy of a recorded call, where a
-    /// thousand syncs would be most of a resume's time — and for
+    /// thousand flushes would be most of a resume's time — and for
     /// completions that end together and share one flush before any of them
     /// is reported.
-    pub fn complete_unsynced(&self, completed: &Completed) -> Result<u64> {
+    pub fn complete_unflushed(&self, completed: &Completed) -> Result<u64> {
         self.record_completion(completed, false)
     }
 
@@ -219,7 +219,7 @@ impl Journal {
         if let Some(done) = &mut writes.completed {
             done.insert(completed.index);
         }
-        // Flush outside the lock so concurrent completions can share a sync.
+        // Flush outside the lock so concurrent completions can share a flush.
         // sled's log is ordered, so a later seq never reaches the disk
         // without the earlier ones: the stored seqs stay gap-free.
         drop(writes);

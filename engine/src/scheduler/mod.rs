@@ -86,7 +86,7 @@ enum Durability {
     /// journal).
     Already,
     /// The journal's next flush; the call's index.
-    AfterSync(u32),
+    AfterFlush(u32),
 }
 
 /// A completion to journal.
@@ -149,15 +149,16 @@ impl Scheduler {
                     (completion, written)
                 })
                 .collect();
-            let live = |written: &Option<Result<Durability, CallError>>| {
-                matches!(written, Some(Ok(Durability::AfterSync(_))))
+            let live = |written: &Option<Result<Durability, CallError>>| match written {
+                Some(Ok(Durability::AfterFlush(index))) => Some(*index),
+                _ => None,
             };
-            if items.iter().any(|(_, written)| live(written))
+            if items.iter().any(|(_, written)| live(written).is_some())
                 && let Some(journal) = &self.run.journal
                 && let Err(e) = journal.flush()
             {
-                for (_, written) in items.iter_mut().filter(|(_, written)| live(written)) {
-                    if let Some(Ok(Durability::AfterSync(index))) = *written {
+                for (_, written) in &mut items {
+                    if let Some(index) = live(written) {
                         *written = Some(Err(self.unjournalled(index, &e)));
                     }
                 }
@@ -232,7 +233,7 @@ impl Scheduler {
                 },
                 Some(Ok(first)) = calls.join_next(), if !calls.is_empty() => {
                     // With every other call that has ended by now, to share
-                    // their journal's sync.
+                    // the journal's flush.
                     let mut ended = vec![first];
                     while let Some(Ok(next)) = calls.try_join_next() {
                         ended.push(next);
@@ -348,10 +349,10 @@ impl Scheduler {
     fn record(&self, record: &Record) -> Result<Durability, CallError> {
         let Some(journal) = &self.run.journal else { return Ok(Durability::Already) };
         let (c, durability) = match record {
-            Record::Live(c) => (c, Durability::AfterSync(c.index)),
+            Record::Live(c) => (c, Durability::AfterFlush(c.index)),
             Record::Copied(c) => (c, Durability::Already),
         };
-        journal.complete_unsynced(c).map_err(|e| self.unjournalled(c.index, &e))?;
+        journal.complete_unflushed(c).map_err(|e| self.unjournalled(c.index, &e))?;
         Ok(durability)
     }
 

@@ -192,8 +192,8 @@ fn a_begun_journal_survives_the_process_once_flushed_or_once_a_call_completes() 
             "flush" => journal.flush().unwrap(),
             "sync" => journal.sync().unwrap(),
             "together" => {
-                journal.complete_unsynced(&completed(2)).unwrap();
-                journal.complete_unsynced(&completed(5)).unwrap();
+                journal.complete_unflushed(&completed(2)).unwrap();
+                journal.complete_unflushed(&completed(5)).unwrap();
                 journal.flush().unwrap();
             }
             _ => drop(journal.complete(&completed(7)).unwrap()),
