@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::super::guardian;
+use super::super::select::executable;
 
 /// The largest reply odw accepts from one agent (docs/design.md §5).
 pub const MAX_REPLY_BYTES: usize = 16 << 20;
@@ -171,7 +172,6 @@ static FOUND: Mutex<Option<HashMap<(String, OsString), PathBuf>>> = Mutex::new(N
 /// on it each agent's start made seven failed `execve`s (a 200-agent
 /// fan-out of `cat`: 1400 of its 1800, ~2 ms of its time).
 fn found_in_path(program: &str, launch: &Launch) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     if program.contains('/') {
         return None;
     }
@@ -193,7 +193,7 @@ fn found_in_path(program: &str, launch: &Launch) -> Option<PathBuf> {
             return None;
         }
         let file = dir.join(program);
-        if file.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0) {
+        if executable(&file) {
             found.insert(key, file.clone());
             return Some(file);
         }
