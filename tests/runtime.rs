@@ -67,6 +67,12 @@ fn a_background_run_returns_at_once_and_is_inspectable() {
     assert_eq!(list[0]["runId"], id.as_str());
     let human = env.odw(&["status", &id, "--runs-root", &runs_flag(&env)]);
     assert!(human.stdout.contains("state     done"), "{}", human.stdout);
+    // result.json is written without a sync: lost in a crash, the value is
+    // read from the journal's end, which was.
+    std::fs::remove_file(dir.join("result.json")).unwrap();
+    let result = env.odw(&["result", &id, "--runs-root", &runs_flag(&env)]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(serde_json::from_str::<Value>(&result.stdout).unwrap(), json!("mock:bg sleep:2"));
 }
 
 #[test]

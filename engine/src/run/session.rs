@@ -227,8 +227,8 @@ impl Session<'_> {
         // sync was still running when the process exited, and the exit
         // waited for it (0.3-0.5 ms of a run with no agent).
         tokio::task::spawn_blocking(move || drop((scheduler, journal)));
-        // Written durably (a sync) for `odw result` and the dashboards;
-        // nobody reads an unwatched run's.
+        // For `odw result` and the dashboards (nobody reads an unwatched
+        // run's); the journal's end, synced above, is its durable copy.
         if let Ok(value) = &result
             && watched
             && let Err(e) = run.write_result(value)

@@ -168,14 +168,39 @@ impl RunDir {
 
     // ---- result.json, error.json ------------------------------------------
 
-    /// Records the run's value; on disk before this returns.
+    /// Records the run's value for readers, without waiting for the disk:
+    /// the value is already on disk in the journal's end record (synced by
+    /// `Journal::finish` before this is written), and [`RunDir::read_result`]
+    /// goes there when a crash lost this file. A sync here cost every run
+    /// ~0.3 ms at its end for a second copy of what the journal keeps.
     pub fn write_result(&self, value: &Value) -> Result<(), RunDirError> {
-        self.write(RESULT, &json!({ "value": value }), true)
+        self.write(RESULT, &json!({ "value": value }), false)
     }
 
-    /// The run's value, if it succeeded.
+    /// The run's value, if it succeeded: `result.json`, or, when that is
+    /// missing or unreadable (a crash right after the run ended) and no
+    /// error was recorded, the journal's end.
     pub fn read_result(&self) -> Option<Value> {
-        self.read::<Value>(RESULT).ok().map(|mut r| r["value"].take())
+        match self.read::<Value>(RESULT) {
+            Ok(mut r) => Some(r["value"].take()),
+            Err(_) if !self.path.join(ERROR).exists() => self.journalled_result(),
+            Err(_) => None,
+        }
+    }
+
+    /// The value in the journal's end record, if the run returned one. The
+    /// journal is a single-process database: while a process still holds
+    /// it, opening it fails, and there is no value to give yet.
+    fn journalled_result(&self) -> Option<Value> {
+        let path = self.journal_path();
+        if !path.is_dir() {
+            return None;
+        }
+        let journal = odw_journal::Journal::open(&path).ok()?;
+        match journal.finished().ok()?? {
+            odw_journal::Finished { ok: true, result } => Some(result),
+            _ => None,
+        }
     }
 
     /// Records why the run failed or stopped; on disk before this returns.
@@ -348,6 +373,37 @@ mod tests {
         let parts: Vec<&str> = id.split('-').collect();
         assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 6, 6], "{id}");
         assert!(parts[2].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn a_result_lost_in_a_crash_is_read_from_the_journals_end() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "flow").unwrap();
+        assert_eq!(run.read_result(), None, "no file and no journal");
+        let started = odw_journal::Started {
+            version: odw_journal::FORMAT_VERSION,
+            seed: [0, 0],
+            clock: 0.0,
+            script_hash: "abc".into(),
+            args_hash: String::new(),
+            resumed_from: None,
+            odw_version: String::new(),
+            context: Value::Null,
+        };
+        let journal = odw_journal::Journal::create(&run.journal_path(), started).unwrap();
+        assert_eq!(run.read_result(), None, "held by its run: no value yet");
+        journal.finish(&odw_journal::Finished { ok: true, result: json!({"n": 7}) }).unwrap();
+        drop(journal);
+        assert_eq!(run.read_result(), Some(json!({"n": 7})), "result.json was never written");
+        run.write_result(&json!("from the file")).unwrap();
+        assert_eq!(run.read_result(), Some(json!("from the file")));
+        // Half a file (a crash mid-write by something else) is not a value.
+        std::fs::write(run.path.join(RESULT), b"{\"val").unwrap();
+        assert_eq!(run.read_result(), Some(json!({"n": 7})));
+        // A run with a recorded error has no value, whatever its journal says.
+        std::fs::remove_file(run.path.join(RESULT)).unwrap();
+        run.write_error(&ScriptError::new(crate::protocol::ErrorName::InternalError, "x")).unwrap();
+        assert_eq!(run.read_result(), None);
     }
 
     #[test]
