@@ -82,10 +82,15 @@ impl Journal {
         // create_new: if a database appeared since the check, fail rather than adopt it.
         let db = open_db(path, true)?;
         let meta = open_tree(path, &db, META)?;
-        let mut batch = sled::Batch::default();
-        batch.insert(VERSION_KEY, encode(path, "version", &FORMAT_VERSION)?);
-        batch.insert(STARTED_KEY, encode(path, "started", &started)?);
-        meta.apply_batch(batch).map_err(|e| storage(path, e))?;
+        // Two inserts, the version last, not a batch: a journal is one once
+        // both are there (`open` wants the version, then the start), so
+        // either order of a crash between them leaves "not a journal", as
+        // a crash before them would. sled makes a batch atomic by sealing
+        // its log buffer under it, which sent the buffer's write to sled's
+        // I/O pool and started the pool's two threads in every run.
+        let started_bytes = encode(path, "started", &started)?;
+        meta.insert(STARTED_KEY, started_bytes).map_err(|e| storage(path, e))?;
+        meta.insert(VERSION_KEY, encode(path, "version", &FORMAT_VERSION)?).map_err(|e| storage(path, e))?;
         Journal::assemble(path, db, meta, started, 0, Some(HashSet::new()))
     }
 
