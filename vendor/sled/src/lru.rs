@@ -22,8 +22,10 @@ const MAX_QUEUE_ITEMS: usize = 64;
 #[cfg(any(test, feature = "lock_free_delays"))]
 const N_SHARDS: usize = 2;
 
+// odw: 16, not 256 (see ODW-PATCH.md): every shard is allocated when a
+// database opens and takes an equal share of the cache's capacity.
 #[cfg(not(any(test, feature = "lock_free_delays")))]
-const N_SHARDS: usize = 256;
+const N_SHARDS: usize = 16;
 
 struct AccessBlock {
     len: AtomicUsize,
