@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,9 @@ pub struct Journal {
     /// serialising their writes costs nothing that matters; the flush
     /// happens after the lock is released.
     writes: Mutex<Writes>,
+    /// Whether something was written since the last [`Journal::sync`]: a
+    /// journal dropped with unsynced writes is synced then (see `Drop`).
+    unsynced: AtomicBool,
 }
 
 /// The state [`Journal::record_completion`] keeps between completions.
@@ -136,6 +140,8 @@ impl Journal {
         next_seq: u64,
         completed: Option<HashSet<u32>>,
     ) -> Result<Journal> {
+        // A journal this handle began has its start to sync.
+        let began = next_seq == 0 && completed.is_some();
         let data = path.join(layout::DATA_FILE);
         let file = std::fs::File::open(&data).map_err(|source| JournalError::Io { path: data, source })?;
         Ok(Journal {
@@ -147,6 +153,7 @@ impl Journal {
             meta,
             started,
             writes: Mutex::new(Writes { next_seq, completed }),
+            unsynced: AtomicBool::new(began),
         })
     }
 
@@ -165,6 +172,7 @@ impl Journal {
     pub fn issue(&self, issued: &Issued) -> Result<()> {
         let value = encode(&self.path, "issued", issued)?;
         let key = layout::index_key(issued.index);
+        self.unsynced.store(true, Ordering::Relaxed);
         self.issued
             .compare_and_swap(key, None as Option<&[u8]>, Some(value))
             .map_err(|e| storage(&self.path, e))?
@@ -215,6 +223,7 @@ impl Journal {
             });
         }
         let seq = writes.next_seq;
+        self.unsynced.store(true, Ordering::Relaxed);
         // The record goes in one insert, under its seq: that insert is the
         // completion (atomic, and cheap: a sled transaction would write and
         // sync its log buffer twice per call).
@@ -238,6 +247,7 @@ impl Journal {
     /// a run that has ended has all of its journal there. Once per journal.
     pub fn finish(&self, finished: &Finished) -> Result<()> {
         let value = encode(&self.path, "finished", finished)?;
+        self.unsynced.store(true, Ordering::Relaxed);
         self.meta
             .compare_and_swap(FINISHED_KEY, None as Option<&[u8]>, Some(value))
             .map_err(|e| storage(&self.path, e))?
@@ -337,8 +347,31 @@ impl Journal {
     /// an `fsync` of the database file (its data and the size and blocks
     /// that hold it), so it survives the machine too.
     pub fn sync(&self) -> Result<()> {
-        self.flush()?;
-        self.file.sync_all().map_err(|e| storage(&self.path, sled::Error::Io(e)))
+        // Cleared before the flush: a write that races this sync sets it
+        // again, and is synced by the next one (or the drop).
+        self.unsynced.store(false, Ordering::Relaxed);
+        let synced = self
+            .flush()
+            .and_then(|()| self.file.sync_all().map_err(|e| storage(&self.path, sled::Error::Io(e))));
+        if synced.is_err() {
+            self.unsynced.store(true, Ordering::Relaxed);
+        }
+        synced
+    }
+}
+
+/// A journal is closed on the disk: what was written since its last
+/// [`Journal::sync`] is synced now (a run that ended has nothing left; an
+/// import that stopped early, or a run that failed before its end was
+/// written, has). sled's own close no longer syncs with `sync_writes` off
+/// (vendor/sled/ODW-PATCH.md): it synced every journal, one that only read
+/// or one just synced by `finish` too, and a process's exit waited for that
+/// `fsync` when the close ran beside it.
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if self.unsynced.load(Ordering::Relaxed) {
+            let _ = self.sync();
+        }
     }
 }
 

@@ -463,7 +463,9 @@ impl Drop for Log {
             error!("failed to flush from IoBufs::drop: {}", e);
         }
 
-        if !self.config.temporary {
+        // odw: with `sync_writes` off, the owner of the database syncs it
+        // when it needs to (see ODW-PATCH.md).
+        if !self.config.temporary && self.config.sync_writes {
             self.config.file.sync_all().unwrap();
         }
 

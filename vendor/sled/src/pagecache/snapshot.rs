@@ -333,7 +333,10 @@ fn advance_snapshot(
                     shred_base + shred_len as LogOffset
                 );
                 pwrite_all(&config.file, &shred_zone, shred_base)?;
-                config.file.sync_all()?;
+                // odw: with `sync_writes` off the owner syncs (ODW-PATCH.md).
+                if config.sync_writes {
+                    config.file.sync_all()?;
+                }
             }
             (iterated_lsn, iter.segment_base.map(|bb| bb.offset))
         };
@@ -421,7 +424,8 @@ fn advance_snapshot(
             &*vec![MessageKind::Corrupted.into(); config.segment_size],
             *to_zero,
         )?;
-        if !config.temporary {
+        // odw: with `sync_writes` off the owner syncs (ODW-PATCH.md).
+        if !config.temporary && config.sync_writes {
             config.file.sync_all()?;
         }
     }
