@@ -356,7 +356,7 @@ pub fn slug(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
@@ -375,12 +375,9 @@ mod tests {
         assert!(parts[2].chars().all(|c| c.is_ascii_hexdigit()));
     }
 
-    #[test]
-    fn a_result_lost_in_a_crash_is_read_from_the_journals_end() {
-        let root = tempfile::tempdir().unwrap();
-        let run = RunDir::create(root.path(), "flow").unwrap();
-        assert_eq!(run.read_result(), None, "no file and no journal");
-        let started = odw_journal::Started {
+    /// The start of a journal for tests of what reads it.
+    pub(crate) fn started() -> odw_journal::Started {
+        odw_journal::Started {
             version: odw_journal::FORMAT_VERSION,
             seed: [0, 0],
             clock: 0.0,
@@ -389,8 +386,15 @@ mod tests {
             resumed_from: None,
             odw_version: String::new(),
             context: Value::Null,
-        };
-        let journal = odw_journal::Journal::create(&run.journal_path(), started).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_result_lost_in_a_crash_is_read_from_the_journals_end() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "flow").unwrap();
+        assert_eq!(run.read_result(), None, "no file and no journal");
+        let journal = odw_journal::Journal::create(&run.journal_path(), started()).unwrap();
         assert_eq!(run.read_result(), None, "held by its run: no value yet");
         journal.finish(&odw_journal::Finished { ok: true, result: json!({"n": 7}) }).unwrap();
         drop(journal);

@@ -305,18 +305,9 @@ fn a_run_directory_loads_with_prompts_and_replies() {
         imported: false,
     };
     run.write_meta(&meta).unwrap();
-    let started = odw_journal::Started {
-        version: odw_journal::FORMAT_VERSION,
-        seed: [0, 0],
-        clock: 0.0,
-        script_hash: "abc".into(),
-        args_hash: String::new(),
-        resumed_from: None,
-        odw_version: String::new(),
-        context: Value::Null,
-    };
     {
-        let journal = odw_journal::Journal::create(&run.journal_path(), started).unwrap();
+        let journal =
+            odw_journal::Journal::create(&run.journal_path(), crate::rundir::tests::started()).unwrap();
         let issued = odw_journal::Issued {
             index: 0,
             key: "k".into(),
