@@ -210,9 +210,13 @@ pub fn watch(
     hub: Arc<Hub>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // The startup scan runs here, before the server says it is serving: a
+    // run begun after that is new, and published from its first event. On
+    // the watcher's thread it raced such a run, which it then took for one
+    // begun before startup and followed from the end of what it had written.
+    let mut watcher = Watcher { root, hub, known: HashSet::new(), followed: Vec::new() };
+    watcher.scan(true);
     std::thread::Builder::new().name("odw-serve-watch".into()).spawn(move || {
-        let mut watcher = Watcher { root, hub, known: HashSet::new(), followed: Vec::new() };
-        watcher.scan(true);
         let mut scanned = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(TICK);
