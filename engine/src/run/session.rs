@@ -221,11 +221,11 @@ impl Session<'_> {
         }
         let reuse = scheduler.reuse_summary();
         let divergence = scheduler.divergence();
-        // Closing the journal (sled flushes again, joins its flusher thread
-        // and syncs the file) is off the run's path, and starts as soon as
-        // its end is written, beside the writes below: started last, its
-        // sync was still running when the process exited, and the exit
-        // waited for it (0.3-0.5 ms of a run with no agent).
+        // Closing the journal (sled's last flush, joining its threads; the
+        // sync was `finish`'s, above) is off the run's path, and starts as
+        // soon as its end is written, beside the writes below: started
+        // last, it was still running when the process exited, and the exit
+        // waited for it.
         tokio::task::spawn_blocking(move || drop((scheduler, journal)));
         // For `odw result` and the dashboards (nobody reads an unwatched
         // run's); the journal's end, synced above, is its durable copy.
