@@ -38,6 +38,22 @@ impl Node {
         }
     }
 
+    /// A copy with room for one more entry. (odw) `PageCache::link` and
+    /// `Tree::split_node` copy a node to add one entry to it; a derived
+    /// clone has exactly its length in capacity, so that one insert
+    /// reallocated and copied the node's vectors a second time.
+    pub(crate) fn clone_with_room(&self) -> Node {
+        Node {
+            prefix_len: self.prefix_len,
+            next: self.next,
+            merging_child: self.merging_child,
+            merging: self.merging,
+            lo: self.lo.clone(),
+            hi: self.hi.clone(),
+            data: self.data.clone_with_room(),
+        }
+    }
+
     pub(crate) fn rss(&self) -> u64 {
         std::mem::size_of::<Node>() as u64
             + self.lo.len() as u64
@@ -170,11 +186,11 @@ impl Node {
             old_prefix: &[u8],
             old_hi: &[u8],
             suffix_truncation: bool,
+            split_point: usize,
         ) -> (IVec, u8, Vec<IVec>, Vec<T>)
         where
             T: Clone + Ord,
         {
-            let split_point = keys.len() / 2 + 1;
             let right_keys = keys.split_off(split_point);
             let right_values = values.split_off(split_point);
             let right_min = &right_keys[0];
@@ -243,6 +259,17 @@ impl Node {
 
         let prefixed_lo = &self.lo[..self.prefix_len as usize];
         let prefixed_hi = &self.hi;
+        // (odw) The rightmost leaf (no upper bound) keeps all but its last
+        // entry: keys that only grow (a journal's call indices and
+        // completion seqs) are always inserted there, so a halving split
+        // left every other leaf half empty, split twice as often, and made
+        // a reader pull twice the pages. Anywhere else, halves.
+        let len = self.data.len();
+        let split_point = if prefixed_hi.is_empty() && !self.data.is_index() && len >= 2 {
+            len - 1
+        } else {
+            len / 2 + 1
+        };
         let (split, right_prefix_len, right_data) = match self.data {
             Data::Index(ref mut index) => {
                 let (split, right_prefix_len, right_keys, right_values) =
@@ -252,6 +279,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         false,
+                        split_point,
                     );
 
                 (
@@ -271,6 +299,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         true,
+                        split_point,
                     );
 
                 (
@@ -657,6 +686,25 @@ impl Default for Data {
 }
 
 impl Data {
+    /// See [`Node::clone_with_room`].
+    fn clone_with_room(&self) -> Data {
+        fn with_room<T: Clone>(items: &[T]) -> Vec<T> {
+            let mut copy = Vec::with_capacity(items.len() + 1);
+            copy.extend_from_slice(items);
+            copy
+        }
+        match self {
+            Data::Index(index) => Data::Index(Index {
+                keys: with_room(&index.keys),
+                pointers: with_room(&index.pointers),
+            }),
+            Data::Leaf(leaf) => Data::Leaf(Leaf {
+                keys: with_room(&leaf.keys),
+                values: with_room(&leaf.values),
+            }),
+        }
+    }
+
     pub(crate) fn rss(&self) -> u64 {
         match self {
             Data::Index(ref index) => {

@@ -1486,7 +1486,7 @@ impl Tree {
         // either install parent split or hoist root
         if let Some(parent_view) = parent_view {
             M.tree_parent_split_attempt();
-            let mut parent: Node = parent_view.deref().clone();
+            let mut parent: Node = parent_view.deref().clone_with_room();
             let split_applied = parent.parent_split(&rhs_lo, rhs_pid);
 
             if !split_applied {
@@ -1732,7 +1732,12 @@ impl Tree {
             // would be merged into a different index, which
             // would add considerable complexity to this already
             // fairly complex implementation.
-            if view.should_merge() && !took_leftmost_branch {
+            // (odw) Nor the rightmost leaf: a split leaves it a single
+            // entry when keys only grow (see `Node::split`), and merging it
+            // back at once would undo the split forever. Merging only
+            // reclaims space after removals.
+            let rightmost_leaf = view.hi.is_empty() && !view.data.is_index();
+            if view.should_merge() && !took_leftmost_branch && !rightmost_leaf {
                 if let Some(ref mut parent) = parent_view {
                     assert!(parent.merging_child.is_none());
                     if parent.can_merge_child() {
