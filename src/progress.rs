@@ -73,7 +73,14 @@ impl Follow {
         let (done, mut ended) = watch::channel(false);
         let run = run.clone();
         let task = tokio::spawn(async move {
-            let mut view = run.read_meta().map(|m| RunView::new(&m)).unwrap_or_default();
+            // Plain lines are made from their events alone; only the live
+            // block draws from a view of the whole run.
+            let live = mode == Mode::Live;
+            let mut view = if live {
+                run.read_meta().map(|m| RunView::new(&m)).unwrap_or_default()
+            } else {
+                RunView::default()
+            };
             let mut tail = run.event_tail();
             let mut screen = Screen::new(mode);
             let mut tick = FIRST_TICK;
@@ -83,9 +90,17 @@ impl Follow {
                 // resume serving a thousand calls prints a thousand lines.
                 let mut lines = String::new();
                 for line in tail.read_new().unwrap_or_default() {
+                    // Plain progress parses only the lines it shows: a
+                    // resume's thousand `agent_started` were read to be dropped.
+                    if !live && !Stamped::kind(&line).is_some_and(Screen::shows) {
+                        continue;
+                    }
                     let Ok(stamped) = Stamped::parse(&line) else { continue };
-                    view.apply(&stamped);
-                    screen.event(&view, &stamped.event, &mut lines);
+                    if live {
+                        view.apply(&stamped);
+                    } else {
+                        screen.event(&stamped.event, &mut lines);
+                    }
                 }
                 if !lines.is_empty() {
                     let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), lines.as_bytes());
@@ -134,20 +149,25 @@ impl Screen {
         Screen::Live { multi, header, phases: Vec::new() }
     }
 
+    /// The kinds of event [`Screen::event`] prints a line for.
+    fn shows(kind: &str) -> bool {
+        matches!(kind, "phase_started" | "agent_finished" | "agent_failed" | "run_paused" | "run_resumed")
+    }
+
     /// Plain lines for the events that change what a person follows.
-    fn event(&self, view: &RunView, event: &Event, out: &mut String) {
+    fn event(&self, event: &Event, out: &mut String) {
         if !matches!(self, Screen::Plain) {
             return;
         }
         match event {
             Event::PhaseStarted { title } => push_line(out, format_args!("odw: ▸ phase {}", shown(title))),
             Event::AgentFinished(end) | Event::AgentFailed(end) => {
-                let Some(a) = view.agents.get(end.agent.index as usize) else { return };
-                let what = match (&a.error, a.cached) {
+                let a = &end.agent;
+                let what = match (&end.error, a.cached) {
                     (Some(e), _) => format!("failed after {}: {}", duration(end.ms), first_line(e)),
                     (None, true) => "reused from the journal".to_string(),
                     (None, false) => {
-                        format!("done in {} · {} tokens", duration(end.ms), count(a.usage.total()))
+                        format!("done in {} · {} tokens", duration(end.ms), count(end.usage.total()))
                     }
                 };
                 push_line(out, format_args!("odw:   #{} {} {}", a.index, shown(&a.label), shown(&what)));
@@ -326,6 +346,57 @@ fn first_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use odw_engine::{AgentEnd, AgentStart};
+
+    /// Plain progress skips a line by its kind before parsing it, so the
+    /// kinds it keeps must be exactly those it prints a line for.
+    #[test]
+    fn plain_progress_reads_exactly_the_kinds_it_prints() {
+        let end = end_of(3);
+        let events = [
+            Event::PhaseStarted { title: "Scan".into() },
+            Event::Log { message: "hi".into() },
+            Event::AgentQueued(end.agent.clone()),
+            Event::AgentStarted(end.agent.clone()),
+            Event::AgentFinished(end.clone()),
+            Event::AgentFailed(AgentEnd { error: Some("no".into()), ..end.clone() }),
+            Event::RunPaused,
+            Event::RunResumed,
+            Event::RunFinished { ms: 1, agents: Default::default() },
+        ];
+        for event in events {
+            let stamped = Stamped { ts: "2026-12-04T00:00:00.000Z".into(), event: event.clone() };
+            let line = serde_json::to_string(&stamped).unwrap();
+            let mut out = String::new();
+            Screen::Plain.event(&event, &mut out);
+            let kind = Stamped::kind(&line).unwrap();
+            assert_eq!(Screen::shows(kind), !out.is_empty(), "{line}");
+        }
+        let mut out = String::new();
+        Screen::Plain.event(&Event::AgentFinished(end), &mut out);
+        assert_eq!(out, "odw:   #3 cat reused from the journal\n");
+    }
+
+    fn end_of(index: u32) -> AgentEnd {
+        AgentEnd {
+            agent: AgentStart {
+                index,
+                label: "cat".into(),
+                phase: None,
+                adapter: "cat".into(),
+                model: None,
+                cached: true,
+                reuse: None,
+                prompt: None,
+            },
+            ms: 0,
+            attempts: 1,
+            usage: Default::default(),
+            worktree: None,
+            error: None,
+            preview: None,
+        }
+    }
 
     fn cells(bar: &str, glyph: char) -> usize {
         bar.chars().filter(|c| *c == glyph).count()

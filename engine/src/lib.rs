@@ -70,8 +70,9 @@ pub use protocol::{Activation, ErrorName, Isolation, ScriptError, Usage};
 pub use replay::{Divergence, ReuseRule, ReuseSummary};
 pub use run::{CheckReport, Controls, Prepared, RunError, RunOptions, RunReport, run_workflow};
 pub use rundir::{
-    AgentCounts, AgentState, AgentView, ControlFile, ControlRequest, Counts, Event, EventTail, LogLine,
-    PhaseView, Reuse, RunDir, RunDirError, RunMeta, RunState, RunView, Stamped, Status, Tokens, now_epoch_ms,
+    AgentCounts, AgentEnd, AgentStart, AgentState, AgentView, ControlFile, ControlRequest, Counts, Event,
+    EventTail, LogLine, PhaseView, Reuse, RunDir, RunDirError, RunMeta, RunState, RunView, Stamped, Status,
+    Tokens, now_epoch_ms,
 };
 pub use scheduler::Control;
 pub use workflow::{

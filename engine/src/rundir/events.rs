@@ -221,6 +221,18 @@ impl Stamped {
             None => serde_json::from_str(line),
         }
     }
+
+    /// The `type` of an event line, found without parsing it, for a reader
+    /// that wants a few kinds of event and would otherwise parse every line
+    /// only to drop most (`odw run --wait`'s plain progress, which shows no
+    /// `agent_started`). The first `"type":"` of a line odw wrote is its
+    /// event's: only the timestamp, which holds no quote, comes before it.
+    /// A line that is not one of odw's may be named wrongly; parse it to be
+    /// sure of it.
+    pub fn kind(line: &str) -> Option<&str> {
+        let (_, rest) = line.split_once(r#""type":""#)?;
+        rest.split_once('"').map(|(kind, _)| kind)
+    }
 }
 
 /// The line of an agent event with every field at the top level, as
@@ -502,6 +514,8 @@ mod tests {
             },
             Event::PhaseStarted { title: "Scan".into() },
             Event::Log { message: "hi".into() },
+            // A field holding what looks like a type does not fool `kind`.
+            Event::Log { message: r#"{"type":"agent_failed"}"#.into() },
             Event::AgentQueued(agent(0)),
             Event::AgentStarted(agent(0)),
             Event::AgentFinished(end.clone()),
@@ -518,6 +532,8 @@ mod tests {
             let back: Stamped = serde_json::from_str(&line).unwrap();
             assert_eq!(back.event, event, "{line}");
             assert_eq!(Stamped::parse(&line).unwrap(), back, "{line}");
+            let tag = serde_json::from_str::<Value>(&line).unwrap()["type"].as_str().map(str::to_string);
+            assert_eq!(Stamped::kind(&line).map(str::to_string), tag, "{line}");
         }
     }
 
