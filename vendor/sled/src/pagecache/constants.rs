@@ -24,11 +24,7 @@ pub(crate) const META_PID: PageId = 0;
 pub(crate) const COUNTER_PID: PageId = 1;
 pub(crate) const BATCH_MANIFEST_PID: PageId = PageId::max_value() - 666;
 
-/// (odw) 20, not 10: above the 17 links a leaf takes between two splits
-/// when keys only grow (see `Node::split`), so such a leaf is written whole
-/// once, by its split, instead of also once in the middle. Writing a
-/// journal copied every record into the log about a third less often.
-pub(crate) const PAGE_CONSOLIDATION_THRESHOLD: usize = 20;
+pub(crate) const PAGE_CONSOLIDATION_THRESHOLD: usize = 10;
 pub(crate) const SEGMENT_CLEANUP_THRESHOLD: usize = 50;
 
 // Allows for around 1 trillion items to be stored
