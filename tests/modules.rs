@@ -87,7 +87,7 @@ fn a_built_module_runs_like_its_script_and_inspect_lists_its_capabilities() {
     };
     let human = env.odw(&["inspect", "out/wf.wasm"]);
     assert_eq!(human.code, 0, "{}", human.stderr);
-    for part in ["modular", &hash, "odw::agent_start", "17"] {
+    for part in ["modular", &hash, "odw::agent_start", "16"] {
         assert!(human.stdout.contains(part), "inspect lacks {part}:\n{}", human.stdout);
     }
 
@@ -97,7 +97,7 @@ fn a_built_module_runs_like_its_script_and_inspect_lists_its_capabilities() {
     assert_eq!(script["kind"], "script");
     assert_eq!(script["scriptHash"], hash.as_str());
     assert_eq!(imports(&inspected), imports(&script));
-    assert_eq!(imports(&inspected).len(), 17);
+    assert_eq!(imports(&inspected).len(), 16);
     assert!(
         imports(&inspected)
             .iter()

@@ -12,7 +12,7 @@
 //! | `clock_time_get`    | the run's logical clock, never the host's time          |
 //! | `random_get`        | bytes from the run's recorded seed, never host entropy  |
 //! | `fd_write`          | stdout/stderr accepted and discarded; other fds: EBADF  |
-//! | `fd_read`           | stdin at end of file; other fds: EBADF                  |
+//! | `fd_read`           | stdin at end of file; other fds: EBADF (today's guest no longer imports it; modules an older odw built do) |
 //! | `fd_fdstat_get`     | stdio described as character devices; other fds: EBADF  |
 //! | `fd_seek`           | ESPIPE (stdio cannot seek)                              |
 //! | `fd_close`          | stdio: success, nothing happens; other fds: EBADF       |
