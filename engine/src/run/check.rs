@@ -55,14 +55,37 @@ pub async fn check(
     // which queue meanwhile. How the run ended is wanted only at the end.
     let journal_path = recorded.journal_path();
     let (ended_tx, ended) = tokio::sync::oneshot::channel();
-    let reading = tokio::task::spawn_blocking(move || -> Result<Plan, RunError> {
-        let journal = Journal::open(&journal_path)?;
-        let plan = Plan::load(&journal, Mode::Check)?;
-        let _ = ended_tx.send(journal.finished()?);
-        Ok(plan)
+    let (read_tx, read) = tokio::sync::oneshot::channel();
+    let reading = tokio::task::spawn_blocking(move || {
+        let opened = Journal::open(&journal_path).map_err(RunError::from);
+        let plan = opened.and_then(|journal| {
+            let plan = Plan::load(&journal, Mode::Check)?;
+            let _ = ended_tx.send(journal.finished()?);
+            Ok((plan, journal))
+        });
+        // The plan goes first; the journal is closed after, off the run's
+        // path (closing sled held up the first call by 0.2-0.8 ms).
+        let (plan, journal) = match plan {
+            Ok((plan, journal)) => (Ok(plan), Some(journal)),
+            Err(e) => (Err(e), None),
+        };
+        let _ = read_tx.send(plan);
+        drop(journal);
     });
     let books = Box::pin(async move {
-        let plan = super::joined(reading.await, "reading the recorded journal")?;
+        let plan = match read.await {
+            Ok(plan) => plan?,
+            // The reader ended without a word: it panicked, and the panic
+            // goes on unwinding here.
+            Err(_) => {
+                return super::joined(
+                    reading
+                        .await
+                        .map(|()| Err(super::cancelled("reading the recorded journal", "no result"))),
+                    "reading the recorded journal",
+                );
+            }
+        };
         Ok(Books { journal: None, plan: Some(plan) })
     });
 
