@@ -111,32 +111,38 @@ fn a_full_disk_fails_the_run_cleanly_and_the_run_resumes_when_there_is_room() {
     let whole = env.odw(&["run", &wf, "--wait", "--runs-root", runs_s]);
     let expected = whole.json();
     std::fs::remove_dir_all(runs.join("test")).unwrap();
-    // Leave about 1.5 MiB free, then run: the disk fills mid-run.
     let free = || {
         let out = Command::new("df").args(["--output=avail", "-B1"]).arg(&runs).output().unwrap();
         String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
     };
-    let fill = free().saturating_sub(1536 * 1024);
-    std::fs::write(&filler, vec![0u8; fill as usize]).unwrap();
-    let started = Instant::now();
-    let full = env.odw(&["run", &wf, "--wait", "--runs-root", runs_s]);
-    assert!(started.elapsed() < Duration::from_secs(60), "a full disk took {:?}", started.elapsed());
-    assert_eq!(full.code, 1, "a full disk must fail the run:\n{}", full.stderr);
-    for part in
-        ["No space left on device", "cannot journal the result of call #", "--resume-from", "many.js:3:"]
-    {
-        assert!(full.stderr.contains(part), "the error lacks {part:?}:\n{}", full.stderr);
+    // Leave this much free, then run: the disk fills mid-run, in a log
+    // write or in a large record's own file (a blob), by how much is left.
+    // A blob that could not be written once left the run waiting forever.
+    for room in [768 * 1024, 1024 * 1024, 1536 * 1024] {
+        let fill = free().saturating_sub(room);
+        std::fs::write(&filler, vec![0u8; fill as usize]).unwrap();
+        let started = Instant::now();
+        let full = env.odw_within(60, &["run", &wf, "--wait", "--runs-root", runs_s]);
+        assert!(started.elapsed() < Duration::from_secs(30), "a full disk took {:?}", started.elapsed());
+        assert_eq!(full.code, 1, "with {room} bytes free, a full disk must fail the run:\n{}", full.stderr);
+        for part in
+            ["No space left on device", "cannot journal the result of call #", "--resume-from", "many.js:3:"]
+        {
+            assert!(full.stderr.contains(part), "the error lacks {part:?}:\n{}", full.stderr);
+        }
+        assert!(!full.stderr.contains("panicked"), "{}", full.stderr);
+        let id = full.run_id();
+        // Room again: the run resumes from its journal and ends as the whole run did.
+        std::fs::remove_file(&filler).unwrap();
+        let resumed =
+            env.odw_within(60, &["run", &wf, "--wait", "--runs-root", runs_s, "--resume-from", &id]);
+        assert_eq!(resumed.json(), expected, "{}", resumed.stderr);
+        let reused: usize = resumed
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("odw: reused ")?.split(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        assert!(reused > 0, "the resumed run reused nothing:\n{}", resumed.stderr);
+        std::fs::remove_dir_all(runs.join("test")).unwrap();
     }
-    assert!(!full.stderr.contains("panicked"), "{}", full.stderr);
-    let id = full.run_id();
-    // Room again: the run resumes from its journal and ends as the whole run did.
-    std::fs::remove_file(&filler).unwrap();
-    let resumed = env.odw(&["run", &wf, "--wait", "--runs-root", runs_s, "--resume-from", &id]);
-    assert_eq!(resumed.json(), expected, "{}", resumed.stderr);
-    let reused: usize = resumed
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("odw: reused ")?.split(' ').next()?.parse().ok())
-        .unwrap_or(0);
-    assert!(reused > 0, "the resumed run reused nothing:\n{}", resumed.stderr);
 }

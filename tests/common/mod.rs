@@ -59,14 +59,28 @@ impl Env {
 
     /// Runs `odw` with `args` and the environment variables `vars` added.
     pub fn odw_with(&self, args: &[&str], vars: &[(&str, String)]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_odw"))
-            .args(args)
+        let mut odw = Command::new(env!("CARGO_BIN_EXE_odw"));
+        odw.args(args).envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+        self.output(odw)
+    }
+
+    /// Runs `odw` with `args`, killed after `secs` seconds (`timeout -s KILL`,
+    /// exit code 137): a run that hangs fails its test instead of stalling
+    /// the suite.
+    pub fn odw_within(&self, secs: u32, args: &[&str]) -> Run {
+        let mut odw = Command::new("timeout");
+        odw.args(["-s", "KILL", &secs.to_string(), env!("CARGO_BIN_EXE_odw")]).args(args);
+        self.output(odw)
+    }
+
+    /// Runs `command` in this directory with the tests' environment.
+    fn output(&self, mut command: Command) -> Run {
+        let output = command
             .current_dir(self.path())
             .env("HOME", self.path())
             .env("ODW_CACHE_DIR", cache_dir())
             .env("MOCK_LOG", self.mock_log())
             .env_remove("ODW_CONFIG")
-            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .expect("run odw");
         Run::from(output)

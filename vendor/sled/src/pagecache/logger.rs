@@ -361,12 +361,24 @@ impl Log {
             let blob_id =
                 if over_blob_threshold { Some(reservation_lsn) } else { None };
 
-            self.iobufs.encapsulate(
+            if let Err(e) = self.iobufs.encapsulate(
                 item,
                 message_header,
                 destination,
                 blob_id,
-            )?;
+            ) {
+                // (odw) The space above is claimed: this buffer counts a
+                // writer that will never finish, so it is never written,
+                // and returning the error alone left every later flush
+                // waiting for it forever with no error recorded (a blob
+                // written to a full disk). Record the error as a failed log
+                // write does, and wake the threads waiting on the log.
+                self.config.set_global_error(e.clone());
+                let intervals = self.iobufs.intervals.lock();
+                drop(intervals);
+                let _notified = self.iobufs.interval_updated.notify_all();
+                return Err(e);
+            }
 
             M.log_reservation_success();
 
