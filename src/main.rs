@@ -19,7 +19,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if cli.command.runs_agents() {
-        // While the process has one thread and few pages (see the guardian).
+        // First thing: it also holds the address space, so the exit does not
+        // wait for its teardown (see the guardian).
         odw_engine::start_guardian();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

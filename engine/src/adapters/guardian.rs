@@ -7,24 +7,46 @@
 //! and `PR_SET_PDEATHSIG` reaches only the agent itself, not what the agent
 //! started (a CLI's node subprocesses, a test suite, a `sleep`) — and setting
 //! it needs a `pre_exec`, which turns every spawn into a full `fork`. So a
-//! process forks a guardian: at its start when it is a run ([`start_early`]),
+//! process starts a guardian: at its start when it is a run ([`start_early`]),
 //! else on its first agent. The process tells it each group it starts and
 //! ends over a pipe; the guardian holds the only read end and the process
 //! the only write end (close-on-exec, so no agent inherits it).
 //! When the process is gone for any reason, the kernel closes the write end,
 //! the guardian reads end-of-file, kills every group still listed and exits.
 //!
-//! Why `fork` without `exec` is sound here: after forking a multi-threaded
-//! process the child may only make async-signal-safe calls. The guardian
-//! makes nothing else — `close`, `sigaction`'s `signal`, `read`, `killpg`,
-//! `_exit` — on memory it owns (a fixed table on its stack); it allocates
-//! nothing and takes no lock.
+//! The guardian is not forked: it is a process that shares odw's memory
+//! (`clone` with `CLONE_VM` and nothing else shared, the way `posix_spawn`
+//! starts its child), with a stack of its own. Two reasons. A fork copied
+//! odw's page tables and then cost a fault and a page copy for every page
+//! odw wrote afterwards. And the process that lets go of an address space
+//! last tears it down (every page odw mapped: its code, the guest's memory,
+//! its heaps): with the guardian holding it, odw's exit no longer waits for
+//! that, which measured 0.4 ms of every run's end; the guardian does it when
+//! it exits, after odw is gone.
+//!
+//! Why that is sound: the guardian touches no memory but its own stack and
+//! makes no call but raw system calls ([`sys`]): no allocator, no lock, no
+//! thread-local (it runs with the thread pointer of the thread that started
+//! it, so not even `errno`: the raw calls return their error instead of
+//! storing it), no panic. Every signal is blocked in it from its first
+//! instruction (the mask it inherits), so no handler of odw's ever runs on
+//! its stack; Ctrl-C and a terminal hang-up, which reach the whole process
+//! group, stay pending in it, and it outlives them to clean up after them.
+//! (A core dump of odw, since Linux 5.16, stops only odw's own threads; an
+//! older kernel also killed the processes sharing its memory, so there a
+//! crash that dumps core loses the guardian: the agents then have
+//! `PR_SET_PDEATHSIG` only, as when no guardian could start.)
 
 use std::sync::{Mutex, OnceLock};
 
 /// How many groups the guardian tracks at once; far above any concurrency
 /// cap. A group past this many is still killed by odw itself as usual.
 const CAPACITY: usize = 4096;
+
+/// The guardian's stack. Far above its frame (the group table, 16 KiB, and a
+/// read buffer); never unmapped, since the guardian may outlive every
+/// thread of odw.
+const STACK_BYTES: usize = 256 * 1024;
 
 /// The write end of the pipe to the guardian, if one could be started.
 static GUARDIAN: OnceLock<Option<Mutex<libc::c_int>>> = OnceLock::new();
@@ -34,17 +56,10 @@ pub fn running() -> bool {
     GUARDIAN.get_or_init(start).is_some()
 }
 
-/// Starts the guardian now, for a process that is about to run agents and
-/// is still single-threaded: call it first thing in `main`.
-///
-/// Why not wait for the first agent: the forked guardian shares every page
-/// the process has at that moment, copy-on-write, for as long as it lives.
-/// Forked at the first agent, that is the loaded sandbox, the guest's
-/// memory and the runtime's heaps, and every page odw writes afterwards
-/// first takes a fault and a copy (measured: a one-agent run 9.9 → 8.4 ms,
-/// a 200-agent fan-out 5 ms, when forked at the start instead). Forked
-/// before any of them exists, it shares a few pages, and in a process with
-/// one thread `fork` is sound with no caveat.
+/// Starts the guardian now, for a process that is about to run agents:
+/// call it first thing in `main`. Started then, it also holds the address
+/// space of a run that calls no agent, whose exit then does not wait for
+/// its teardown either (see the module documentation).
 pub fn start_early() {
     GUARDIAN.get_or_init(start);
 }
@@ -90,8 +105,9 @@ fn note(groups: &mut [libc::pid_t], message: i32) {
     }
 }
 
-/// Forks the guardian; `None` when the pipe or the fork fails (the agents
-/// then have odw's own cleanup and `PR_SET_PDEATHSIG`, see `executor::process`).
+/// Starts the guardian; `None` when the pipe, its stack or the `clone`
+/// fails (the agents then have odw's own cleanup and `PR_SET_PDEATHSIG`, see
+/// `executor::process`).
 fn start() -> Option<Mutex<libc::c_int>> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 fills the two descriptors of `fds`.
@@ -99,95 +115,240 @@ fn start() -> Option<Mutex<libc::c_int>> {
         return None;
     }
     let [read_end, write_end] = fds;
-    // SAFETY: the child runs only `guard`, which makes async-signal-safe
-    // calls and never returns.
-    match unsafe { libc::fork() } {
-        -1 => {
-            // SAFETY: closing the descriptors pipe2 gave us.
-            unsafe {
-                libc::close(read_end);
-                libc::close(write_end);
-            }
-            None
+    let close_both = || {
+        // SAFETY: closing the descriptors pipe2 gave us.
+        unsafe {
+            libc::close(read_end);
+            libc::close(write_end);
         }
-        0 => guard(read_end),
-        _ => {
-            // SAFETY: the parent keeps only the write end.
-            unsafe { libc::close(read_end) };
-            Some(Mutex::new(write_end))
+    };
+    // SAFETY: a fresh private mapping, ours alone; the guardian's stack.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        close_both();
+        return None;
+    }
+    // SAFETY: the stack grows down from the end of the mapping, which stays
+    // mapped for the life of the address space. All signals are blocked
+    // across the clone so the child starts with them blocked; this thread's
+    // mask is restored right after. The child runs only `guard` (see the
+    // module documentation for why that is sound in a shared address space)
+    // and is handed the descriptor by value.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
+        let top = stack.cast::<u8>().add(STACK_BYTES).cast();
+        let pid = libc::clone(
+            entry,
+            top,
+            sys::SHARE_MEMORY | libc::SIGCHLD,
+            read_end as isize as *mut libc::c_void,
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+        pid
+    };
+    if pid == -1 {
+        close_both();
+        // SAFETY: unmapping the stack no child was given.
+        unsafe { libc::munmap(stack, STACK_BYTES) };
+        return None;
+    }
+    // SAFETY: the parent keeps only the write end (the child has its own
+    // copy of the descriptor table).
+    unsafe { libc::close(read_end) };
+    Some(Mutex::new(write_end))
+}
+
+extern "C" fn entry(read_end: *mut libc::c_void) -> libc::c_int {
+    guard(read_end as isize as libc::c_int)
+}
+
+/// The guardian's whole life: raw system calls on its own stack only (see
+/// the module documentation).
+fn guard(read_end: libc::c_int) -> ! {
+    // Hold no descriptor of the process but the pipe: not the write end
+    // (or end-of-file would never come), not an agent's pipes, not the
+    // terminal. `close_range` (Linux 5.9) does it in two system calls and
+    // reaches descriptors however high; the loop is for older kernels.
+    let all_but_the_pipe = [(0, read_end - 1), (read_end + 1, libc::c_int::MAX)];
+    let ranged = all_but_the_pipe
+        .iter()
+        .all(|&(first, last)| first > last || sys::close_range(first as u32, last as u32) == 0);
+    if !ranged {
+        for fd in 0..1024 {
+            if fd != read_end {
+                sys::close(fd);
+            }
+        }
+    }
+    // Messages are read in bulk when the guardian wakes, not one by one as
+    // they come: `poll` asks for no event, so a write into the pipe does not
+    // wake it (the kernel filters the wake-up by the events asked for), and
+    // only the hang-up of the write end — odw gone — or the timeout does. A
+    // 200-agent run sends 400 messages; waking for each cost a context
+    // switch and a read in both processes. The pipe holds 16 384 messages,
+    // far more than odw sends in a tick.
+    sys::set_nonblocking(read_end);
+    let mut groups = [0 as libc::pid_t; CAPACITY];
+    let mut buf = [0u8; 4096];
+    let mut held = 0;
+    loop {
+        sys::wait_hangup(read_end, TICK_MS);
+        loop {
+            let n = sys::read(read_end, &mut buf[held..]);
+            if n > 0 {
+                held += n as usize;
+                let whole = held - held % 4;
+                for message in buf[..whole].chunks_exact(4) {
+                    note(&mut groups, i32::from_ne_bytes([message[0], message[1], message[2], message[3]]));
+                }
+                buf.copy_within(whole..held, 0);
+                held -= whole;
+            } else if n == -(libc::EINTR as isize) {
+                continue;
+            } else if n == -(libc::EAGAIN as isize) {
+                break;
+            } else {
+                // End of file: the process is gone.
+                for &pgid in &groups {
+                    if pgid > 0 {
+                        sys::kill(-pgid, libc::SIGKILL);
+                    }
+                }
+                sys::exit(0);
+            }
         }
     }
 }
 
-/// The guardian's whole life. Async-signal-safe calls only (see the module
-/// documentation).
-fn guard(read_end: libc::c_int) -> ! {
-    // SAFETY: every call below is async-signal-safe and touches only this
-    // stack frame's memory.
-    unsafe {
-        // Hold no descriptor of the process but the pipe: not the write end
-        // (or end-of-file would never come), not an agent's pipes, not the
-        // terminal. `close_range` (Linux 5.9) does it in two system calls
-        // and reaches descriptors however high; the loop is for older
-        // kernels, and was a thousand system calls on every first agent.
-        let all_but_the_pipe = [(0, read_end - 1), (read_end + 1, libc::c_int::MAX)];
-        let ranged = all_but_the_pipe.iter().all(|&(first, last)| {
-            first > last
-                || libc::syscall(libc::SYS_close_range, first as libc::c_uint, last as libc::c_uint, 0) == 0
-        });
-        if !ranged {
-            for fd in 0..1024 {
-                if fd != read_end {
-                    libc::close(fd);
-                }
+/// The system calls the guardian makes, as raw `syscall` instructions that
+/// return `-errno` rather than store it: libc's wrappers write `errno`,
+/// which lives with the thread pointer the guardian shares with an odw
+/// thread.
+mod sys {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    use std::arch::asm;
+
+    /// `CLONE_VM` where the calls below are raw. Elsewhere they go through
+    /// libc, so the guardian gets memory of its own (a fork), where `errno`
+    /// is its own too.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    pub const SHARE_MEMORY: libc::c_int = libc::CLONE_VM;
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub const SHARE_MEMORY: libc::c_int = 0;
+
+    /// A system call with up to five arguments; its result, or `-errno`.
+    ///
+    /// # Safety
+    /// As the system call `n` with these arguments.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn call(n: libc::c_long, a: [usize; 5]) -> isize {
+        let ret: isize;
+        // SAFETY: the Linux x86-64 system call convention; the kernel
+        // clobbers rcx and r11.
+        unsafe {
+            asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a[0], in("rsi") a[1],
+                 in("rdx") a[2], in("r10") a[3], in("r8") a[4], lateout("rcx") _, lateout("r11") _,
+                 options(nostack));
+        }
+        ret
+    }
+
+    /// See the x86-64 one.
+    ///
+    /// # Safety
+    /// As the system call `n` with these arguments.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn call(n: libc::c_long, a: [usize; 5]) -> isize {
+        let ret: isize;
+        // SAFETY: the Linux AArch64 system call convention.
+        unsafe {
+            asm!("svc 0", in("x8") n, inlateout("x0") a[0] as isize => ret, in("x1") a[1], in("x2") a[2],
+                 in("x3") a[3], in("x4") a[4], options(nostack));
+        }
+        ret
+    }
+
+    /// libc's `syscall`, its error read back from `errno` (the guardian's
+    /// own: it was forked, see [`SHARE_MEMORY`]).
+    ///
+    /// # Safety
+    /// As the system call `n` with these arguments.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    unsafe fn call(n: libc::c_long, a: [usize; 5]) -> isize {
+        // SAFETY: as the caller's.
+        let ret = unsafe { libc::syscall(n, a[0], a[1], a[2], a[3], a[4]) };
+        if ret < 0 {
+            -(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) as isize)
+        } else {
+            ret as isize
+        }
+    }
+
+    pub fn close_range(first: u32, last: u32) -> isize {
+        // SAFETY: closes descriptors of the guardian's own table.
+        unsafe { call(libc::SYS_close_range, [first as usize, last as usize, 0, 0, 0]) }
+    }
+
+    pub fn close(fd: libc::c_int) {
+        // SAFETY: as `close_range`.
+        unsafe { call(libc::SYS_close, [fd as usize, 0, 0, 0, 0]) };
+    }
+
+    pub fn set_nonblocking(fd: libc::c_int) {
+        // SAFETY: reads and sets the flags of a descriptor the guardian owns.
+        unsafe {
+            let flags = call(libc::SYS_fcntl, [fd as usize, libc::F_GETFL as usize, 0, 0, 0]);
+            if flags >= 0 {
+                call(
+                    libc::SYS_fcntl,
+                    [fd as usize, libc::F_SETFL as usize, flags as usize | libc::O_NONBLOCK as usize, 0, 0],
+                );
             }
         }
-        // Ctrl-C and a terminal hang-up reach the whole process group; the
-        // guardian must outlive them to clean up after them.
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGTERM, libc::SIG_IGN);
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-        // Messages are read in bulk when the guardian wakes, not one by one
-        // as they come: `poll` asks for no event, so a write into the pipe
-        // does not wake it (the kernel filters the wake-up by the events
-        // asked for), and only the hang-up of the write end — odw gone —
-        // or the timeout does. A 200-agent run sends 400 messages; waking
-        // for each cost a context switch and a read in both processes. The
-        // pipe holds 16 384 messages, far more than odw sends in a tick.
-        let flags = libc::fcntl(read_end, libc::F_GETFL);
-        libc::fcntl(read_end, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        let mut groups = [0 as libc::pid_t; CAPACITY];
-        let mut buf = [0u8; 4096];
-        let mut held = 0;
-        loop {
-            let mut ask = libc::pollfd { fd: read_end, events: 0, revents: 0 };
-            libc::poll(&mut ask, 1, TICK_MS);
-            loop {
-                let n = libc::read(read_end, buf[held..].as_mut_ptr().cast(), buf.len() - held);
-                if n > 0 {
-                    held += n as usize;
-                    let whole = held - held % 4;
-                    for message in buf[..whole].chunks_exact(4) {
-                        let message = i32::from_ne_bytes([message[0], message[1], message[2], message[3]]);
-                        note(&mut groups, message);
-                    }
-                    buf.copy_within(whole..held, 0);
-                    held -= whole;
-                } else if n < 0 && *libc::__errno_location() == libc::EINTR {
-                    continue;
-                } else if n < 0 && *libc::__errno_location() == libc::EAGAIN {
-                    break;
-                } else {
-                    // End of file: the process is gone.
-                    for &pgid in &groups {
-                        if pgid > 0 {
-                            libc::killpg(pgid, libc::SIGKILL);
-                        }
-                    }
-                    libc::_exit(0);
-                }
-            }
-        }
+    }
+
+    /// Waits until `fd`'s writer hangs up or `ms` pass, whichever is first.
+    pub fn wait_hangup(fd: libc::c_int, ms: libc::c_int) {
+        let mut ask = libc::pollfd { fd, events: 0, revents: 0 };
+        let timeout =
+            libc::timespec { tv_sec: (ms / 1000).into(), tv_nsec: ((ms % 1000) * 1_000_000).into() };
+        // SAFETY: `ask` and `timeout` live on this frame for the call; no
+        // signal mask is passed.
+        unsafe {
+            call(
+                libc::SYS_ppoll,
+                [std::ptr::from_mut(&mut ask) as usize, 1, std::ptr::from_ref(&timeout) as usize, 0, 0],
+            )
+        };
+    }
+
+    pub fn read(fd: libc::c_int, into: &mut [u8]) -> isize {
+        // SAFETY: writes at most `into.len()` bytes into `into`.
+        unsafe { call(libc::SYS_read, [fd as usize, into.as_mut_ptr() as usize, into.len(), 0, 0]) }
+    }
+
+    pub fn kill(pid: libc::pid_t, signal: libc::c_int) {
+        // SAFETY: sends a signal; touches no memory.
+        unsafe { call(libc::SYS_kill, [pid as usize, signal as usize, 0, 0, 0]) };
+    }
+
+    pub fn exit(code: libc::c_int) -> ! {
+        // SAFETY: ends the guardian's process (not odw's: it is a process
+        // of its own).
+        unsafe { call(libc::SYS_exit_group, [code as usize, 0, 0, 0, 0]) };
+        #[allow(clippy::empty_loop)]
+        loop {}
     }
 }
