@@ -49,8 +49,14 @@ impl Default for Histogram {
     fn default() -> Histogram {
         #[cfg(not(feature = "miri_optimizations"))]
         {
-            let mut vals = Vec::with_capacity(BUCKETS);
-            vals.resize_with(BUCKETS, Default::default);
+            // odw: with `no_metrics`, `measure` and `percentile` never read
+            // the buckets, so none are made. Each was a 512 KiB allocation,
+            // and sled's global metrics hold some fifty histograms: a run's
+            // first journal open made ~50 mmap calls and took ~50 page
+            // faults for memory nothing used.
+            let buckets = if cfg!(feature = "no_metrics") { 0 } else { BUCKETS };
+            let mut vals = Vec::with_capacity(buckets);
+            vals.resize_with(buckets, Default::default);
 
             Histogram {
                 vals,
