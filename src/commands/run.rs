@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use odw_engine::run::{execute, prepare};
+use odw_engine::run::{Recorded, execute, prepare};
 use odw_engine::{
     Config, Controls, Prepared, ReuseRule, RunDir, RunOptions, RunReport, RunState, ScriptError, library,
 };
@@ -35,8 +35,16 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let script = resolve_script(&config, &cwd, &args.script)?;
-    let sandbox = sandbox()?;
     let here = args.in_process();
+    // A resume that runs here reads the journal it reuses beside the
+    // sandbox's load and the workflow's preparation (see `Recorded`).
+    let recorded = match (&args.resume_from, here) {
+        (Some(id), true) => {
+            Some(Recorded::start(runs_root(global, &config), id.clone(), reuse_rule(args.reuse)))
+        }
+        _ => None,
+    };
+    let sandbox = sandbox()?;
     let opts = RunOptions {
         script,
         args: workflow_args,
@@ -45,16 +53,13 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         runs_root: Some(runs_root(global, &config)),
         workspace: cwd,
         resume_from: args.resume_from,
-        reuse: match args.reuse {
-            Reuse::Prefix => ReuseRule::Prefix,
-            Reuse::Content => ReuseRule::Content,
-        },
+        reuse: reuse_rule(args.reuse),
         config_path: config.path.clone(),
     };
     let progress =
         if args.wait { Mode::choose(args.progress == ProgressFlag::Plain, args.quiet) } else { Mode::Quiet };
     if here {
-        let prepared = prepare(&sandbox, &config, opts).await?;
+        let prepared = prepare(&sandbox, &config, opts).await?.reading(recorded);
         let follow = Follow::start(&prepared.run, progress);
         return in_process(&sandbox, &config, prepared, args.wait, follow).await;
     }
@@ -82,6 +87,13 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(Exit::StillRunning.into());
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+fn reuse_rule(reuse: Reuse) -> ReuseRule {
+    match reuse {
+        Reuse::Prefix => ReuseRule::Prefix,
+        Reuse::Content => ReuseRule::Content,
     }
 }
 

@@ -11,6 +11,7 @@
 mod check;
 pub mod claude;
 mod import;
+mod recorded;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use tokio::sync::{oneshot, watch};
 use crate::adapters;
 use crate::config::Config;
 use crate::protocol::ScriptError;
-use crate::replay::{Divergence, Mode, Plan, ReuseRule, ReuseSummary};
+use crate::replay::{Divergence, Plan, ReuseRule, ReuseSummary};
 use crate::rundir::{AgentCounts, RunDir, RunDirError, RunMeta, RunState, Status, timestamp};
 use crate::sandbox::Sandbox;
 use crate::scheduler::{Control, now_ms};
@@ -32,6 +33,7 @@ use crate::workflow::{Workflow, WorkflowError};
 
 pub use check::{CheckReport, check};
 pub use import::import;
+pub use recorded::Recorded;
 use session::{Books, Session};
 
 /// What to run.
@@ -57,11 +59,13 @@ pub struct RunOptions {
 }
 
 /// A run whose directory exists and that is ready to execute.
-#[derive(Clone)]
 pub struct Prepared {
     pub run: RunDir,
     pub meta: RunMeta,
     pub workflow: Workflow,
+    /// The resumed run's journal, if its reading has already begun
+    /// ([`Prepared::reading`]); else [`execute`] reads it.
+    recorded: Option<Recorded>,
 }
 
 /// How a run ended.
@@ -162,7 +166,7 @@ pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Re
     };
     run.write_meta(&record)?;
     run.write_status(&Status::new(&run.id, &meta.name, RunState::Pending, 0))?;
-    Ok(Prepared { run, meta: record, workflow })
+    Ok(Prepared { run, meta: record, workflow, recorded: None })
 }
 
 impl Prepared {
@@ -171,7 +175,14 @@ impl Prepared {
         let run = RunDir::at(run_path);
         let meta = run.read_meta()?;
         let workflow = Workflow::load(sandbox, &meta.script)?;
-        Ok(Prepared { run, meta, workflow })
+        Ok(Prepared { run, meta, workflow, recorded: None })
+    }
+
+    /// Serves the resume from `recorded`, whose reading began before this
+    /// run was prepared (see [`Recorded`]); it must be the run this one
+    /// resumes, read with its reuse rule.
+    pub fn reading(self, recorded: Option<Recorded>) -> Prepared {
+        Prepared { recorded, ..self }
     }
 }
 
@@ -256,7 +267,7 @@ pub async fn execute(
 /// largest fixed cost of a run, and no call is served before it is done. Its
 /// flush is not waited for (see `Journal::begin`).
 fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Session<'a> {
-    let Prepared { run, meta, workflow } = prepared;
+    let Prepared { run, meta, workflow, recorded } = prepared;
     let root = run.path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
     let journal_path = run.journal_path();
     let started = started_record(&meta, &workflow);
@@ -269,10 +280,7 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Ses
         // by 0.2-0.8 ms.
         let load_plan = || -> Result<Option<(Plan, Journal)>, RunError> {
             match &resumed_from {
-                Some(id) => {
-                    let old = Journal::open(&find(&root, id)?.journal_path())?;
-                    Ok(Some((Plan::load(&old, Mode::Resume(reuse))?, old)))
-                }
+                Some(id) => recorded::read(&root, id, reuse).map(Some),
                 None => Ok(None),
             }
         };
@@ -280,7 +288,10 @@ fn open<'a>(sandbox: &'a Sandbox, config: &'a Config, prepared: Prepared) -> Ses
         // sled opening a database (files, buffers, its threads): side by
         // side they cost a resume one of them instead of both.
         let create = || Journal::begin(&journal_path, started);
-        let (plan, journal) = if resumed_from.is_none() {
+        let (plan, journal) = if let Some(recorded) = recorded {
+            let journal = create();
+            (recorded.join().map(Some), journal)
+        } else if resumed_from.is_none() {
             (Ok(None), create())
         } else {
             std::thread::scope(|scope| {

@@ -305,7 +305,7 @@ mod tests {
                 reuse: ReuseRule::Prefix,
                 config_path: None,
             };
-            let super::super::Prepared { run, meta, workflow } =
+            let super::super::Prepared { run, meta, workflow, .. } =
                 prepare(&sandbox, &config, opts).await.unwrap();
             let books = Books::ready(None, None);
             let session = Session {
