@@ -58,15 +58,31 @@ impl Exit {
 
 /// Text a script or an agent produced, made safe to print on a terminal:
 /// control characters (ANSI and OSC sequences, carriage returns, newlines
-/// that would fake an `odw:` line, C1 codes) are shown escaped, as `\u{1b}`.
+/// that would fake an `odw:` line, C1 codes) and bidirectional formatting
+/// characters ([`reorders`]) are shown escaped, as `\u{1b}`.
 pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(hidden) {
         return text.into();
     }
     text.chars()
-        .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+        .map(|c| if hidden(c) { c.escape_unicode().to_string() } else { c.to_string() })
         .collect::<String>()
         .into()
+}
+
+/// Whether printing `c` as itself would hide or change what a person reads.
+pub fn hidden(c: char) -> bool {
+    c.is_control() || reorders(c)
+}
+
+/// The bidirectional formatting characters: embeddings, overrides and
+/// isolates (U+202A-U+202E, U+2066-U+2069) and the direction marks (U+200E,
+/// U+200F, U+061C). None is a control character to Rust, yet each reorders
+/// the text after it on a terminal or a page ("Trojan Source"): a label or
+/// a log line could show one call's name over another's, or text that
+/// reads other than it is.
+pub fn reorders(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// Like [`shown`] for a message that may span lines (an agent's stderr
@@ -210,6 +226,11 @@ mod tests {
         assert_eq!(shown("\x1b]52;c;aGk=\x07red"), "\\u{1b}]52;c;aGk=\\u{7}red");
         assert_eq!(shown("a\nodw: fake"), "a\\u{a}odw: fake");
         assert_eq!(shown("\u{9b}31m"), "\\u{9b}31m");
+        // A right-to-left override and an isolate, which reorder what follows.
+        assert_eq!(shown("ok \u{202e}txt.exe\u{2069}"), "ok \\u{202e}txt.exe\\u{2069}");
+        assert_eq!(shown("\u{200f}a\u{2066}"), "\\u{200f}a\\u{2066}");
+        // Other right-to-left text is text, shown as itself.
+        assert_eq!(shown("שלום مرحبا"), "שלום مرحبا");
         assert_eq!(shown_lines("exit 4: starting\nauth: no key"), "exit 4: starting\nauth: no key");
         assert_eq!(shown_lines("a\nodw: run x done\x1b[2J"), "a\n> odw: run x done\\u{1b}[2J");
     }

@@ -219,19 +219,27 @@ fn what_a_script_prints_reaches_the_terminal_escaped() {
     let env = common::Env::new();
     let script = env.script(
         "ansi.js",
-        "phase('\\x1b[2Jcleared');\nlog('\\x1b]52;c;aGk=\\x07copied\\nodw: fake line');\nreturn 1;",
+        "phase('\\x1b[2Jcleared');\nlog('\\x1b]52;c;aGk=\\x07copied\\nodw: fake line');\n\
+         phase('report\\u202Etxt.exe');\nlog('safe\\u2066 name\\u2069');\nreturn 1;",
     );
     let run = env.run_wait(&script, &["--adapter", "echo"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let id = run.run_id();
     let logs = env.odw(&["logs", &id, "--runs-root", env.runs().to_str().unwrap()]);
     let status = env.odw(&["status", &id, "--runs-root", env.runs().to_str().unwrap()]);
-    for out in [&logs.stdout, &status.stdout] {
+    for out in [&logs.stdout, &status.stdout, &run.stderr] {
         assert!(
             !out.contains('\x1b') && !out.contains('\x07'),
             "a control character reached the terminal: {out:?}"
         );
+        // Bidirectional overrides and isolates reorder what follows them.
+        assert!(
+            !out.contains(['\u{202e}', '\u{2066}', '\u{2069}']),
+            "a bidirectional override reached the terminal: {out:?}"
+        );
     }
+    assert!(run.stderr.contains("report\\u{202e}txt.exe"), "{}", run.stderr);
+    assert!(logs.stdout.contains("safe\\u{2066} name\\u{2069}"), "{}", logs.stdout);
     assert!(logs.stdout.contains("\\u{1b}]52;c;aGk=\\u{7}copied\\u{a}odw: fake line"), "{}", logs.stdout);
     assert!(!logs.stdout.lines().any(|l| l.starts_with("odw: fake")));
 }

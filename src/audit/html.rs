@@ -22,6 +22,8 @@ pub fn esc(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Shown, not obeyed: it would reorder the page's text.
+            c if crate::report::reorders(c) => out.push_str(&c.escape_unicode().to_string()),
             c => out.push(c),
         }
     }
@@ -472,6 +474,7 @@ mod tests {
             esc("<img src=x onerror='a()'> & \"q\""),
             "&lt;img src=x onerror=&#39;a()&#39;&gt; &amp; &quot;q&quot;"
         );
+        assert_eq!(esc("ok \u{202e}exe.txt"), "ok \\u{202e}exe.txt");
     }
 
     #[test]

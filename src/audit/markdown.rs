@@ -27,7 +27,7 @@ pub fn cell(text: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push(' '),
+            c if crate::report::hidden(c) => out.push(' '),
             c => out.push(c),
         }
     }
@@ -211,6 +211,7 @@ mod tests {
     #[test]
     fn cells_carry_no_markup() {
         assert_eq!(cell("<b>a|b</b>\n*x*"), "&lt;b&gt;a\\|b&lt;/b&gt; \\*x\\*");
+        assert_eq!(cell("a\u{202e}b\u{2066}c"), "a b c");
     }
 
     #[test]
