@@ -27,7 +27,8 @@
 //! answer than the one the script already built on. The disk itself is
 //! reached within half a second (sled's flusher `fsync`s the file), and
 //! [`Journal::finish`] waits for it: a run that has ended has all of its
-//! journal on disk. Waiting for the disk at every completion would make a
+//! journal on disk (a run that completed no call has nothing a power cut
+//! could cost, and its end is only flushed). Waiting for the disk at every completion would make a
 //! power cut cost at most that half second's calls less, at a fifth of a
 //! large fan-out's host time.
 //!

@@ -175,6 +175,33 @@ fn a_killed_run_keeps_every_completion_it_was_told_about() {
     assert_eq!(journal.complete(&completed(0)).unwrap(), 3);
 }
 
+/// The end of a run that completed no call is flushed, not synced (see
+/// `Journal::finish`), and leaves nothing for the close to sync: it still
+/// survives the process, however it dies right after.
+#[test]
+fn an_end_with_no_completion_is_flushed_not_synced_and_survives_the_process() {
+    const CHILD: &str = "ODW_JOURNAL_TEST_EMPTY_END_CHILD";
+    if let Some(path) = std::env::var_os(CHILD) {
+        let journal = Journal::begin(Path::new(&path), started()).unwrap();
+        journal.issue(&issued(0)).unwrap();
+        journal.finish(&finished()).unwrap();
+        assert!(!journal.unsynced.load(Ordering::Relaxed), "nothing left for the close to sync");
+        std::process::abort();
+    }
+    let (_tmp, path) = journal_dir();
+    let status = run_child(
+        "an_end_with_no_completion_is_flushed_not_synced_and_survives_the_process",
+        CHILD,
+        path.as_os_str(),
+    );
+    assert!(!status.success(), "the child should have aborted");
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.started(), &started());
+    assert_eq!(journal.finished().unwrap(), Some(finished()));
+    assert_eq!(journal.issued().unwrap(), vec![issued(0)]);
+    assert_eq!(journal.completions().unwrap(), vec![]);
+}
+
 /// A journal made with `begin` (as a run makes its own, flushing beside its
 /// first calls) survives the process, start included, once flushed or
 /// synced, and once a call completed even if it never was flushed by
