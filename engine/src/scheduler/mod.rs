@@ -70,14 +70,6 @@ pub struct Scheduler {
     repo: std::sync::OnceLock<Result<PathBuf, WorktreeError>>,
 }
 
-/// How many copied completions (a resume's reused calls) are written
-/// before the journal is synced in the background. A copy needs no sync to
-/// be safe (the run it came from has it on disk), but the run's end syncs
-/// its whole journal, and a thousand copies left that sync half a megabyte
-/// to write while the run waited; synced in slices while the guest still
-/// runs, the end has only the tail left.
-const COPIES_PER_SYNC: usize = 256;
-
 /// What a scheduler is built from, besides the configuration.
 pub struct Setup {
     pub run: RunContext,
@@ -149,9 +141,6 @@ impl Scheduler {
         // Those that end together are written, then flushed once (a group
         // commit), then sent.
         let sent = std::sync::atomic::AtomicU64::new(0);
-        // Copies of recorded calls written since the journal was last handed
-        // to the disk (see `COPIES_PER_SYNC`).
-        let copied = std::sync::atomic::AtomicUsize::new(0);
         let deliver = |items: Vec<(Completion, Option<Record>)>| {
             let mut items: Vec<_> = items
                 .into_iter()
@@ -160,16 +149,6 @@ impl Scheduler {
                     (completion, written)
                 })
                 .collect();
-            let copies = items.iter().filter(|(_, w)| matches!(w, Some(Ok(Durability::Already)))).count();
-            if copies > 0
-                && copied.fetch_add(copies, Relaxed) + copies >= COPIES_PER_SYNC
-                && let Some(journal) = &self.run.journal
-            {
-                copied.store(0, Relaxed);
-                let journal = journal.clone();
-                // Its error, if any, is the next sync's too (the run's end).
-                tokio::task::spawn_blocking(move || drop(journal.sync()));
-            }
             let live = |written: &Option<Result<Durability, CallError>>| match written {
                 Some(Ok(Durability::AfterFlush(index))) => Some(*index),
                 _ => None,
