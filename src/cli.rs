@@ -125,12 +125,6 @@ impl Command {
             _ => false,
         }
     }
-
-    /// Whether this command loads the sandbox as its first work: a run,
-    /// detached or not, evaluates the workflow's meta before anything else.
-    pub fn starts_in_the_sandbox(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Worker { .. })
-    }
 }
 
 impl RunArgs {

@@ -15,14 +15,12 @@ pub mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 
 use anyhow::Context;
 use clap::CommandFactory;
 use serde_json::Value;
 
-use odw_engine::sandbox::{Sandbox, SandboxError};
+use odw_engine::sandbox::Sandbox;
 use odw_engine::{Config, ControlRequest, RunDir, home_dir};
 
 use crate::cli::{Cli, Command, Global};
@@ -82,28 +80,9 @@ pub fn find_run(global: &Global, id: &str) -> anyhow::Result<RunDir> {
     RunDir::find(&root, id).with_context(|| format!("no run `{id}` under {}", root.display()))
 }
 
-/// The sandbox, with the precompiled guest cached: the one
-/// [`load_sandbox_early`] began, else loaded now.
+/// The sandbox, with the precompiled guest cached.
 pub fn sandbox() -> anyhow::Result<Sandbox> {
-    let early = EARLY_SANDBOX.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    let loaded = match early {
-        Some(loading) => loading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        None => Sandbox::new(cache_dir().as_deref()),
-    };
-    Ok(loaded?)
-}
-
-/// The sandbox [`load_sandbox_early`] is loading.
-static EARLY_SANDBOX: Mutex<Option<JoinHandle<Result<Sandbox, SandboxError>>>> = Mutex::new(None);
-
-/// Starts loading the sandbox on a thread of its own, for a command whose
-/// first work is in it (a run): it loads (~0.5 ms: the engine, the
-/// precompiled guest mapped and checked, the linker) beside the async
-/// runtime's start and the configuration's read, on the machine's other
-/// core, instead of after them. [`sandbox`] takes it.
-pub fn load_sandbox_early() {
-    let loading = std::thread::spawn(|| Sandbox::new(cache_dir().as_deref()));
-    *EARLY_SANDBOX.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(loading);
+    Ok(Sandbox::new(cache_dir().as_deref())?)
 }
 
 /// Where the precompiled guest is cached.
