@@ -10,10 +10,12 @@
 //! are printed after it, unchanged: scripts read them.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::watch;
+
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use odw_engine::{Event, RunDir, RunState, RunView, Stamped, now_epoch_ms};
@@ -61,6 +63,8 @@ impl Mode {
 /// its last state.
 pub struct Follow {
     done: watch::Sender<bool>,
+    /// Wakes the follower to read what is new before its next tick.
+    read_now: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
@@ -71,7 +75,9 @@ impl Follow {
             return None;
         }
         let (done, mut ended) = watch::channel(false);
+        let read_now = Arc::new(Notify::new());
         let run = run.clone();
+        let woken = read_now.clone();
         let task = tokio::spawn(async move {
             // Plain lines are made from their events alone; only the live
             // block draws from a view of the whole run.
@@ -112,12 +118,21 @@ impl Follow {
                 tokio::select! {
                     _ = tokio::time::sleep(tick) => {}
                     _ = ended.changed() => {}
+                    _ = woken.notified() => {}
                 }
                 tick = (tick * 2).min(TICK);
             }
             screen.finish(&view);
         });
-        Some(Follow { done, task })
+        Some(Follow { done, read_now, task })
+    }
+
+    /// Has the follower read what is new now rather than at its next tick,
+    /// without waiting for it: for [`odw_engine::Controls::settled`], called
+    /// when a run has written all its events but its end.
+    pub fn reader(&self) -> Box<dyn FnOnce() + Send> {
+        let read_now = self.read_now.clone();
+        Box::new(move || read_now.notify_one())
     }
 
     /// Reads the last events, draws the final state and stops.

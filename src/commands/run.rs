@@ -172,7 +172,8 @@ async fn in_process(
 ) -> anyhow::Result<ExitCode> {
     // Ctrl-C and SIGTERM stop the run cleanly (agents killed), and `odw
     // pause|resume|stop` from another terminal work as for a background run.
-    let controls = Controls::follow(&prepared.run);
+    let mut controls = Controls::follow(&prepared.run);
+    controls.settled = follow.as_ref().map(Follow::reader);
     let run = prepared.run.clone();
     let report = execute(sandbox, config, prepared, controls).await;
     if let Some(follow) = follow {

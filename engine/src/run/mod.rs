@@ -192,13 +192,19 @@ pub struct Controls {
     pub control: watch::Receiver<Control>,
     /// Resolves when the run must stop.
     pub stop: Option<oneshot::Receiver<()>>,
+    /// Called once the guest is done and the scheduler has stopped: every
+    /// event of the run but its end is written. A view that follows the run
+    /// reads them then, while the end is recorded and the journal synced
+    /// (a resume's thousand calls are 2000 events, ~1.4 ms to read, and its
+    /// sync ~1.2 ms, most of it waiting for the disk).
+    pub settled: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Default for Controls {
     fn default() -> Self {
         // Nobody holds the sender: the run is never paused.
         let (_, control) = watch::channel(Control::default());
-        Controls { control, stop: None }
+        Controls { control, stop: None, settled: None }
     }
 }
 
@@ -245,7 +251,7 @@ impl Controls {
                 }
             }
         });
-        Controls { control, stop: Some(stop) }
+        Controls { control, stop: Some(stop), settled: None }
     }
 }
 

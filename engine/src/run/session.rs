@@ -61,6 +61,7 @@ impl Session<'_> {
     /// that cannot be opened end the run before any agent ran.
     pub(super) async fn drive(self, controls: Controls) -> Result<RunReport, RunError> {
         let Session { sandbox, config, run, meta, workflow, books, watched } = self;
+        let Controls { control, stop, settled } = controls;
         let script = &workflow.script;
         let begun = Instant::now();
         let progress = Arc::new(if watched {
@@ -86,7 +87,7 @@ impl Session<'_> {
         }
         let pauses = tokio::spawn({
             let progress = progress.clone();
-            let mut control = controls.control.clone();
+            let mut control = control.clone();
             async move {
                 while control.changed().await.is_ok() {
                     let paused = control.borrow_and_update().paused;
@@ -106,7 +107,7 @@ impl Session<'_> {
                 journal: None,
                 budget: meta.budget,
             };
-            let (config, control) = (config.clone(), controls.control);
+            let config = config.clone();
             async move {
                 let Books { journal, plan } = books.await?;
                 let run = RunContext { journal: journal.clone(), ..context };
@@ -146,7 +147,7 @@ impl Session<'_> {
         let (outcome, saving) = {
             let mut guest = std::pin::pin!(guest);
             let mut stop = std::pin::pin!(async move {
-                match controls.stop {
+                match stop {
                     Some(stop) => drop(stop.await),
                     None => std::future::pending().await,
                 }
@@ -194,6 +195,12 @@ impl Session<'_> {
             }
         };
 
+        // Every event but the end is written: a view following the run
+        // reads them now, beside the journal's end and its sync (mostly a
+        // wait for the disk), not after them.
+        if let Some(settled) = settled {
+            settled();
+        }
         let (mut state, mut result) = match outcome {
             None => (RunState::Stopped, Err(ScriptError::new(ErrorName::Stopped, "the run was stopped"))),
             Some(outcome) => {
@@ -326,5 +333,48 @@ mod tests {
             assert!(run.read_error().is_none(), "{name}");
             assert!(!run.path.join("events.jsonl").exists(), "{name}");
         }
+    }
+
+    /// `Controls::settled` is told once the run's events are all written
+    /// but its end: a follower woken then reads every agent's events, and
+    /// the end is not there yet.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settled_is_told_once_every_event_but_the_end_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::new(None).unwrap();
+        let config = Config::default();
+        let script = dir.path().join("two.js");
+        let source = "export const meta = { name: 'two', description: 'd' };\n\
+                      return await parallel([() => agent('a'), () => agent('b')]);\n";
+        std::fs::write(&script, source).unwrap();
+        let opts = RunOptions {
+            script,
+            args: Value::Null,
+            adapter: Some("echo".into()),
+            budget: None,
+            runs_root: Some(dir.path().join("runs")),
+            workspace: dir.path().to_path_buf(),
+            resume_from: None,
+            reuse: ReuseRule::Prefix,
+            config_path: None,
+        };
+        let prepared = prepare(&sandbox, &config, opts).await.unwrap();
+        let run = prepared.run.clone();
+        let (told, seen) = std::sync::mpsc::channel();
+        let events = run.path.join("events.jsonl");
+        let controls = Controls {
+            settled: Some(Box::new(move || {
+                let _ = told.send(std::fs::read_to_string(&events).unwrap_or_default());
+            })),
+            ..Controls::default()
+        };
+        let report = super::super::execute(&sandbox, &config, prepared, controls).await.unwrap();
+        assert!(report.result.is_ok(), "{:?}", report.result);
+        let at_settled = seen.try_recv().expect("settled was called");
+        assert!(seen.try_recv().is_err(), "settled is called once");
+        assert_eq!(at_settled.matches("\"agent_finished\"").count(), 2, "{at_settled}");
+        assert!(!at_settled.contains("run_finished"), "{at_settled}");
+        let at_end = std::fs::read_to_string(run.path.join("events.jsonl")).unwrap();
+        assert!(at_end.contains("run_finished"), "{at_end}");
     }
 }
