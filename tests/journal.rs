@@ -381,3 +381,128 @@ fn replay_check_needs_only_the_journal_and_the_script_not_the_config() {
     let edited = env.odw(&["replay", &id, "--check", "--runs-root", env.runs().to_str().unwrap()]);
     assert_eq!(edited.code, 3, "{}", edited.stderr);
 }
+
+/// `strace -ff` of `odw <args>` in `env`: the child, and the prefix of its
+/// logs, one a process or thread (`<prefix>.<tid>`: no call of one is cut
+/// in two by another's), each line stamped with the time.
+fn traced(env: &Env, trace: &str, args: &[&str]) -> (std::process::Child, std::path::PathBuf) {
+    let prefix = env.path().join(format!("strace-{}", args.len()));
+    let child = std::process::Command::new("strace")
+        .args(["-ff", "-ttt", "-e", &format!("trace={trace}"), "-o"])
+        .arg(&prefix)
+        .arg(env!("CARGO_BIN_EXE_odw"))
+        .args(args)
+        .current_dir(env.path())
+        .env("HOME", env.path())
+        .env("ODW_CACHE_DIR", common::cache_dir())
+        .env("MOCK_LOG", env.mock_log())
+        .env_remove("ODW_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("strace (.ci/test installs it)");
+    (child, prefix)
+}
+
+/// The logs `traced` wrote, by thread id.
+fn trace_logs(prefix: &std::path::Path) -> Vec<(String, Vec<String>)> {
+    let name = format!("{}.", prefix.file_name().unwrap().to_str().unwrap());
+    std::fs::read_dir(prefix.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let tid = entry.file_name().to_str()?.strip_prefix(&name)?.to_string();
+            let log = std::fs::read_to_string(entry.path()).ok()?;
+            Some((tid, log.lines().map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+/// A log line's time stamp.
+fn stamp(line: &str) -> f64 {
+    line.split_whitespace().next().and_then(|t| t.parse().ok()).unwrap_or(f64::NAN)
+}
+
+/// The thread that opened `journal`'s data file to `fsync` it and did, and
+/// when its sync began.
+fn journal_sync(logs: &[(String, Vec<String>)], journal: &std::path::Path) -> Option<(String, f64)> {
+    let opened = format!("openat(AT_FDCWD, \"{}/db\", O_RDONLY|O_CLOEXEC) = ", journal.display());
+    logs.iter().find_map(|(tid, lines)| {
+        lines.iter().enumerate().find_map(|(at, line)| {
+            let fd = line.split_once(&opened)?.1.trim();
+            let sync = lines[at..].iter().find(|l| l.contains(&format!(" fsync({fd})")))?;
+            sync.trim_end().ends_with("= 0").then(|| (tid.clone(), stamp(sync)))
+        })
+    })
+}
+
+/// When process `pid` ended, however it did.
+fn ended_at(logs: &[(String, Vec<String>)], pid: &str) -> Option<f64> {
+    let (_, lines) = logs.iter().find(|(tid, _)| tid == pid)?;
+    lines.iter().find(|l| l.contains(" +++ ")).map(|l| stamp(l))
+}
+
+/// The journal of a run that ended is put on the disk by the guardian,
+/// after odw has exited and reported the run: odw does not wait for the
+/// `fsync`. And the journal of a worker killed with SIGKILL is synced by
+/// the guardian too, once the worker is gone.
+#[test]
+fn the_guardian_syncs_the_journal_once_odw_is_gone_however_it_ends() {
+    let env = Env::new();
+    let runs = env.runs();
+    let runs = runs.to_str().unwrap();
+
+    // A run that ends: odw's main thread exits before the guardian syncs.
+    let wf = env.script("one.js", "return await agent('one');");
+    let (child, prefix) = traced(&env, "execve,openat,fsync", &["run", &wf, "--wait", "--runs-root", runs]);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "\"mock:one\"");
+    let logs = trace_logs(&prefix);
+    let odw = format!("execve(\"{}\"", env!("CARGO_BIN_EXE_odw"));
+    let (odw, _) = logs.iter().find(|(_, lines)| lines.iter().any(|l| l.contains(&odw))).expect("odw's log");
+    let dir = env.run_dir();
+    let (syncer, synced) =
+        journal_sync(&logs, &dir.join("journal")).unwrap_or_else(|| panic!("no sync: {logs:#?}"));
+    assert_ne!(&syncer, odw, "odw synced its journal itself");
+    let exited = ended_at(&logs, odw).unwrap_or_else(|| panic!("odw did not exit: {logs:#?}"));
+    assert!(exited < synced, "the guardian synced at {synced}, before odw exited at {exited}");
+    // The journal holds the call and the end: the run reproduces from it.
+    let check =
+        env.odw(&["replay", dir.file_name().unwrap().to_str().unwrap(), "--check", "--runs-root", runs]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(check.stderr.contains("reproduced: 1 calls served from the journal, 0 live"), "{}", check.stderr);
+
+    // A worker killed with SIGKILL while an agent runs: its journal, with
+    // the completion it had, is synced once it is gone.
+    let wf = env.script("killed.js", "log(await agent('quick')); return await agent('slow sleep:30');");
+    let (mut child, prefix) = traced(&env, "openat,fsync", &["run", &wf, "--runs-root", runs]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let dir = loop {
+        let started =
+            std::fs::read_dir(runs.to_string() + "/test").unwrap().flatten().map(|e| e.path()).find(|d| {
+                common::read_events(d).iter().any(|e| e["type"] == "agent_started" && e["label"] != "quick")
+                    && common::read_events(d).iter().any(|e| e["type"] == "log")
+            });
+        if let Some(dir) = started {
+            break dir;
+        }
+        assert!(Instant::now() < deadline, "the run did not get to its slow agent");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
+    let pid = status["pid"].as_i64().unwrap().to_string();
+    std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
+    // strace ends once the guardian has synced, killed the agent and exited.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "strace did not end after the worker was killed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs = trace_logs(&prefix);
+    let (syncer, synced) =
+        journal_sync(&logs, &dir.join("journal")).unwrap_or_else(|| panic!("no sync: {logs:#?}"));
+    assert_ne!(syncer, pid);
+    let killed = ended_at(&logs, &pid).unwrap_or_else(|| panic!("the worker's end is not logged: {logs:#?}"));
+    assert!(killed < synced, "synced at {synced}, before the worker was killed at {killed}");
+}

@@ -28,9 +28,12 @@
 //! reached within half a second (sled's flusher `fsync`s the file), and
 //! [`Journal::finish`] waits for it: a run that has ended has all of its
 //! journal on disk (a run that completed no call has nothing a power cut
-//! could cost, and its end is only flushed). Waiting for the disk at every completion would make a
-//! power cut cost at most that half second's calls less, at a fifth of a
-//! large fan-out's host time.
+//! could cost, and its end is only flushed). [`Journal::end`] records the
+//! end without that sync, for a caller that leaves it to another process
+//! ([`Journal::hand_off_sync`]: odw's guardian syncs the journal of a
+//! process that ends with its run once that process is gone). Waiting for
+//! the disk at every completion would make a power cut cost at most that
+//! half second's calls less, at a fifth of a large fan-out's host time.
 //!
 //! The database files are an implementation detail of one sled version. To
 //! move a journal between machines, attach it to a bug report or keep it in a
@@ -90,7 +93,7 @@ pub use error::JournalError;
 pub use export::EXPORT_FORMAT;
 pub use key::{call_key, canonical_json, content_key};
 pub use records::{CallOutcome, Completed, Finished, Issued, PROMPT_HEAD_CHARS, Started, Usage, prompt_head};
-pub use store::Journal;
+pub use store::{Ending, Journal};
 
 /// The version of the journal's format — the records' shape and the storage
 /// layout — stored in every journal and every export. A journal of another

@@ -245,14 +245,24 @@ impl Journal {
 
     /// Records how the run ended. On disk when it returns ([`Journal::sync`]):
     /// a run that has ended has all of its journal there. Once per journal.
-    ///
-    /// A journal that holds no completion is only flushed ([`Journal::flush`]:
-    /// it survives the process, and reaches the disk with the kernel's
-    /// writeback): what a sync protects is agents' work, which costs time and
-    /// tokens to redo, and a run that called no agent has none. Should the
-    /// machine lose it, the run reads as interrupted and its resume redoes
-    /// nothing. The sync was a tenth of such a run's time.
+    /// It is [`Journal::end`], then the [`Journal::sync`] that asks for.
     pub fn finish(&self, finished: &Finished) -> Result<()> {
+        match self.end(finished)? {
+            Ending::Sync => self.sync(),
+            Ending::Flushed => Ok(()),
+        }
+    }
+
+    /// Records how the run ended, flushed ([`Journal::flush`]: it survives
+    /// the process), and says whether the journal still needs a
+    /// [`Journal::sync`] to survive the machine. Once per journal.
+    ///
+    /// A journal that holds no completion needs none: what a sync protects
+    /// is agents' work, which costs time and tokens to redo, and a run that
+    /// called no agent has none. Should the machine lose it, the run reads
+    /// as interrupted and its resume redoes nothing. (The sync was a tenth
+    /// of such a run's time.)
+    pub fn end(&self, finished: &Finished) -> Result<Ending> {
         let value = encode(&self.path, "finished", finished)?;
         self.unsynced.store(true, Ordering::Relaxed);
         self.meta
@@ -260,12 +270,12 @@ impl Journal {
             .map_err(|e| storage(&self.path, e))?
             .map_err(|_| JournalError::AlreadyFinished { path: self.path.clone() })?;
         let completed_any = self.writes.lock().unwrap_or_else(PoisonError::into_inner).next_seq > 0;
-        if completed_any {
-            return self.sync();
-        }
         self.flush()?;
+        if completed_any {
+            return Ok(Ending::Sync);
+        }
         self.unsynced.store(false, Ordering::Relaxed);
-        Ok(())
+        Ok(Ending::Flushed)
     }
 
     /// Every issued call, by index.
@@ -356,6 +366,27 @@ impl Journal {
         self.db.flush().map(drop).map_err(|e| storage(&self.path, e))
     }
 
+    /// The file a [`Journal::sync`] of the journal at `path` puts on the
+    /// disk: an `fsync` of it, by any process, syncs everything flushed
+    /// before ([`Journal::flush`]). Known before the journal exists.
+    pub fn data_file(path: &Path) -> PathBuf {
+        path.join(layout::DATA_FILE)
+    }
+
+    /// Leaves the sync of what is written so far to someone else, who
+    /// `fsync`s the [`Journal::data_file`] after this process is gone (odw's
+    /// guardian): flushes it, and no longer syncs it when dropped. For a
+    /// process that ends with its run, whose exit would otherwise wait for
+    /// the disk. A later write is synced as usual.
+    pub fn hand_off_sync(&self) -> Result<()> {
+        self.unsynced.store(false, Ordering::Relaxed);
+        let flushed = self.flush();
+        if flushed.is_err() {
+            self.unsynced.store(true, Ordering::Relaxed);
+        }
+        flushed
+    }
+
     /// Puts everything written so far on the disk: [`Journal::flush`], then
     /// an `fsync` of the database file (its data and the size and blocks
     /// that hold it), so it survives the machine too.
@@ -371,6 +402,17 @@ impl Journal {
         }
         synced
     }
+}
+
+/// What a journal whose end is recorded ([`Journal::end`]) still needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a journal that asks for a sync is not on the disk until it has one"]
+pub enum Ending {
+    /// A [`Journal::sync`] (or [`Journal::hand_off_sync`]): it holds
+    /// completions, agents' work.
+    Sync,
+    /// Nothing: flushed, it holds no completion (see [`Journal::end`]).
+    Flushed,
 }
 
 /// A journal is closed on the disk: what was written since its last

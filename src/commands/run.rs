@@ -174,6 +174,8 @@ async fn in_process(
     // pause|resume|stop` from another terminal work as for a background run.
     let mut controls = Controls::follow(&prepared.run);
     controls.settled = follow.as_ref().map(Follow::reader);
+    // `odw run` exits once the run has ended and been reported.
+    controls.exits_with_run = true;
     let run = prepared.run.clone();
     let report = execute(sandbox, config, prepared, controls).await;
     if let Some(follow) = follow {
@@ -274,7 +276,8 @@ pub async fn worker(run_dir: &Path) -> anyhow::Result<ExitCode> {
         report::warn(&format!("cannot enter {}: {e}", prepared.meta.workspace.display()));
     }
     // A run that cannot start is recorded as failed by the engine.
-    let controls = Controls::follow(&prepared.run);
+    // A worker is the process of one run: it exits when the run ends.
+    let controls = Controls { exits_with_run: true, ..Controls::follow(&prepared.run) };
     let report = execute(&sandbox, &config, prepared, controls).await?;
     report::summary(&report);
     if let Some(reuse) = &report.reuse {

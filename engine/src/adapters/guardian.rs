@@ -14,6 +14,16 @@
 //! When the process is gone for any reason, the kernel closes the write end,
 //! the guardian reads end-of-file, kills every group still listed and exits.
 //!
+//! It also puts a run's journal on the disk after a process that ends with
+//! its run is gone ([`sync_at_exit`]): the `fsync` of the journal's end,
+//! half a millisecond for one agent's run and more for a large one, was
+//! the last thing such a process waited for before it reported the run and
+//! exited. The journal is flushed before (it survives the process), and a
+//! power cut in the millisecond between the report and that sync costs
+//! what one a moment before the report would. Since the guardian does it
+//! however odw ends, a run killed with `kill -9` gets its journal synced
+//! too, where before it only survived the process.
+//!
 //! The guardian is not forked: it is a process that shares odw's memory
 //! (`clone` with `CLONE_VM` and nothing else shared, the way `posix_spawn`
 //! starts its child), with a stack of its own. Two reasons. A fork copied
@@ -74,34 +84,103 @@ pub fn forget(pgid: u32) {
     send(-(pgid as i32));
 }
 
-fn send(message: i32) {
-    let Some(fd) = GUARDIAN.get_or_init(start) else {
-        return;
-    };
-    let Ok(fd) = fd.lock() else { return };
-    let bytes = message.to_ne_bytes();
-    // A 4-byte write to a pipe is atomic (below PIPE_BUF). If the guardian
-    // is gone the write fails (SIGPIPE is ignored by odw); odw's own cleanup
-    // still runs while it lives.
-    // SAFETY: writes 4 bytes from a live buffer to a descriptor we own.
-    unsafe {
-        libc::write(*fd, bytes.as_ptr().cast(), bytes.len());
+/// Has the guardian `fsync` `file` once this process is gone, instead of
+/// this process waiting for it (see the module documentation); `false`
+/// when it cannot (no guardian, a path too long), and the caller syncs it
+/// itself. Only for a process that ends with its run: the sync happens at
+/// the process's end, not the run's. A relative path is made absolute here:
+/// the guardian kept the working directory odw started in.
+pub fn sync_at_exit(file: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(file) = std::path::absolute(file) else { return false };
+    let path = file.as_os_str().as_bytes();
+    if path.len() > MAX_PATH || path.contains(&0) || !running() {
+        return false;
     }
+    let mut message = Vec::with_capacity(SYNC_HEADER + path.len());
+    message.extend_from_slice(&SYNC.to_ne_bytes());
+    message.extend_from_slice(&(path.len() as u32).to_ne_bytes());
+    message.extend_from_slice(path);
+    send_bytes(&message)
+}
+
+/// The tag of a [`sync_at_exit`] message; a group's is its (nonzero) pid.
+const SYNC: i32 = 0;
+/// A sync message's tag and length, before its path.
+const SYNC_HEADER: usize = 8;
+/// The longest path [`sync_at_exit`] sends: the whole message is below
+/// `PIPE_BUF` (4096), so it reaches the pipe in one piece, and fits the
+/// guardian's read buffer beside a partial message.
+const MAX_PATH: usize = 2048;
+
+fn send(message: i32) {
+    send_bytes(&message.to_ne_bytes());
+}
+
+/// Writes one message; whether it was. A write of at most `PIPE_BUF` bytes
+/// to a pipe is atomic, so messages never interleave. If the guardian is
+/// gone the write fails (SIGPIPE is ignored by odw); odw's own cleanup
+/// still runs while it lives.
+fn send_bytes(message: &[u8]) -> bool {
+    let Some(fd) = GUARDIAN.get_or_init(start) else {
+        return false;
+    };
+    let Ok(fd) = fd.lock() else { return false };
+    // SAFETY: writes the bytes of a live buffer to a descriptor we own.
+    let written = unsafe { libc::write(*fd, message.as_ptr().cast(), message.len()) };
+    written == message.len() as isize
 }
 
 /// How often, in milliseconds, the guardian reads the messages waiting in
 /// its pipe when the write end stays open.
 const TICK_MS: libc::c_int = 100;
 
-/// Applies one message to the table: a group to watch, or (negated) one to
-/// forget. A group past [`CAPACITY`] is not tracked.
-fn note(groups: &mut [libc::pid_t], message: i32) {
-    if message > 0 {
-        if let Some(slot) = groups.iter_mut().find(|g| **g == 0) {
-            *slot = message;
+/// What the guardian keeps: the groups to kill and the file to sync.
+struct Books {
+    groups: [libc::pid_t; CAPACITY],
+    /// The path of the file to sync, NUL-terminated (`sync_len` bytes
+    /// before the NUL); none while `sync_len` is 0.
+    sync_path: [u8; MAX_PATH + 1],
+    sync_len: usize,
+}
+
+impl Books {
+    /// Applies the whole messages at the start of `bytes` and returns how
+    /// many bytes they took; a message cut short is left for the next read.
+    /// A group to watch is its pid, one to forget its pid negated (a group
+    /// past [`CAPACITY`] is not tracked), a file to sync [`SYNC`], its
+    /// length and its path.
+    fn apply(&mut self, bytes: &[u8]) -> usize {
+        let mut at = 0;
+        while let Some(tag) = bytes.get(at..at + 4) {
+            let message = i32::from_ne_bytes([tag[0], tag[1], tag[2], tag[3]]);
+            if message != SYNC {
+                self.note(message);
+                at += 4;
+                continue;
+            }
+            let Some(len) = bytes.get(at + 4..at + SYNC_HEADER) else { break };
+            let len = u32::from_ne_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let Some(path) = bytes.get(at + SYNC_HEADER..at + SYNC_HEADER + len) else { break };
+            // Sent by odw, which caps it; a longer one is not kept.
+            if len <= MAX_PATH {
+                self.sync_path[..len].copy_from_slice(path);
+                self.sync_path[len] = 0;
+                self.sync_len = len;
+            }
+            at += SYNC_HEADER + len;
         }
-    } else if let Some(slot) = groups.iter_mut().find(|g| **g == -message) {
-        *slot = 0;
+        at
+    }
+
+    fn note(&mut self, message: i32) {
+        if message > 0 {
+            if let Some(slot) = self.groups.iter_mut().find(|g| **g == 0) {
+                *slot = message;
+            }
+        } else if let Some(slot) = self.groups.iter_mut().find(|g| **g == -message) {
+            *slot = 0;
+        }
     }
 }
 
@@ -200,7 +279,7 @@ fn guard(read_end: libc::c_int) -> ! {
     // switch and a read in both processes. The pipe holds 16 384 messages,
     // far more than odw sends in a tick.
     sys::set_nonblocking(read_end);
-    let mut groups = [0 as libc::pid_t; CAPACITY];
+    let mut books = Books { groups: [0; CAPACITY], sync_path: [0; MAX_PATH + 1], sync_len: 0 };
     let mut buf = [0u8; 4096];
     let mut held = 0;
     loop {
@@ -209,10 +288,7 @@ fn guard(read_end: libc::c_int) -> ! {
             let n = sys::read(read_end, &mut buf[held..]);
             if n > 0 {
                 held += n as usize;
-                let whole = held - held % 4;
-                for message in buf[..whole].chunks_exact(4) {
-                    note(&mut groups, i32::from_ne_bytes([message[0], message[1], message[2], message[3]]));
-                }
+                let whole = books.apply(&buf[..held]);
                 buf.copy_within(whole..held, 0);
                 held -= whole;
             } else if n == -(libc::EINTR as isize) {
@@ -221,10 +297,13 @@ fn guard(read_end: libc::c_int) -> ! {
                 break;
             } else {
                 // End of file: the process is gone.
-                for &pgid in &groups {
+                for &pgid in &books.groups {
                     if pgid > 0 {
                         sys::kill(-pgid, libc::SIGKILL);
                     }
+                }
+                if books.sync_len > 0 {
+                    sys::fsync_path(&books.sync_path);
                 }
                 sys::exit(0);
             }
@@ -339,6 +418,30 @@ mod sys {
         unsafe { call(libc::SYS_read, [fd as usize, into.as_mut_ptr() as usize, into.len(), 0, 0]) }
     }
 
+    /// Opens the file at `path` (NUL-terminated), `fsync`s it and closes
+    /// it; an error is not reported (nobody is left to hear it, and the
+    /// journal survives the process in any case).
+    pub fn fsync_path(path: &[u8]) {
+        // SAFETY: `path` is NUL-terminated and lives for the call; the
+        // descriptor opened is closed here.
+        unsafe {
+            let fd = call(
+                libc::SYS_openat,
+                [
+                    libc::AT_FDCWD as usize,
+                    path.as_ptr() as usize,
+                    (libc::O_RDONLY | libc::O_CLOEXEC) as usize,
+                    0,
+                    0,
+                ],
+            );
+            if fd >= 0 {
+                call(libc::SYS_fsync, [fd as usize, 0, 0, 0, 0]);
+                call(libc::SYS_close, [fd as usize, 0, 0, 0, 0]);
+            }
+        }
+    }
+
     pub fn kill(pid: libc::pid_t, signal: libc::c_int) {
         // SAFETY: sends a signal; touches no memory.
         unsafe { call(libc::SYS_kill, [pid as usize, signal as usize, 0, 0, 0]) };
@@ -350,5 +453,67 @@ mod sys {
         unsafe { call(libc::SYS_exit_group, [code as usize, 0, 0, 0, 0]) };
         #[allow(clippy::empty_loop)]
         loop {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn books() -> Box<Books> {
+        Box::new(Books { groups: [0; CAPACITY], sync_path: [0; MAX_PATH + 1], sync_len: 0 })
+    }
+
+    fn sync_message(path: &[u8]) -> Vec<u8> {
+        let mut message = SYNC.to_ne_bytes().to_vec();
+        message.extend_from_slice(&(path.len() as u32).to_ne_bytes());
+        message.extend_from_slice(path);
+        message
+    }
+
+    #[test]
+    fn groups_and_a_file_to_sync_are_read_from_one_stream() {
+        let mut stream = 7i32.to_ne_bytes().to_vec();
+        stream.extend(sync_message(b"/runs/a/journal/db"));
+        stream.extend(9i32.to_ne_bytes());
+        stream.extend((-7i32).to_ne_bytes());
+        let mut books = books();
+        assert_eq!(books.apply(&stream), stream.len());
+        assert_eq!(books.groups.iter().filter(|g| **g != 0).collect::<Vec<_>>(), [&9]);
+        assert_eq!(&books.sync_path[..books.sync_len + 1], b"/runs/a/journal/db\0");
+    }
+
+    /// A read may end anywhere in a message: what is cut short waits for
+    /// the next read, fed again from its start.
+    #[test]
+    fn a_message_cut_short_is_applied_once_the_rest_comes() {
+        let mut stream = 5i32.to_ne_bytes().to_vec();
+        stream.extend(sync_message(b"/x/db"));
+        stream.extend(6i32.to_ne_bytes());
+        for cut in 0..=stream.len() {
+            let mut books = books();
+            let taken = books.apply(&stream[..cut]);
+            assert!(taken <= cut);
+            let rest = books.apply(&stream[taken..]);
+            assert_eq!(taken + rest, stream.len(), "cut at {cut}");
+            assert_eq!(books.groups.iter().filter(|g| **g != 0).count(), 2, "cut at {cut}");
+            assert_eq!(&books.sync_path[..books.sync_len], b"/x/db", "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_later_file_replaces_an_earlier_one_and_an_oversized_one_is_skipped() {
+        let mut stream = sync_message(b"/first/db");
+        stream.extend(sync_message(b"/second/db"));
+        stream.extend(sync_message(&[b'a'; MAX_PATH + 1]));
+        let mut books = books();
+        assert_eq!(books.apply(&stream), stream.len());
+        assert_eq!(&books.sync_path[..books.sync_len + 1], b"/second/db\0");
+    }
+
+    #[test]
+    fn a_path_too_long_for_one_message_is_not_handed_over() {
+        let long = format!("/{}", "a".repeat(MAX_PATH));
+        assert!(!sync_at_exit(std::path::Path::new(&long)));
     }
 }

@@ -198,13 +198,19 @@ pub struct Controls {
     /// (a resume's thousand calls are 2000 events, ~1.4 ms to read, and its
     /// sync ~1.2 ms, most of it waiting for the disk).
     pub settled: Option<Box<dyn FnOnce() + Send>>,
+    /// The process ends when the run does (`odw run` and a background
+    /// run's worker, not `odw serve`): the `fsync` of its journal's end is
+    /// left to the guardian, which does it once the process is gone, so
+    /// that the process's report and exit do not wait for the disk. The
+    /// journal is flushed either way (it survives the process).
+    pub exits_with_run: bool,
 }
 
 impl Default for Controls {
     fn default() -> Self {
         // Nobody holds the sender: the run is never paused.
         let (_, control) = watch::channel(Control::default());
-        Controls { control, stop: None, settled: None }
+        Controls { control, stop: None, settled: None, exits_with_run: false }
     }
 }
 
@@ -251,7 +257,7 @@ impl Controls {
                 }
             }
         });
-        Controls { control, stop: Some(stop), settled: None }
+        Controls { control, stop: Some(stop), settled: None, exits_with_run: false }
     }
 }
 

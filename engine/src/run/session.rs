@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use odw_journal::{Finished, Journal};
+use odw_journal::{Ending, Finished, Journal};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -61,7 +61,11 @@ impl Session<'_> {
     /// that cannot be opened end the run before any agent ran.
     pub(super) async fn drive(self, controls: Controls) -> Result<RunReport, RunError> {
         let Session { sandbox, config, run, meta, workflow, books, watched } = self;
-        let Controls { control, stop, settled } = controls;
+        let Controls { control, stop, settled, exits_with_run } = controls;
+        // From here on, however this process ends, the guardian syncs the
+        // journal once it is gone (see `Controls::exits_with_run`).
+        let sync_at_exit =
+            exits_with_run && crate::adapters::sync_at_exit(&Journal::data_file(&run.journal_path()));
         let script = &workflow.script;
         let begun = Instant::now();
         let progress = Arc::new(if watched {
@@ -218,7 +222,7 @@ impl Session<'_> {
             // A run that already failed keeps its own error (which may be
             // this same full disk); a finished one fails on it, since a
             // journal without its end cannot prove the run in `replay`.
-            if let Err(e) = journal.finish(&finished)
+            if let Err(e) = end_journal(journal, &finished, sync_at_exit)
                 && result.is_ok()
             {
                 let message = format!("the run finished, but its journal could not record the end: {e}");
@@ -258,6 +262,23 @@ impl Session<'_> {
             let _ = saving.await;
         }
         Ok(RunReport { run, state, result, agents, elapsed_ms, reuse, divergence })
+    }
+}
+
+/// Records the run's end in its journal and puts the journal on the disk:
+/// synced here, or left to the guardian, which syncs it once the process is
+/// gone (`synced_at_exit`, see `guardian::sync_at_exit`: the sync was the
+/// last thing a process that ends with its run waited for). Flushed either
+/// way, so it survives the process when this returns.
+fn end_journal(
+    journal: &Journal,
+    finished: &Finished,
+    synced_at_exit: bool,
+) -> Result<(), odw_journal::JournalError> {
+    match journal.end(finished)? {
+        Ending::Flushed => Ok(()),
+        Ending::Sync if synced_at_exit => journal.hand_off_sync(),
+        Ending::Sync => journal.sync(),
     }
 }
 

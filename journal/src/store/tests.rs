@@ -202,6 +202,34 @@ fn an_end_with_no_completion_is_flushed_not_synced_and_survives_the_process() {
     assert_eq!(journal.completions().unwrap(), vec![]);
 }
 
+/// The end of a run with a completion asks for a sync (`Journal::end`);
+/// handed off (`Journal::hand_off_sync`: odw's guardian syncs it once the
+/// process is gone), the journal leaves nothing for its close to sync, and
+/// survives the process with its end and its completion.
+#[test]
+fn an_end_handed_off_for_its_sync_survives_the_process() {
+    const CHILD: &str = "ODW_JOURNAL_TEST_HANDED_OFF_CHILD";
+    if let Some(path) = std::env::var_os(CHILD) {
+        let journal = Journal::begin(Path::new(&path), started()).unwrap();
+        journal.issue(&issued(0)).unwrap();
+        journal.complete(&completed(0)).unwrap();
+        assert_eq!(journal.end(&finished()).unwrap(), Ending::Sync);
+        journal.hand_off_sync().unwrap();
+        assert!(!journal.unsynced.load(Ordering::Relaxed), "nothing left for the close to sync");
+        std::process::abort();
+    }
+    let (_tmp, path) = journal_dir();
+    let status = run_child("an_end_handed_off_for_its_sync_survives_the_process", CHILD, path.as_os_str());
+    assert!(!status.success(), "the child should have aborted");
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.finished().unwrap(), Some(finished()));
+    assert_eq!(journal.completions().unwrap(), vec![(0, completed(0))]);
+    // A journal with no completion needs no sync at its end.
+    let (_tmp, path) = journal_dir();
+    let empty = Journal::begin(&path, started()).unwrap();
+    assert_eq!(empty.end(&finished()).unwrap(), Ending::Flushed);
+}
+
 /// A journal made with `begin` (as a run makes its own, flushing beside its
 /// first calls) survives the process, start included, once flushed or
 /// synced, and once a call completed even if it never was flushed by
