@@ -309,6 +309,21 @@ mod tests {
     use super::*;
     use crate::replay::ReuseRule;
 
+    /// A run of `script` on the echo adapter, kept under `dir`.
+    fn echo_run(dir: &std::path::Path, script: std::path::PathBuf) -> RunOptions {
+        RunOptions {
+            script,
+            args: Value::Null,
+            adapter: Some("echo".into()),
+            budget: None,
+            runs_root: Some(dir.join("runs")),
+            workspace: dir.to_path_buf(),
+            resume_from: None,
+            reuse: ReuseRule::Prefix,
+            config_path: None,
+        }
+    }
+
     /// A run nobody watches (`odw replay --check`'s scratch run) returns
     /// its outcome and writes none of it: no result, no error, no events.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,17 +337,7 @@ mod tests {
             let script = dir.path().join(format!("{name}.js"));
             let source = format!("export const meta = {{ name: '{name}', description: 'd' }};\n{body}\n");
             std::fs::write(&script, source).unwrap();
-            let opts = RunOptions {
-                script,
-                args: Value::Null,
-                adapter: Some("echo".into()),
-                budget: None,
-                runs_root: Some(dir.path().join("runs")),
-                workspace: dir.path().to_path_buf(),
-                resume_from: None,
-                reuse: ReuseRule::Prefix,
-                config_path: None,
-            };
+            let opts = echo_run(dir.path(), script);
             let super::super::Prepared { run, meta, workflow, .. } =
                 prepare(&sandbox, &config, opts).await.unwrap();
             let books = Books::ready(None, None);
@@ -368,17 +373,7 @@ mod tests {
         let source = "export const meta = { name: 'two', description: 'd' };\n\
                       return await parallel([() => agent('a'), () => agent('b')]);\n";
         std::fs::write(&script, source).unwrap();
-        let opts = RunOptions {
-            script,
-            args: Value::Null,
-            adapter: Some("echo".into()),
-            budget: None,
-            runs_root: Some(dir.path().join("runs")),
-            workspace: dir.path().to_path_buf(),
-            resume_from: None,
-            reuse: ReuseRule::Prefix,
-            config_path: None,
-        };
+        let opts = echo_run(dir.path(), script);
         let prepared = prepare(&sandbox, &config, opts).await.unwrap();
         let run = prepared.run.clone();
         let (told, seen) = std::sync::mpsc::channel();
