@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 

@@ -245,7 +245,7 @@ impl Journal {
 
     /// Records how the run ended. On disk when it returns ([`Journal::sync`]):
     /// a run that has ended has all of its journal there. Once per journal.
-    /// It is [`Journal::end`], then the [`Journal::sync`] that asks for.
+    /// It is [`Journal::end`], then the [`Journal::sync`] it asks for.
     pub fn finish(&self, finished: &Finished) -> Result<()> {
         match self.end(finished)? {
             Ending::Sync => self.sync(),

@@ -53,8 +53,8 @@ use std::sync::{Mutex, OnceLock};
 /// cap. A group past this many is still killed by odw itself as usual.
 const CAPACITY: usize = 4096;
 
-/// The guardian's stack. Far above its frame (the group table, 16 KiB, and a
-/// read buffer); never unmapped, since the guardian may outlive every
+/// The guardian's stack. Far above its frame (the group table, 16 KiB, the
+/// path to sync and a read buffer, 6 KiB); never unmapped, since the guardian may outlive every
 /// thread of odw.
 const STACK_BYTES: usize = 256 * 1024;
 

@@ -194,9 +194,9 @@ pub struct Controls {
     pub stop: Option<oneshot::Receiver<()>>,
     /// Called once the guest is done and the scheduler has stopped: every
     /// event of the run but its end is written. A view that follows the run
-    /// reads them then, while the end is recorded and the journal synced
-    /// (a resume's thousand calls are 2000 events, ~1.4 ms to read, and its
-    /// sync ~1.2 ms, most of it waiting for the disk).
+    /// reads them then, while the end is recorded and the journal flushed
+    /// and synced (a resume's thousand calls are 2000 events, ~1.4 ms to
+    /// read), not after.
     pub settled: Option<Box<dyn FnOnce() + Send>>,
     /// The process ends when the run does (`odw run` and a background
     /// run's worker, not `odw serve`): the `fsync` of its journal's end is
