@@ -8,6 +8,7 @@
 //! running is cancelled, which kills its process group.
 
 mod call;
+mod scribe;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,6 +27,7 @@ use crate::rundir::{AgentEnd, Event, Progress, RunDir};
 use crate::sandbox::GuestMsg;
 
 use call::Job;
+use scribe::Scribe;
 
 /// The run a scheduler serves.
 pub struct RunContext {
@@ -51,6 +53,9 @@ pub struct Scheduler {
     pub run: RunContext,
     /// Recorded calls to reuse, when resuming or checking.
     plan: Option<Mutex<Plan>>,
+    /// A resume's journal writer for the records it copies (see [`Scribe`]);
+    /// a run without a plan writes its few records itself.
+    scribe: Option<Scribe>,
     sequencer: Mutex<Sequencer<(Completion, Option<Record>)>>,
     divergence: Mutex<Option<Divergence>>,
     control: watch::Receiver<Control>,
@@ -102,10 +107,17 @@ impl Scheduler {
         let Setup { run, plan, control } = setup;
         let slots = Semaphore::new(config.concurrency());
         let order = plan.as_ref().map(|p| p.order().to_vec()).unwrap_or_default();
+        // Without a thread (none could be started) the scheduler writes
+        // every record itself, as a run without a plan does.
+        let scribe = match (&plan, &run.journal) {
+            (Some(_), Some(journal)) => Scribe::start(journal.clone(), run.progress.clone()).ok(),
+            _ => None,
+        };
         Scheduler {
             config,
             run,
             plan: plan.map(Mutex::new),
+            scribe,
             sequencer: Mutex::new(Sequencer::new(order)),
             divergence: Mutex::new(None),
             control,
@@ -145,10 +157,17 @@ impl Scheduler {
             let mut items: Vec<_> = items
                 .into_iter()
                 .map(|(completion, record)| {
-                    let written = record.map(|record| self.record(&record));
+                    let written = record.map(|record| self.record(record));
                     (completion, written)
                 })
                 .collect();
+            // After a copy the journal refused, nothing more is delivered:
+            // the run ends as if that copy had failed (see `Scribe`).
+            if let Some((index, error)) = self.scribe.as_ref().and_then(Scribe::failure) {
+                for (_, written) in &mut items {
+                    *written = Some(Err(unjournalled_error(index, &error)));
+                }
+            }
             let live = |written: &Option<Result<Durability, CallError>>| match written {
                 Some(Ok(Durability::AfterFlush(index))) => Some(*index),
                 _ => None,
@@ -264,6 +283,10 @@ impl Scheduler {
             }
         }
         calls.shutdown().await;
+        // The run's end is written once this returns: every copy first.
+        if let Some(scribe) = &self.scribe {
+            scribe.finish();
+        }
         self.remove_abandoned_worktrees().await;
     }
 
@@ -294,8 +317,15 @@ impl Scheduler {
                 phase: job.phase.clone(),
                 prompt_head: odw_journal::prompt_head(&job.prompt),
             };
-            if let Err(e) = journal.issue(&issued) {
-                self.run.progress.event(Event::JournalError { index: job.index, error: e.to_string() });
+            match &self.scribe {
+                Some(scribe) => scribe.issue(issued),
+                None => {
+                    if let Err(e) = journal.issue(&issued) {
+                        self.run
+                            .progress
+                            .event(Event::JournalError { index: job.index, error: e.to_string() });
+                    }
+                }
             }
         }
         let Some(plan) = &self.plan else { return Decision::Live };
@@ -343,16 +373,30 @@ impl Scheduler {
     /// Journals a completion before the guest may see it, and says what
     /// makes it durable: a live one needs the journal's flush (which
     /// `serve` makes once for all that end together); a copied one is
-    /// already on disk in the run it came from. A completion that cannot
-    /// be journalled (a full disk) is a fatal error for the call: the guest
+    /// already on disk in the run it came from, so a resume's [`Scribe`]
+    /// may write it after the guest has it. A completion that cannot be
+    /// journalled (a full disk) is a fatal error for the call: the guest
     /// must never see a result the journal lacks.
-    fn record(&self, record: &Record) -> Result<Durability, CallError> {
+    fn record(&self, record: Record) -> Result<Durability, CallError> {
         let Some(journal) = &self.run.journal else { return Ok(Durability::Already) };
         let (c, durability) = match record {
-            Record::Live(c) => (c, Durability::AfterFlush(c.index)),
-            Record::Copied(c) => (c, Durability::Already),
+            Record::Live(c) => {
+                let index = c.index;
+                (c, Durability::AfterFlush(index))
+            }
+            Record::Copied(c) => match &self.scribe {
+                Some(scribe) => {
+                    scribe.copy(c);
+                    return Ok(Durability::Already);
+                }
+                None => (c, Durability::Already),
+            },
         };
-        journal.complete_unflushed(c).map_err(|e| self.unjournalled(c.index, &e))?;
+        let written = match &self.scribe {
+            Some(scribe) => scribe.now(|journal| journal.complete_unflushed(&c)),
+            None => journal.complete_unflushed(&c),
+        };
+        written.map_err(|e| self.unjournalled(c.index, &e))?;
         Ok(durability)
     }
 
@@ -360,11 +404,7 @@ impl Scheduler {
     /// take (`e`); the run's events say so too.
     fn unjournalled(&self, index: u32, e: &odw_journal::JournalError) -> CallError {
         self.run.progress.event(Event::JournalError { index, error: e.to_string() });
-        let message = format!(
-            "cannot journal the result of call #{index}, so the run stops here ({e}); \
-             resume it with --resume-from once there is room"
-        );
-        CallError::fatal(ErrorName::InternalError, message, None)
+        unjournalled_error(index, e)
     }
 
     /// Waits while the run is paused, then for a concurrency slot. A call
@@ -409,6 +449,16 @@ fn capped(mut text: String, max: usize) -> String {
     text.truncate(at);
     text.push_str(&format!("… ({cut} more bytes not kept)"));
     text
+}
+
+/// The error every completion from call `index` on gets once the journal
+/// could not take that call's result (`e`).
+fn unjournalled_error(index: u32, e: &dyn std::fmt::Display) -> CallError {
+    let message = format!(
+        "cannot journal the result of call #{index}, so the run stops here ({e}); \
+         resume it with --resume-from once there is room"
+    );
+    CallError::fatal(ErrorName::InternalError, message, None)
 }
 
 fn failed(id: u32, error: CallError) -> Completion {
