@@ -214,6 +214,68 @@ fn a_killed_worker_is_interrupted_and_resumes_without_rerunning_completed_calls(
     assert!(rerun.iter().all(|p| p.starts_with("slow-")), "{rerun:?}");
 }
 
+/// A resume copies its reused calls into its own journal on a thread of
+/// its own (the scheduler's scribe). Killed with SIGKILL once a live call's
+/// result has reached the script, the resume's journal holds that result
+/// and every copy served before it: resuming the killed resume reruns only
+/// the call that was still running.
+#[test]
+fn a_killed_resume_keeps_its_copies_and_its_live_results() {
+    let env = Env::with_config(json!({ "concurrency": 8 }));
+    let runs = env.runs().to_str().unwrap().to_string();
+    let copied = "Array.from({ length: 40 }, (_, i) => () => agent(`copy ${i}`))";
+    let wf = env.script("wf.js", &format!("return await parallel({copied});"));
+    let first = env.run_wait(&wf, &[]);
+    assert_eq!(first.json().as_array().map(Vec::len), Some(40));
+    let first_id = first.run_id();
+
+    // The same forty calls, then a quick new one whose result the script
+    // logs, and a slow one that is still running when the worker is killed.
+    let wf = env.script(
+        "wf.js",
+        &format!(
+            "const copies = await parallel({copied});
+             const more = await parallel([
+               () => agent('live quick').then((r) => {{ log(`got ${{r}}`); return r; }}),
+               () => agent('live slow sleep:30'),
+             ]);
+             return [copies.length, ...more];"
+        ),
+    );
+    let started = env.odw(&["run", &wf, "--resume-from", &first_id, "--runs-root", &runs]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.stdout.trim().to_string();
+    let dir = env.runs().join("test").join(&id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !common::read_events(&dir).iter().any(|e| e["type"] == "log") {
+        assert!(Instant::now() < deadline, "the quick live call never reached the script");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
+    let pid = status["pid"].as_i64().unwrap();
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let wf = env.script(
+        "wf.js",
+        &format!(
+            "const copies = await parallel({copied});
+             const more = await parallel([
+               () => agent('live quick').then((r) => {{ log(`got ${{r}}`); return r; }}),
+               () => agent('live slow sleep:30'.replace('30', '0')),
+             ]);
+             return [copies.length, ...more];"
+        ),
+    );
+    let before = env.mock_lines().len();
+    let resumed = env.run_wait(&wf, &["--resume-from", &id]);
+    assert_eq!(resumed.json(), json!([40, "mock:live quick", "mock:live slow sleep:0"]));
+    let rerun: Vec<String> =
+        env.mock_lines()[before..].iter().filter(|l| l.what == "start").map(|l| l.prompt.clone()).collect();
+    assert_eq!(rerun, ["live slow sleep:0"], "only the call still running when killed runs again");
+    assert!(resumed.stderr.contains("reused 41 of 42 calls"), "{}", resumed.stderr);
+}
+
 #[test]
 fn journal_export_import_and_check_in_another_runs_root() {
     let env = Env::new();
