@@ -185,10 +185,14 @@ impl Plan {
                 completed.insert(c.index, c);
             }
         }
+        // Only the content rule looks calls up by content; a thousand keys
+        // copied for nothing were a resume's cost too.
         let mut by_content: HashMap<String, VecDeque<u32>> = HashMap::new();
-        for &index in &order {
-            if let Some(i) = issued.get(&index) {
-                by_content.entry(i.content_key.clone()).or_default().push_back(index);
+        if mode == Mode::Resume(ReuseRule::Content) {
+            for &index in &order {
+                if let Some(i) = issued.get(&index) {
+                    by_content.entry(i.content_key.clone()).or_default().push_back(index);
+                }
             }
         }
         Ok(Plan {
@@ -244,7 +248,9 @@ impl Plan {
             // recorded call serves one call at most, and `used` keeps
             // the content rule from looking for it again.
             if let Some(c) = self.completed.remove(&index) {
-                self.used.insert(index);
+                if self.mode == Mode::Resume(ReuseRule::Content) {
+                    self.used.insert(index);
+                }
                 self.reused_prefix += 1;
                 return Decision::Reuse { completed: c, from_index: index, rule: ReuseRule::Prefix };
             }
