@@ -30,6 +30,15 @@ fn workflow(stage2: &str) -> String {
     WORKFLOW.replace("STAGE2", stage2)
 }
 
+/// Kills the background worker of the run in `dir` with SIGKILL, and gives
+/// the guardian a moment to reap its agents.
+fn kill_worker(dir: &std::path::Path) {
+    let status: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
+    let pid = status["pid"].as_i64().unwrap();
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 #[test]
 fn resume_reuses_everything_when_nothing_changed_and_replay_check_passes() {
     let env = Env::with_config(json!({ "concurrency": 8 }));
@@ -186,10 +195,7 @@ fn a_killed_worker_is_interrupted_and_resumes_without_rerunning_completed_calls(
         assert!(Instant::now() < deadline, "the run did not get going: {events:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let status: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
-    let pid = status["pid"].as_i64().unwrap();
-    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    kill_worker(&dir);
     let shown = env.odw(&["status", &id, "--json", "--runs-root", runs.to_str().unwrap()]);
     let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
     assert_eq!(shown["state"], "interrupted");
@@ -230,18 +236,19 @@ fn a_killed_resume_keeps_its_copies_and_its_live_results() {
     let first_id = first.run_id();
 
     // The same forty calls, then a quick new one whose result the script
-    // logs, and a slow one that is still running when the worker is killed.
-    let wf = env.script(
-        "wf.js",
-        &format!(
+    // logs, and a slow one (`slow`) that is still running when the worker
+    // is killed.
+    let resume = |slow: &str| {
+        format!(
             "const copies = await parallel({copied});
              const more = await parallel([
                () => agent('live quick').then((r) => {{ log(`got ${{r}}`); return r; }}),
-               () => agent('live slow sleep:30'),
+               () => agent('live slow sleep:{slow}'),
              ]);
              return [copies.length, ...more];"
-        ),
-    );
+        )
+    };
+    let wf = env.script("wf.js", &resume("30"));
     let started = env.odw(&["run", &wf, "--resume-from", &first_id, "--runs-root", &runs]);
     assert_eq!(started.code, 0, "{}", started.stderr);
     let id = started.stdout.trim().to_string();
@@ -251,22 +258,9 @@ fn a_killed_resume_keeps_its_copies_and_its_live_results() {
         assert!(Instant::now() < deadline, "the quick live call never reached the script");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
-    let pid = status["pid"].as_i64().unwrap();
-    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    kill_worker(&dir);
 
-    let wf = env.script(
-        "wf.js",
-        &format!(
-            "const copies = await parallel({copied});
-             const more = await parallel([
-               () => agent('live quick').then((r) => {{ log(`got ${{r}}`); return r; }}),
-               () => agent('live slow sleep:30'.replace('30', '0')),
-             ]);
-             return [copies.length, ...more];"
-        ),
-    );
+    let wf = env.script("wf.js", &resume("0"));
     let before = env.mock_lines().len();
     let resumed = env.run_wait(&wf, &["--resume-from", &id]);
     assert_eq!(resumed.json(), json!([40, "mock:live quick", "mock:live slow sleep:0"]));

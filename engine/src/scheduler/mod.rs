@@ -488,14 +488,9 @@ mod tests {
         }
     }
 
-    /// A scheduler on the echo adapter with a fresh run directory and journal.
-    fn scheduler(
-        config: Config,
-        root: &std::path::Path,
-    ) -> (Arc<Scheduler>, RunDir, Arc<Progress>, Arc<Journal>) {
-        let run = RunDir::create(root, "t").unwrap();
-        let progress = Arc::new(Progress::new(run.clone(), "t").unwrap());
-        let started = odw_journal::Started {
+    /// The start of a journal made for a test.
+    pub(super) fn started() -> odw_journal::Started {
+        odw_journal::Started {
             version: odw_journal::FORMAT_VERSION,
             seed: [0, 0],
             clock: 0.0,
@@ -504,8 +499,17 @@ mod tests {
             resumed_from: None,
             odw_version: String::new(),
             context: serde_json::Value::Null,
-        };
-        let journal = Arc::new(Journal::create(&run.journal_path(), started).unwrap());
+        }
+    }
+
+    /// A scheduler on the echo adapter with a fresh run directory and journal.
+    fn scheduler(
+        config: Config,
+        root: &std::path::Path,
+    ) -> (Arc<Scheduler>, RunDir, Arc<Progress>, Arc<Journal>) {
+        let run = RunDir::create(root, "t").unwrap();
+        let progress = Arc::new(Progress::new(run.clone(), "t").unwrap());
+        let journal = Arc::new(Journal::create(&run.journal_path(), started()).unwrap());
         let (_control_tx, control) = watch::channel(Control::default());
         let scheduler = Arc::new(Scheduler::new(
             config,

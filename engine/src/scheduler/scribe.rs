@@ -185,22 +185,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::rundir::RunDir;
-    use odw_journal::{CallOutcome, Started, Usage};
+    use odw_journal::{CallOutcome, Usage};
     use serde_json::json;
 
     fn journal(dir: &std::path::Path) -> (Arc<Journal>, Arc<Progress>, RunDir) {
         let run = RunDir::create(dir, "t").unwrap();
         let progress = Arc::new(Progress::new(run.clone(), "t").unwrap());
-        let started = Started {
-            version: odw_journal::FORMAT_VERSION,
-            seed: [0, 0],
-            clock: 0.0,
-            script_hash: String::new(),
-            args_hash: String::new(),
-            resumed_from: None,
-            odw_version: String::new(),
-            context: serde_json::Value::Null,
-        };
+        let started = crate::scheduler::tests::started();
         (Arc::new(Journal::begin(&run.journal_path(), started).unwrap()), progress, run)
     }
 
