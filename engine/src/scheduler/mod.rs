@@ -281,6 +281,9 @@ impl Scheduler {
                     Err(_) => break,
                 }
             }
+            if let Some(scribe) = &self.scribe {
+                scribe.wake();
+            }
         }
         calls.shutdown().await;
         // The run's end is written once this returns: every copy first.
