@@ -116,6 +116,12 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether this command evaluates a workflow first thing, so that its
+    /// sandbox is best loaded beside its start (`commands::preload_sandbox`).
+    pub fn evaluates_first(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Worker { .. } | Command::Replay(_))
+    }
+
     /// Whether this command runs agents in this process: a run that does
     /// not start a worker, or a worker.
     pub fn runs_agents(&self) -> bool {

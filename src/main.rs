@@ -23,6 +23,9 @@ fn main() -> ExitCode {
         // wait for its teardown (see the guardian).
         odw_engine::start_guardian();
     }
+    if cli.command.evaluates_first() {
+        commands::preload_sandbox();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),
