@@ -7,7 +7,8 @@
 //! copy needs to be written before the guest sees it: the recorded journal
 //! already holds it on disk. So the scheduler hands the copies to the
 //! scribe, which writes them beside the scheduler, on the core the guest
-//! leaves idle once it has issued its calls.
+//! leaves idle once it has issued its calls. It is woken once per burst of
+//! the scheduler's ([`Scribe::wake`]), not per record.
 //!
 //! What stays exactly as before:
 //! - **Order.** Records reach the journal in the order they were handed
@@ -88,7 +89,7 @@ impl Scribe {
         self.shared.hand_over(Copy::Completed(completed));
     }
 
-    /// Sets the thread writing what was handed over. The scheduler calls
+    /// Wakes the thread to write what was handed over. The scheduler calls
     /// this when it has handled a burst of the guest's messages: woken for
     /// each record, the thread took them one at a time, and each wake-up
     /// preempted the scheduler or the guest on a two-core machine (two
