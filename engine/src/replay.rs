@@ -112,7 +112,6 @@ pub struct Plan {
     order: Vec<u32>,
     /// `--reuse content`: recorded indices by content key, oldest first.
     by_content: HashMap<String, VecDeque<u32>>,
-    used: HashSet<u32>,
     diverged_at: Option<u32>,
     /// For the summary: how many calls were reused, by which rule.
     pub reused_prefix: u32,
@@ -138,7 +137,6 @@ impl Plan {
             completed: HashMap::new(),
             order: Vec::new(),
             by_content: HashMap::new(),
-            used: HashSet::new(),
             diverged_at: None,
             reused_prefix: 0,
             reused_content: 0,
@@ -201,7 +199,6 @@ impl Plan {
             completed,
             order,
             by_content,
-            used: HashSet::new(),
             diverged_at: None,
             reused_prefix: 0,
             reused_content: 0,
@@ -245,12 +242,9 @@ impl Plan {
         let same_call = recorded.is_some_and(|r| r.key == key);
         if self.diverged_at.is_none() && same_call {
             // Taken out of the plan, not copied (a reply can be large): a
-            // recorded call serves one call at most, and `used` keeps
-            // the content rule from looking for it again.
+            // recorded call serves one call at most, and its absence keeps
+            // the content rule from serving it again.
             if let Some(c) = self.completed.remove(&index) {
-                if self.mode == Mode::Resume(ReuseRule::Content) {
-                    self.used.insert(index);
-                }
                 self.reused_prefix += 1;
                 return Decision::Reuse { completed: c, from_index: index, rule: ReuseRule::Prefix };
             }
@@ -268,9 +262,8 @@ impl Plan {
         }
         if self.diverged_at.is_some() && self.mode == Mode::Resume(ReuseRule::Content) {
             while let Some(from) = self.by_content.get_mut(content_key).and_then(VecDeque::pop_front) {
-                if self.used.insert(from)
-                    && let Some(c) = self.completed.remove(&from)
-                {
+                // A call served already (by either rule) is gone from `completed`.
+                if let Some(c) = self.completed.remove(&from) {
                     self.reused_content += 1;
                     return Decision::Reuse { completed: c, from_index: from, rule: ReuseRule::Content };
                 }
