@@ -115,13 +115,17 @@ pub enum Command {
     Worker { run_dir: PathBuf },
 }
 
-impl Command {
-    /// Whether this command evaluates a workflow first thing, so that its
-    /// sandbox is best loaded beside its start (`commands::preload_sandbox`).
-    pub fn evaluates_first(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Worker { .. } | Command::Replay(_))
-    }
+/// Whether the command named `word` evaluates a workflow first thing (`run`,
+/// the worker, `replay`), so that its sandbox is best loaded from the
+/// process's first instruction on (`commands::preload_sandbox`): read from
+/// the command line's first word, before clap has parsed the rest. A
+/// command named after global options is not recognised, and loads its
+/// sandbox when it first uses it.
+pub fn evaluates_first(word: &std::ffi::OsStr) -> bool {
+    matches!(word.to_str(), Some("run" | "worker" | "replay"))
+}
 
+impl Command {
     /// Whether this command runs agents in this process: a run that does
     /// not start a worker, or a worker.
     pub fn runs_agents(&self) -> bool {
@@ -432,4 +436,28 @@ pub struct ServeArgs {
     /// The bearer token --allow-remote-control requires (at least 16 characters).
     #[arg(long, value_name = "TOKEN", requires = "allow_remote_control")]
     pub token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words [`evaluates_first`] knows are the names clap gives the
+    /// commands that evaluate first, and no other command's.
+    #[test]
+    fn the_first_word_names_exactly_the_commands_that_evaluate_first() {
+        let command = |words: &[&str]| Cli::try_parse_from([&["odw"], words].concat()).unwrap().command;
+        for words in [&["run", "flow.js"][..], &["worker", "/tmp/run"], &["replay", "some-run"]] {
+            assert!(evaluates_first(std::ffi::OsStr::new(words[0])), "{words:?}");
+            let parsed = command(words);
+            assert!(
+                matches!(parsed, Command::Run(_) | Command::Worker { .. } | Command::Replay(_)),
+                "{words:?}"
+            );
+        }
+        for words in [&["status", "some-run"][..], &["validate", "flow.js"], &["list"]] {
+            assert!(!evaluates_first(std::ffi::OsStr::new(words[0])), "{words:?}");
+            command(words);
+        }
+    }
 }

@@ -17,14 +17,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|word| cli::evaluates_first(&word)) {
+        commands::preload_sandbox();
+    }
     let cli = cli::Cli::parse();
     if cli.command.runs_agents() {
         // First thing: it also holds the address space, so the exit does not
         // wait for its teardown (see the guardian).
         odw_engine::start_guardian();
-    }
-    if cli.command.evaluates_first() {
-        commands::preload_sandbox();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -16,9 +16,9 @@ pub async fn claude(global: &Global, args: &ImportClaudeArgs) -> anyhow::Result<
     let reference = claude::locate(&args.run, &claude::config_dirs())?;
     let recorded = claude::load(&reference)?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let sandbox = sandbox()?;
+    let sandbox = sandbox();
     let imported =
-        claude::import(&sandbox, &config, &root, &recorded, args.adapter.clone(), cwd, config.path.clone())
+        claude::import(sandbox, &config, &root, &recorded, args.adapter.clone(), cwd, config.path.clone())
             .await
             .with_context(|| format!("cannot import Claude Code run {}", reference.id))?;
     let script = imported.run.read_meta()?.script;

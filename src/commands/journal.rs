@@ -23,8 +23,8 @@ pub async fn replay(global: &Global, args: &ReplayArgs) -> anyhow::Result<ExitCo
     };
     let config = config(global)?;
     let root = runs_root(global, &config);
-    let sandbox = sandbox()?;
-    let verdict = check(&sandbox, &config, &root, &args.run, args.script.clone(), replay_args).await?;
+    let sandbox = sandbox();
+    let verdict = check(sandbox, &config, &root, &args.run, args.script.clone(), replay_args).await?;
     eprintln!("odw: {}", verdict_message(&args.run, &verdict));
     Ok(if verdict.reproduced() { Exit::Ok } else { Exit::Diverged }.into())
 }

@@ -80,37 +80,29 @@ pub fn find_run(global: &Global, id: &str) -> anyhow::Result<RunDir> {
     RunDir::find(&root, id).with_context(|| format!("no run `{id}` under {}", root.display()))
 }
 
-/// The sandbox, with the precompiled guest cached: the one
-/// [`preload_sandbox`] started loading, if it did, else loaded now.
-pub fn sandbox() -> anyhow::Result<Sandbox> {
-    let preloaded = PRELOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    match preloaded {
-        Some(loading) => loading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        None => load_sandbox(),
-    }
+/// The process's sandbox, with the precompiled guest cached. It may still
+/// be loading (see [`Sandbox::start`]): a run reads its configuration,
+/// makes its directory and finds its script in the compile cache meanwhile,
+/// and only its evaluation waits for the load.
+///
+/// One per process, and it lives as long as the process: a command that
+/// uses it uses it to its end, and the process exits then. Dropped, it
+/// unmapped the guest's code on the way out (0.25 ms of every run's exit);
+/// left to the exit, the address space goes whole, after odw is gone (see
+/// the guardian).
+pub fn sandbox() -> &'static Sandbox {
+    SANDBOX.get_or_init(|| Sandbox::start(cache_dir()))
 }
 
-fn load_sandbox() -> anyhow::Result<Sandbox> {
-    Ok(Sandbox::new(cache_dir().as_deref())?)
-}
+static SANDBOX: std::sync::OnceLock<Sandbox> = std::sync::OnceLock::new();
 
-/// The sandbox [`preload_sandbox`] is loading.
-static PRELOADED: std::sync::Mutex<Option<std::thread::JoinHandle<anyhow::Result<Sandbox>>>> =
-    std::sync::Mutex::new(None);
-
-/// Starts loading the sandbox on a thread of its own, for a command that
-/// will need it first thing ([`sandbox`] takes it). Loading it (the engine,
-/// the precompiled guest, its linking: ~0.5 ms) is the largest step of a
-/// run's start that needs nothing from the command line but the command;
-/// beside it the main thread starts the async runtime, reads the
-/// configuration and finds the script, on a core that otherwise idles.
-/// A command that fails before it asks for the sandbox exits without
-/// waiting for it.
+/// Starts loading the sandbox now, for a command that needs it first thing:
+/// loading it (the engine, the precompiled guest, its linking: ~1 ms on a
+/// 2-core VM) is the longest step of a run's start, and needs nothing from
+/// the command line but the command's name. A command that fails before it
+/// uses the sandbox exits without waiting for it.
 pub fn preload_sandbox() {
-    let loading = std::thread::Builder::new().name("odw-load".into()).spawn(load_sandbox);
-    if let Ok(loading) = loading {
-        *PRELOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(loading);
-    }
+    sandbox();
 }
 
 /// Where the precompiled guest is cached.

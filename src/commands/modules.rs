@@ -21,8 +21,8 @@ pub async fn build(global: &Global, args: &BuildArgs) -> anyhow::Result<ExitCode
         anyhow::bail!("{}: the module would overwrite its own script; name it with -o", output.display());
     }
     let script = Script::read(&args.script)?;
-    let sandbox = sandbox()?;
-    let bytes = odw_engine::build(&sandbox, &config, &script).await?;
+    let sandbox = sandbox();
+    let bytes = odw_engine::build(sandbox, &config, &script).await?;
     atomic_write(&output, &bytes, false).with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!(
         "odw: built {} ({} KiB, script {}) in {} ms",
@@ -39,7 +39,7 @@ pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<Exit
     let report = if is_module(path) {
         let built = WorkflowModule::read(path)?;
         let size = built.bytes.len();
-        let here = built_here(&sandbox()?, &built.bytes);
+        let here = built_here(sandbox(), &built.bytes);
         let m = built.manifest.clone();
         Report {
             kind: "module",
@@ -54,8 +54,8 @@ pub async fn inspect(global: &Global, args: &InspectArgs) -> anyhow::Result<Exit
     } else {
         let config = config(global)?;
         let script = Script::read(path)?;
-        let sandbox = sandbox()?;
-        let meta = read_meta(&sandbox, &config, &script).await?;
+        let sandbox = sandbox();
+        let meta = read_meta(sandbox, &config, &script).await?;
         Report {
             kind: "script",
             file: script.display_name(),

@@ -44,7 +44,7 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let sandbox = sandbox()?;
+    let sandbox = sandbox();
     let opts = RunOptions {
         script,
         args: workflow_args,
@@ -59,12 +59,12 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let progress =
         if args.wait { Mode::choose(args.progress == ProgressFlag::Plain, args.quiet) } else { Mode::Quiet };
     if here {
-        let prepared = prepare(&sandbox, &config, opts).await?.reading(recorded);
+        let prepared = prepare(sandbox, &config, opts).await?.reading(recorded);
         let follow = Follow::start(&prepared.run, progress);
-        return in_process(&sandbox, &config, prepared, args.wait, follow).await;
+        return in_process(sandbox, &config, prepared, args.wait, follow).await;
     }
     // The worker outlives this process, which reaps nothing.
-    let (run, _worker) = start_detached(&sandbox, &config, opts).await?;
+    let (run, _worker) = start_detached(sandbox, &config, opts).await?;
     if !args.wait {
         outln!("{}", run.id);
         return Ok(Exit::Ok.into());
@@ -266,8 +266,8 @@ fn spawn_worker(run: &RunDir) -> anyhow::Result<std::process::Child> {
 
 /// The worker: runs a prepared run directory, obeying `control.json`.
 pub async fn worker(run_dir: &Path) -> anyhow::Result<ExitCode> {
-    let sandbox = sandbox()?;
-    let prepared = Prepared::load(&sandbox, run_dir)?;
+    let sandbox = sandbox();
+    let prepared = Prepared::load(sandbox, run_dir)?;
     let config = match &prepared.meta.config {
         Some(path) => Config::read(path)?,
         None => Config::default(),
@@ -278,7 +278,7 @@ pub async fn worker(run_dir: &Path) -> anyhow::Result<ExitCode> {
     // A run that cannot start is recorded as failed by the engine.
     // A worker is the process of one run: it exits when the run ends.
     let controls = Controls { exits_with_run: true, ..Controls::follow(&prepared.run) };
-    let report = execute(&sandbox, &config, prepared, controls).await?;
+    let report = execute(sandbox, &config, prepared, controls).await?;
     report::summary(&report);
     if let Some(reuse) = &report.reuse {
         report::reuse(reuse, report.agents.dispatched);

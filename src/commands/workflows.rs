@@ -33,7 +33,7 @@ pub async fn workflows(global: &Global, cmd: WorkflowsCommand) -> anyhow::Result
             }
         },
         WorkflowsCommand::List { json } => {
-            let rows = saved(&config, &cwd, &sandbox()?).await;
+            let rows = saved(&config, &cwd, sandbox()).await;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -83,8 +83,8 @@ async fn description(sandbox: &Sandbox, config: &Config, script: Result<Script, 
 
 pub async fn validate(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let config = config(global)?;
-    let sandbox = sandbox()?;
-    let verdict = validate_file(&sandbox, &config, &args.script).await;
+    let sandbox = sandbox();
+    let verdict = validate_file(sandbox, &config, &args.script).await;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&verdict)?);
     } else if verdict.ok {

@@ -80,7 +80,7 @@ pub async fn generate(global: &Global, args: GenerateArgs) -> anyhow::Result<Exi
     // odw's own check of what it is about to show and save: the generator
     // may be a user's replacement that claims more than it checked.
     let stored = run::inline_script(&source).context("cannot store the generated script")?;
-    let verdict = validate_file(&sandbox()?, &config, &stored).await;
+    let verdict = validate_file(sandbox(), &config, &stored).await;
     if !verdict.ok {
         eprintln!("odw: error: the generator returned a script that does not compile:");
         for e in &verdict.errors {
@@ -139,7 +139,7 @@ async fn write_script(
     args: &GenerateArgs,
 ) -> anyhow::Result<Result<Generated, ExitCode>> {
     let generator = run::saved_workflow(config, cwd, "generate")?;
-    let sandbox = sandbox()?;
+    let sandbox = sandbox();
     let opts = RunOptions {
         script: generator,
         args: json!({ "task": args.task, "skill": SKILL, "maxAttempts": args.attempts }),
@@ -151,12 +151,12 @@ async fn write_script(
         reuse: ReuseRule::Prefix,
         config_path: config.path.clone(),
     };
-    let prepared = prepare(&sandbox, config, opts).await?;
+    let prepared = prepare(sandbox, config, opts).await?;
     let run = prepared.run.clone();
     eprintln!("odw: writing a workflow for the task (run {})", run.id);
     let follow = Follow::start(&run, Mode::choose(false, false));
     let controls = Controls::follow(&run);
-    let outcome = execute(&sandbox, config, prepared, controls).await;
+    let outcome = execute(sandbox, config, prepared, controls).await;
     if let Some(follow) = follow {
         follow.finish().await;
     }

@@ -51,7 +51,7 @@ pub struct State {
     /// Where runs work and relative paths resolve: the directory `odw mcp`
     /// was started in (the host agent's project), as for `odw run` there.
     workspace: PathBuf,
-    sandbox: Sandbox,
+    sandbox: &'static Sandbox,
 }
 
 /// Told to the host agent at initialisation.
@@ -76,7 +76,7 @@ pub async fn mcp(global: &Global) -> anyhow::Result<ExitCode> {
     let state = State {
         runs_root: runs_root(global, &config),
         workspace: std::env::current_dir().context("cannot read the current directory")?,
-        sandbox: sandbox()?,
+        sandbox: sandbox(),
         config,
     };
     let server = Odw::new(Arc::new(state));

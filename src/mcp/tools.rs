@@ -89,7 +89,7 @@ impl Odw {
         let state = self.state.clone();
         let runtime = tokio::runtime::Handle::current();
         let started = tokio::task::spawn_blocking(move || {
-            runtime.block_on(run::start_detached(&state.sandbox, &state.config, opts))
+            runtime.block_on(run::start_detached(state.sandbox, &state.config, opts))
         })
         .await
         .map_err(|e| failed(e.into()))?;
@@ -233,7 +233,7 @@ impl Odw {
         Parameters(input): Parameters<inputs::Validate>,
     ) -> Result<Json<outputs::Validation>, ErrorData> {
         let path = self.script(inputs::Source { script: input.script, file: input.file, workflow: None })?;
-        let verdict = validate_file(&self.state.sandbox, &self.state.config, &path).await;
+        let verdict = validate_file(self.state.sandbox, &self.state.config, &path).await;
         let errors = verdict
             .errors
             .into_iter()
@@ -256,7 +256,7 @@ impl Odw {
                        from (as `odw workflows list`); `run` takes their names."
     )]
     async fn list_workflows(&self) -> Result<Json<outputs::Workflows>, ErrorData> {
-        let rows = workflows::saved(&self.state.config, &self.state.workspace, &self.state.sandbox).await;
+        let rows = workflows::saved(&self.state.config, &self.state.workspace, self.state.sandbox).await;
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
         let workflows = rows
             .iter()
@@ -280,7 +280,7 @@ impl Odw {
     ) -> Result<Json<outputs::Replay>, ErrorData> {
         let script = input.file.map(|f| self.state.workspace.join(f));
         let verdict = odw_engine::run::check(
-            &self.state.sandbox,
+            self.state.sandbox,
             &self.state.config,
             &self.state.runs_root,
             &input.run,

@@ -220,7 +220,7 @@ pub async fn start(State(state): State<Arc<AppState>>, Json(start): Json<Start>)
         let state = state.clone();
         let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            runtime.block_on(run::start_detached(&state.sandbox, &state.config, opts))
+            runtime.block_on(run::start_detached(state.sandbox, &state.config, opts))
         })
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?

@@ -51,7 +51,7 @@ pub struct AppState {
     /// for `odw run` typed there.
     workspace: PathBuf,
     exposure: Exposure,
-    sandbox: Sandbox,
+    sandbox: &'static Sandbox,
     hub: Arc<stream::Hub>,
     /// Inline scripts of `POST /api/runs`, by hash: private to this user,
     /// under odw's cache directory (none without a home directory).
@@ -140,7 +140,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         config,
         workspace,
         exposure,
-        sandbox: sandbox()?,
+        sandbox: sandbox(),
         hub,
         inline_dir,
     });

@@ -20,8 +20,8 @@ mod wasi;
 mod wasmtime_config;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -122,11 +122,23 @@ pub enum SandboxError {
 }
 
 /// The compiled guest, ready to instantiate.
+///
+/// It may still be loading ([`Sandbox::start`]): loading it (the engine,
+/// the precompiled guest mapped and linked) is the longest step of a run's
+/// start, and most of that start (the configuration, the run's directory,
+/// the script from the compile cache) needs nothing of it but where the
+/// cache is. What needs the engine waits for it, once.
 pub struct Sandbox {
+    cache_dir: Option<PathBuf>,
+    loaded: OnceLock<Result<Loaded, String>>,
+    loading: Mutex<Option<std::thread::JoinHandle<Result<Loaded, SandboxError>>>>,
+}
+
+/// What a sandbox loads.
+struct Loaded {
     engine: Engine,
     linker: Linker<GuestState>,
     guest: Compiled,
-    cache_dir: Option<PathBuf>,
     ticker: Arc<AtomicBool>,
 }
 
@@ -151,7 +163,7 @@ pub struct Compiled {
     pre: InstancePre<GuestState>,
 }
 
-impl Drop for Sandbox {
+impl Drop for Loaded {
     fn drop(&mut self) {
         self.ticker.store(false, Ordering::Relaxed);
     }
@@ -258,10 +270,8 @@ impl Drop for GuestState {
     }
 }
 
-impl Sandbox {
-    /// Loads the guest precompiled (from `cache_dir`, else as shipped in the
-    /// binary), or compiles it when neither suits this CPU and engine.
-    pub fn new(cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
+impl Loaded {
+    fn load(cache_dir: Option<&Path>) -> Result<Loaded, SandboxError> {
         let engine = Engine::new(&wasmtime_config::wasmtime_config())
             .map_err(|e| SandboxError::Setup(e.to_string()))?;
         let module = guest::load_guest(&engine, cache_dir)?;
@@ -282,8 +292,46 @@ impl Sandbox {
                 }
             })
             .map_err(|e| SandboxError::Setup(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Loaded { engine, linker, guest: Compiled { pre }, ticker })
+    }
+}
+
+impl Sandbox {
+    /// Loads the guest precompiled (from `cache_dir`, else as shipped in the
+    /// binary), or compiles it when neither suits this CPU and engine.
+    pub fn new(cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
+        let loaded = Loaded::load(cache_dir)?;
         let cache_dir = cache_dir.map(Path::to_path_buf);
-        Ok(Sandbox { engine, linker, guest: Compiled { pre }, cache_dir, ticker })
+        Ok(Sandbox { cache_dir, loaded: OnceLock::from(Ok(loaded)), loading: Mutex::new(None) })
+    }
+
+    /// A sandbox that loads as [`Sandbox::new`] does, on a thread of its
+    /// own, while the caller goes on; its first evaluation or compile waits
+    /// for the load and reports its error, if any. (If no thread can be
+    /// started, that first use loads it.)
+    pub fn start(cache_dir: Option<PathBuf>) -> Sandbox {
+        let dir = cache_dir.clone();
+        let loading = std::thread::Builder::new()
+            .name("odw-load".into())
+            .spawn(move || Loaded::load(dir.as_deref()))
+            .ok();
+        Sandbox { cache_dir, loaded: OnceLock::new(), loading: Mutex::new(loading) }
+    }
+
+    /// The engine and the guest, once loaded.
+    fn loaded(&self) -> Result<&Loaded, SandboxError> {
+        let loaded = self.loaded.get_or_init(|| {
+            let loading = self.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            let loaded = match loading {
+                Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => Loaded::load(self.cache_dir.as_deref()),
+            };
+            loaded.map_err(|e| match e {
+                SandboxError::Setup(message) => message,
+                other => other.to_string(),
+            })
+        });
+        loaded.as_ref().map_err(|message| SandboxError::Setup(message.clone()))
     }
 
     /// The guest module's imports as `module::name`: every capability it has.
@@ -301,10 +349,11 @@ impl Sandbox {
     /// that asks for anything else is refused here.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, SandboxError> {
         let hash = blake3::hash(bytes);
-        let module = guest::load_module(&self.engine, self.cache_dir.as_deref(), "module", &hash, |_| {
+        let loaded = self.loaded()?;
+        let module = guest::load_module(&loaded.engine, self.cache_dir.as_deref(), "module", &hash, |_| {
             Ok(guest::ModuleSource::Wasm(bytes.to_vec()))
         })?;
-        let pre = self.linker.instantiate_pre(&module).map_err(|e| {
+        let pre = loaded.linker.instantiate_pre(&module).map_err(|e| {
             SandboxError::Setup(format!("the module needs what the sandbox does not offer: {e:#}"))
         })?;
         Ok(Compiled { pre })
@@ -334,7 +383,7 @@ impl Sandbox {
         let trap = |e: wasmtime::Error| limits::classify(e, &limits);
         let pre = match &boot {
             Boot::Module(module) => &module.pre,
-            _ => &self.guest.pre,
+            _ => &self.loaded()?.guest.pre,
         };
         let instance = pre.instantiate_async(&mut store).await.map_err(trap)?;
         match boot {
@@ -373,7 +422,7 @@ impl Sandbox {
         let mut store = self.store(compile, limits, io)?;
         let trap = |e: wasmtime::Error| limits::classify(e, &limits);
         let captured = async {
-            let instance = self.guest.pre.instantiate_async(&mut store).await.map_err(trap)?;
+            let instance = self.loaded()?.guest.pre.instantiate_async(&mut store).await.map_err(trap)?;
             let init = instance.get_typed_func::<(), ()>(&mut store, INIT_FUNC).map_err(trap)?;
             init.call_async(&mut store, ()).await.map_err(trap)?;
             if let Some(outcome) = store.data_mut().outcome.take() {
@@ -415,7 +464,7 @@ impl Sandbox {
             limits,
             cpu_ticks: 0,
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&self.loaded()?.engine, state);
         store.limiter(|s| s);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
@@ -517,6 +566,39 @@ mod tests {
         let mut expected: Vec<String> = vec!["first".into(), "agent one".into(), "second".into()];
         expected.extend((0..150).map(|i| format!("n{i}")));
         assert_eq!(host.await.unwrap(), expected);
+    }
+
+    /// What a script returns, evaluated with no agent to serve.
+    async fn value_of(sandbox: &Sandbox, body: &str) -> serde_json::Value {
+        let source = format!("export const meta = {{ name: 'v', description: '' }};\n{body}");
+        let script = crate::loader::Script::parse(Path::new("v.js"), source).unwrap();
+        let activation = Activation {
+            source: script.body.clone(),
+            filename: "v.js".into(),
+            line_one_shift: script.line_one_shift,
+            args: serde_json::Value::Null,
+            seed: [0, 0],
+            clock: 0.0,
+            budget: None,
+        };
+        let (io, refuse) = GuestIo::isolated();
+        let outcome = sandbox.run(&activation, SandboxLimits::default(), io).await.unwrap();
+        refuse.abort();
+        assert!(outcome.ok, "{outcome:?}");
+        outcome.value.unwrap()
+    }
+
+    /// A sandbox that loads while its caller goes on: where its cache is
+    /// is known at once, and its first uses, side by side, share one load.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_started_sandbox_serves_its_first_uses_from_one_load() {
+        let cache = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::start(Some(cache.path().to_path_buf()));
+        assert_eq!(sandbox.cache_dir(), Some(cache.path()));
+        let (one, two) = tokio::join!(value_of(&sandbox, "return 1;"), value_of(&sandbox, "return 'two';"));
+        assert_eq!((one, two), (serde_json::json!(1), serde_json::json!("two")));
+        let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "one precompiled artifact: {files:?}");
     }
 
     #[test]
