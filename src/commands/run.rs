@@ -157,6 +157,7 @@ pub async fn start_detached(
     opts: RunOptions,
 ) -> anyhow::Result<(RunDir, std::process::Child)> {
     let prepared = prepare(sandbox, config, opts).await?;
+    prepared.mark_pending()?;
     let run = prepared.run.clone();
     let worker = spawn_worker(&run)?;
     Ok((run, worker))

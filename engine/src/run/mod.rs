@@ -120,7 +120,9 @@ fn find(root: &Path, id: &str) -> Result<RunDir, RunError> {
     RunDir::find(root, id).ok_or_else(|| RunError::UnknownRun { id: id.into(), root: root.into() })
 }
 
-/// Loads the workflow, evaluates meta and makes the run directory.
+/// Loads the workflow, evaluates meta and makes the run directory with its
+/// `meta.json`; its status is written by whatever runs it (see
+/// [`Prepared::mark_pending`]).
 pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Result<Prepared, RunError> {
     let workflow = Workflow::load(sandbox, &opts.script)?;
     let selected = adapters::select_default(config, opts.adapter.as_deref())?;
@@ -165,11 +167,20 @@ pub async fn prepare(sandbox: &Sandbox, config: &Config, opts: RunOptions) -> Re
         imported: false,
     };
     run.write_meta(&record)?;
-    run.write_status(&Status::new(&run.id, &meta.name, RunState::Pending, 0))?;
     Ok(Prepared { run, meta: record, workflow, recorded: None })
 }
 
 impl Prepared {
+    /// Marks the run `pending`, for a run handed to a worker: its status
+    /// until the worker starts it. A run executed in this process gets its
+    /// first status from its progress as it starts; a `pending` one written
+    /// before was replaced within a millisecond, and replacing a file costs
+    /// more than writing one (ext4 starts writing the new file's data).
+    pub fn mark_pending(&self) -> Result<(), RunError> {
+        let status = Status::new(&self.run.id, &self.meta.workflow, RunState::Pending, 0);
+        Ok(self.run.write_status(&status)?)
+    }
+
     /// Reads a prepared run back from its directory (in the worker).
     pub fn load(sandbox: &Sandbox, run_path: &Path) -> Result<Prepared, RunError> {
         let run = RunDir::at(run_path);
