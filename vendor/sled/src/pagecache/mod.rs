@@ -34,6 +34,25 @@ use parallel_io_unix::{pread_exact, pread_exact_or_eof, pwrite_all};
 #[cfg(all(windows, not(miri)))]
 use parallel_io_windows::{pread_exact, pread_exact_or_eof, pwrite_all};
 
+/// odw: writes `len` zero bytes (`MessageKind::Corrupted`, the byte a
+/// torn or freed stretch of the log is shredded with) at `offset`, from one
+/// static buffer rather than a fresh zeroed one (see ODW-PATCH.md).
+pub(crate) fn pwrite_zeros(
+    file: &std::fs::File,
+    len: usize,
+    offset: LogOffset,
+) -> std::io::Result<()> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    debug_assert_eq!(MessageKind::Corrupted as u8, 0);
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(ZEROS.len());
+        pwrite_all(file, &ZEROS[..n], offset + done as LogOffset)?;
+        done += n;
+    }
+    Ok(())
+}
+
 use self::{
     blob_io::{gc_blobs, read_blob, remove_blob, write_blob},
     constants::{

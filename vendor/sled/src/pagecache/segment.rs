@@ -635,11 +635,7 @@ impl SegmentAccountant {
         for segment_base in to_free {
             self.free_segment(segment_base)?;
             io_fail!(self.config, "zero garbage segment SA");
-            pwrite_all(
-                &self.config.file,
-                &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
-                segment_base,
-            )?;
+            pwrite_zeros(&self.config.file, self.config.segment_size, segment_base)?;
         }
 
         // we want to complete all truncations because
