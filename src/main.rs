@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         commands::preload_sandbox();
     }
     let cli = cli::Cli::parse();
+    let early = commands::start_early(&cli);
     if cli.command.runs_agents() {
         // First thing: it also holds the address space, so the exit does not
         // wait for its teardown (see the guardian).
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    let outcome = runtime.block_on(commands::execute(cli));
+    let outcome = runtime.block_on(commands::execute(cli, early));
     // The command is over and the process ends now. Dropping the runtime
     // would join its threads, and wait for blocking tasks still running
     // (a run's journal being closed, after its end was flushed), only to

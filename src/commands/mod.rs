@@ -25,10 +25,25 @@ use odw_engine::{Config, ControlRequest, RunDir, home_dir};
 
 use crate::cli::{Cli, Command, Global};
 
-pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+/// What a command starts as soon as its command line is parsed, before the
+/// async runtime exists: a resume's read of the journal it reuses.
+pub struct Early {
+    recorded: Option<odw_engine::run::Recorded>,
+}
+
+/// Starts what `cli`'s command can start before the runtime (see [`Early`]).
+pub fn start_early(cli: &Cli) -> Early {
+    let recorded = match &cli.command {
+        Command::Run(args) => run::read_recorded(&cli.global, args),
+        _ => None,
+    };
+    Early { recorded }
+}
+
+pub async fn execute(cli: Cli, early: Early) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     match cli.command {
-        Command::Run(args) => run::run(&global, args).await,
+        Command::Run(args) => run::run(&global, args, early.recorded).await,
         Command::Worker { run_dir } => run::worker(&run_dir).await,
         Command::Status(r) => inspect::status(&global, &r),
         Command::Logs(args) => inspect::logs(&global, &args).await,

@@ -27,7 +27,24 @@ use crate::report::{self, Exit, outln};
 /// How often a waiting `odw run` looks at the run's status.
 const POLL: Duration = Controls::POLL;
 
-pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
+/// Starts reading the journal a resume that runs here reuses, from the
+/// command line on: beside the async runtime's start, the configuration,
+/// the sandbox's load and the workflow's preparation (see `Recorded`). It is
+/// the longest step of a resume's start, and it began ~1 ms later once the
+/// runtime was up and the script found. `None` for any other run, or when
+/// the configuration cannot be read (`run` reports that).
+pub fn read_recorded(global: &Global, args: &RunArgs) -> Option<Recorded> {
+    let id = args.resume_from.as_ref().filter(|_| args.in_process())?;
+    let root = match &global.runs_root {
+        Some(root) => root.clone(),
+        // Read again, with its warnings, by `run`.
+        None => odw_engine::Config::discover(global.config.as_deref()).ok()?.runs_root(),
+    };
+    Some(Recorded::start(root, id.clone(), reuse_rule(args.reuse)))
+}
+
+/// `odw run`; `recorded` is what [`read_recorded`] started for it.
+pub async fn run(global: &Global, args: RunArgs, recorded: Option<Recorded>) -> anyhow::Result<ExitCode> {
     let workflow_args = match parse_args(args.args.as_deref()) {
         Ok(v) => v,
         Err(message) => return Ok(report::usage(&message)),
@@ -36,14 +53,6 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let script = resolve_script(&config, &cwd, &args.script)?;
     let here = args.in_process();
-    // A resume that runs here reads the journal it reuses beside the
-    // sandbox's load and the workflow's preparation (see `Recorded`).
-    let recorded = match (&args.resume_from, here) {
-        (Some(id), true) => {
-            Some(Recorded::start(runs_root(global, &config), id.clone(), reuse_rule(args.reuse)))
-        }
-        _ => None,
-    };
     let sandbox = sandbox();
     let opts = RunOptions {
         script,

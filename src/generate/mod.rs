@@ -127,7 +127,7 @@ pub async fn generate(global: &Global, args: GenerateArgs) -> anyhow::Result<Exi
         reuse: Reuse::Prefix,
         foreground: false,
     };
-    run::run(global, run_args).await
+    run::run(global, run_args, None).await
 }
 
 /// Runs the generator workflow here and now; its result, or the exit code
