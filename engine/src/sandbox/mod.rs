@@ -520,20 +520,11 @@ mod tests {
     /// than one outbox's worth) arrive too.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_host_gets_every_message_in_the_order_sent() {
-        let body = "log('first'); const a = agent('one'); log('second'); await a;
+        let activation = activation(
+            "log('first'); const a = agent('one'); log('second'); await a;
             for (let i = 0; i < 150; i++) log('n' + i);
-            return 1;";
-        let source = format!("export const meta = {{ name: 'o', description: '' }};\n{body}");
-        let script = crate::loader::Script::parse(Path::new("o.js"), source).unwrap();
-        let activation = Activation {
-            source: script.body.clone(),
-            filename: "o.js".into(),
-            line_one_shift: script.line_one_shift,
-            args: serde_json::Value::Null,
-            seed: [0, 0],
-            clock: 0.0,
-            budget: None,
-        };
+            return 1;",
+        );
         let (to_host, mut from_guest) = mpsc::unbounded_channel();
         let (to_guest, completions) = mpsc::unbounded_channel();
         let host = tokio::spawn(async move {
@@ -568,21 +559,25 @@ mod tests {
         assert_eq!(host.await.unwrap(), expected);
     }
 
-    /// What a script returns, evaluated with no agent to serve.
-    async fn value_of(sandbox: &Sandbox, body: &str) -> serde_json::Value {
-        let source = format!("export const meta = {{ name: 'v', description: '' }};\n{body}");
-        let script = crate::loader::Script::parse(Path::new("v.js"), source).unwrap();
-        let activation = Activation {
+    /// The activation of a script `o.js` whose body is `body`.
+    fn activation(body: &str) -> Activation {
+        let source = format!("export const meta = {{ name: 'o', description: '' }};\n{body}");
+        let script = crate::loader::Script::parse(Path::new("o.js"), source).unwrap();
+        Activation {
             source: script.body.clone(),
-            filename: "v.js".into(),
+            filename: "o.js".into(),
             line_one_shift: script.line_one_shift,
             args: serde_json::Value::Null,
             seed: [0, 0],
             clock: 0.0,
             budget: None,
-        };
+        }
+    }
+
+    /// What a script returns, evaluated with no agent to serve.
+    async fn value_of(sandbox: &Sandbox, body: &str) -> serde_json::Value {
         let (io, refuse) = GuestIo::isolated();
-        let outcome = sandbox.run(&activation, SandboxLimits::default(), io).await.unwrap();
+        let outcome = sandbox.run(&activation(body), SandboxLimits::default(), io).await.unwrap();
         refuse.abort();
         assert!(outcome.ok, "{outcome:?}");
         outcome.value.unwrap()
