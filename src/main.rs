@@ -23,8 +23,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let early = commands::start_early(&cli);
     if cli.command.runs_agents() {
-        // First thing: it also holds the address space, so the exit does not
-        // wait for its teardown (see the guardian).
+        // Before any agent can start; it also holds the address space, so
+        // the exit does not wait for its teardown (see the guardian).
         odw_engine::start_guardian();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
