@@ -49,8 +49,16 @@ const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// fan-out's host time, and was never a power-loss guarantee either: sled
 /// waited with `sync_file_range`, which writes the data pages but not the
 /// size and blocks that make them part of a growing file.
+///
+/// No `conf` file (`persist_config`, another change of odw's): sled writes
+/// its storage parameters there to refuse a reopen with different ones, but
+/// odw opens every journal with these same ones, and checks its own format
+/// version first (`meta`'s "version"). Each file made in a run is an inode
+/// allocated, and on an ext4 without a journal every allocation scans past
+/// the inodes freed in the last minutes: after runs were deleted it was a
+/// third of a run's CPU. A journal written with `conf` reads the same.
 pub(crate) fn config(path: &Path) -> sled::Config {
-    sled::Config::new().path(path).cache_capacity(CACHE_BYTES).sync_writes(false)
+    sled::Config::new().path(path).cache_capacity(CACHE_BYTES).sync_writes(false).persist_config(false)
 }
 
 pub(crate) fn index_key(index: u32) -> [u8; 4] {

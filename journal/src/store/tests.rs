@@ -512,3 +512,49 @@ fn an_opened_journal_finds_each_completion_and_refuses_a_second_one() {
     assert_eq!(journal.completions().unwrap().len(), 2);
     assert!(matches!(journal.complete(&completed(7)), Err(JournalError::Duplicate { .. })));
 }
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_journal_is_one_file_until_a_record_is_large_enough_for_a_file_of_its_own() {
+    let (_tmp, path) = journal_dir();
+    let mut large = completed(2);
+    large.outcome = crate::CallOutcome::Ok { value: serde_json::json!("x".repeat(300_000)) };
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        journal.complete(&completed(0)).unwrap();
+        journal.sync().unwrap();
+        // Every file made is an inode allocated (see `layout::config`).
+        assert_eq!(names(&path), ["db"]);
+        journal.complete(&large).unwrap();
+        journal.finish(&finished()).unwrap();
+    }
+    assert_eq!(names(&path), ["blobs", "db"], "sled made its blobs directory for the large record");
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.completed(2).unwrap(), Some(large));
+    assert_eq!(journal.completed(0).unwrap(), Some(completed(0)));
+}
+
+#[test]
+fn a_journal_with_the_conf_file_an_older_odw_wrote_reads_the_same() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        journal.complete(&completed(1)).unwrap();
+        journal.finish(&finished()).unwrap();
+    }
+    // sled as published writes its storage parameters to `conf` at open.
+    drop(raw_sled(&path));
+    assert!(names(&path).iter().any(|n| n == "conf"), "{:?}", names(&path));
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.completions().unwrap(), vec![(0, completed(1))]);
+    assert_eq!(journal.finished().unwrap(), Some(finished()));
+}

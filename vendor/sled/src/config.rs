@@ -204,6 +204,9 @@ pub struct Inner {
     /// odw: whether a flush waits for the disk (see ODW-PATCH.md).
     #[doc(hidden)]
     pub sync_writes: bool,
+    /// odw: whether the `conf` file is written and checked (see ODW-PATCH.md).
+    #[doc(hidden)]
+    pub persist_config: bool,
     #[doc(hidden)]
     pub use_compression: bool,
     #[doc(hidden)]
@@ -234,6 +237,7 @@ impl Default for Inner {
             compression_factor: 5,
             temporary: false,
             sync_writes: true,
+            persist_config: true,
             version: crate_version(),
 
             // useful in testing
@@ -521,6 +525,11 @@ impl Config {
             "odw: whether a flush also waits for the disk (sync_file_range) or only hands the log to the OS"
         ),
         (
+            persist_config,
+            bool,
+            "odw: whether the storage parameters are written to `conf` at creation and checked against it at every open; off, the caller vouches that it always opens with the same ones"
+        ),
+        (
             print_profile_on_drop,
             bool,
             "print a performance profile when the Config is dropped"
@@ -563,13 +572,14 @@ impl Config {
     }
 
     fn open_file(&self) -> Result<File> {
-        let blob_dir: PathBuf = self.get_path().join("blobs");
+        // odw: the `blobs` directory is made by the first blob written
+        // (`write_blob`), not here: most databases never hold a blob, and
+        // every directory made is an inode allocated (see ODW-PATCH.md).
+        fs::create_dir_all(self.get_path())?;
 
-        if !blob_dir.exists() {
-            fs::create_dir_all(blob_dir)?;
+        if self.persist_config {
+            self.verify_config()?;
         }
-
-        self.verify_config()?;
 
         // open the data file
         let mut options = fs::OpenOptions::new();

@@ -69,8 +69,19 @@ pub(crate) fn write_blob<T: Serialize>(
     item: &T,
 ) -> Result<()> {
     let path = config.blob_path(id);
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let create = || {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&path)
+    };
+    // odw: the first blob makes the `blobs` directory (see `open_file`).
+    let mut f = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            create()?
+        }
+        other => other?,
+    };
 
     let kind_buf = &[kind.into()];
 
@@ -102,7 +113,11 @@ pub(crate) fn gc_blobs(config: &Config, stable_lsn: Lsn) -> Result<()> {
     let mut base_dir = config.get_path();
     base_dir.push("blobs");
     let blob_dir = base_dir;
-    let blobs = std::fs::read_dir(blob_dir)?;
+    let blobs = match std::fs::read_dir(blob_dir) {
+        // odw: no blob was ever written (see `open_file`).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    };
 
     debug!("gc_blobs removing any blob with an lsn above {}", stable_lsn);
 

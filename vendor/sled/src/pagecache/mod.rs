@@ -1425,7 +1425,13 @@ impl PageCache {
         let blob_dir = stable.parent().expect(
             "should be able to determine the parent for the blob directory",
         );
-        let blob_files = std::fs::read_dir(blob_dir)?;
+        let blob_files = match std::fs::read_dir(blob_dir) {
+            // odw: no blob was ever written (see `Config::open_file`).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(size)
+            }
+            other => other?,
+        };
 
         for blob_file in blob_files {
             let blob_file = if let Ok(bf) = blob_file {
