@@ -73,10 +73,12 @@ pub(crate) fn write_blob<T: Serialize>(
         std::fs::OpenOptions::new().write(true).create_new(true).open(&path)
     };
     // odw: the first blob makes the `blobs` directory (see `open_file`).
+    let mut made_dir = false;
     let mut f = match create() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
+                made_dir = true;
             }
             create()?
         }
@@ -101,12 +103,24 @@ pub(crate) fn write_blob<T: Serialize>(
     io_fail!(config, "write_blob write kind_byte");
     f.write_all(kind_buf)?;
     io_fail!(config, "write_blob write buf");
-    f.write_all(&data)
-        .map(|r| {
-            trace!("successfully wrote blob at {:?}", path);
-            r
-        })
-        .map_err(|e| e.into())
+    f.write_all(&data)?;
+    // odw: the blob, and the directory entries that name it, are on disk
+    // before the log record that points at it is written. The log is synced
+    // (the flusher, `Journal::sync`, odw's guardian) and blobs were not: a
+    // power cut could keep a record whose blob was gone, and recovery then
+    // found the database corrupt. Blobs are records or nodes past a quarter
+    // of a segment (128 KiB for odw), so this is a few syncs per run at most.
+    f.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+        if made_dir {
+            if let Some(db_dir) = dir.parent() {
+                std::fs::File::open(db_dir)?.sync_all()?;
+            }
+        }
+    }
+    trace!("successfully wrote blob at {:?}", path);
+    Ok(())
 }
 
 pub(crate) fn gc_blobs(config: &Config, stable_lsn: Lsn) -> Result<()> {
