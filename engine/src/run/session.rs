@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::loader::{self, Script};
 use crate::protocol::{Activation, ErrorName, Outcome, ScriptError};
 use crate::replay::Plan;
-use crate::rundir::{Event, Progress, RunDir, RunMeta, RunState, STATUS_INTERVAL};
+use crate::rundir::{Event, Progress, RunDir, RunMeta, RunState};
 use crate::sandbox::{GuestIo, Sandbox, SandboxError};
 use crate::scheduler::{RunContext, Scheduler, Setup};
 use crate::workflow::{Nested, Workflow};
@@ -122,13 +122,7 @@ impl Session<'_> {
         });
         let flusher = tokio::spawn({
             let progress = progress.clone();
-            async move {
-                let mut tick = tokio::time::interval(STATUS_INTERVAL);
-                loop {
-                    tick.tick().await;
-                    progress.flush();
-                }
-            }
+            async move { progress.keep_written().await }
         });
         let activation = Activation {
             source: script.body.clone(),

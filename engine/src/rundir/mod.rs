@@ -44,7 +44,7 @@ use crate::protocol::ScriptError;
 pub use control::{Control, ControlFile, ControlRequest};
 pub use events::{AgentEnd, AgentJob, AgentStart, Event, EventLog, EventTail, Held, Stamped, StartOrigin};
 pub use meta::RunMeta;
-pub use progress::{Progress, STATUS_INTERVAL};
+pub use progress::Progress;
 pub use status::{AgentCounts, RunState, Status, process_alive};
 pub use view::{AgentState, AgentView, Counts, LogLine, PhaseView, Reuse, RunView, Tokens, now_epoch_ms};
 

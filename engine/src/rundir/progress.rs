@@ -158,6 +158,24 @@ impl Progress {
         self.status.lock().unwrap_or_else(|p| p.into_inner()).status.clone()
     }
 
+    /// Writes `status.json` whenever it is behind, once every
+    /// [`STATUS_INTERVAL`], until the future is dropped (a run aborts it at
+    /// its end, which writes the last status itself).
+    ///
+    /// The first write is one interval in: a tokio interval's first tick
+    /// is immediate, and that tick rewrote `status.json` a couple of
+    /// milliseconds into every run that had started an agent by then — a
+    /// file replaced (an inode allocated, its data flushed by ext4) for a
+    /// status a run of a few milliseconds writes again at its end.
+    pub async fn keep_written(&self) {
+        let first = tokio::time::Instant::now() + STATUS_INTERVAL;
+        let mut tick = tokio::time::interval_at(first, STATUS_INTERVAL);
+        loop {
+            tick.tick().await;
+            self.flush();
+        }
+    }
+
     /// Writes `status.json` now if it is behind.
     pub fn flush(&self) {
         let mut snap = self.status.lock().unwrap_or_else(|p| p.into_inner());
@@ -215,6 +233,29 @@ mod tests {
             error: error.map(str::to_string),
             preview: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_status_behind_is_written_one_interval_in_not_at_once() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "w").unwrap();
+        let progress = std::sync::Arc::new(Progress::new(run.clone(), "w").unwrap());
+        // Within the interval of the first write: counted, not yet written.
+        progress.agent_started(agent(0));
+        assert_eq!(run.read_status().unwrap().agents.running, 0);
+        let keeper = tokio::spawn({
+            let progress = progress.clone();
+            async move { progress.keep_written().await }
+        });
+        // An immediate first tick would have written it by now.
+        tokio::time::sleep(STATUS_INTERVAL / 4).await;
+        assert_eq!(run.read_status().unwrap().agents.running, 0, "written at once");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while run.read_status().unwrap().agents.running == 0 {
+            assert!(Instant::now() < deadline, "never written");
+            tokio::time::sleep(STATUS_INTERVAL / 4).await;
+        }
+        keeper.abort();
     }
 
     #[test]
