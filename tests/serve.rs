@@ -374,8 +374,18 @@ fn the_stream_delivers_every_event_in_order_once_across_a_reconnect() {
     drop(first);
     std::thread::sleep(Duration::from_millis(400));
     let mut second = Stream::open(&server, Some(&last_id));
+    // Until both the last event and the final state are out: the run writes
+    // its `run_finished` line before its final status, so the stream may
+    // send them in either order (status and new lines are read in turn).
+    let (mut finished, mut done) = (false, false);
     let after = second.until(|m| {
-        m.kind == "event" && m.data["run"] == id.as_str() && m.data["event"]["type"] == "run_finished"
+        if m.kind == "event" && m.data["run"] == id.as_str() && m.data["event"]["type"] == "run_finished" {
+            finished = true;
+        }
+        if m.kind == "run" && m.data["id"] == id.as_str() && m.data["state"] == "done" {
+            done = true;
+        }
+        finished && done
     });
 
     let all: Vec<&Sse> = before.iter().chain(&after).collect();
