@@ -45,6 +45,50 @@ fn parallel_turns_a_throwing_or_failing_thunk_into_null() {
     assert!(failed[0]["error"].as_str().unwrap().contains("quota exceeded"));
 }
 
+/// A slot whose thunk returns the agent() call it just made is told by the
+/// call itself, not through a promise reaction; every other way a slot can
+/// hold a call must give the same values: a call already delivered, one
+/// promise in two slots, one the script also watches, and a schema call
+/// that fails (rejected, so `null` and the `parallel[i] failed` line).
+#[test]
+fn parallel_slots_that_hold_agent_calls_get_their_values_however_they_hold_them() {
+    let env = Env::new();
+    let schema = r#"{ type: 'object', properties: { n: { type: 'number' } }, required: ['n'] }"#;
+    let wf = env.script(
+        "wf.js",
+        &format!(
+            "const early = agent('early');
+             await early;
+             const again = await parallel([() => early]);
+             const shared = agent('shared');
+             const seen = [];
+             shared.then((v) => seen.push(v));
+             const out = await parallel([
+               () => early,
+               () => shared,
+               () => shared,
+               () => agent('direct'),
+               () => agent('fail:broken', {{ schema: {schema} }}),
+               () => {{ const a = agent('first'); agent('second'); return a; }},
+             ]);
+             return [again, out, seen];"
+        ),
+    );
+    let run = env.run_wait(&wf, &[]);
+    assert_eq!(
+        run.json(),
+        json!([
+            ["mock:early"],
+            ["mock:early", "mock:shared", "mock:shared", "mock:direct", null, "mock:first"],
+            ["mock:shared"]
+        ])
+    );
+    let logs: Vec<_> =
+        env.events().into_iter().filter(|e| e["type"] == "log").map(|e| e["message"].clone()).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].as_str().unwrap().starts_with("parallel[4] failed: "), "{logs:?}");
+}
+
 #[test]
 fn pipeline_has_no_barrier_between_stages() {
     let env = Env::with_config(json!({ "concurrency": 4 }));

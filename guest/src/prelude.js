@@ -216,11 +216,21 @@
 
   // A call waiting for its completion, in `pending` by id: an array of
   // these fields, not an object, because a seven-field object literal cost
-  // every call 0.9 µs in the sandbox and the array 0.3.
-  const RESOLVE = 0, REJECT = 1, SITE = 2, SCOPE = 3, LENIENT = 4, LABEL = 5, PROMPT = 6;
+  // every call 0.9 µs in the sandbox and the array 0.3. SLOT and SLOT_AT:
+  // the parallel() slot this call's promise was handed to as it is (see
+  // `parallelSlot`), told by `deliver` directly.
+  const RESOLVE = 0, REJECT = 1, SITE = 2, SCOPE = 3, LENIENT = 4, LABEL = 5, PROMPT = 6,
+    SLOT = 7, SLOT_AT = 8;
+
+  // The promise of the latest agent() call and its waiter (null if the call
+  // threw), while that call is pending: how parallelSlot recognises a thunk
+  // that returned the call it just made, the usual `() => agent(...)`.
+  let lastCall = null;
+  let lastWaiter = null;
 
   function agentIn(scope, site, prompt, opts) {
-    return new Promise((resolve, reject) => {
+    let waiter = null;
+    const call = new Promise((resolve, reject) => {
       if (typeof prompt !== 'string') {
         throw new TypeError(`agent(prompt): prompt must be a string, got ${typeName(prompt)}`);
       }
@@ -239,8 +249,12 @@
       // Only a plain call resolves to null on failure: with a schema the
       // script asked for a value it can rely on, so a failure still throws.
       const lenient = clean.schema === undefined;
-      pending[id] = [resolve, reject, site, scope, lenient, clean.label, prompt];
+      waiter = [resolve, reject, site, scope, lenient, clean.label, prompt, null, 0];
+      pending[id] = waiter;
     });
+    lastCall = call;
+    lastWaiter = waiter;
+    return call;
   }
 
   // The completions of the last batch the host sent, each
@@ -275,8 +289,16 @@
     const waiter = pending[id];
     if (!waiter) return;
     delete pending[id];
+    if (waiter === lastWaiter) {
+      lastCall = null;
+      lastWaiter = null;
+    }
+    // The slot is told after the promise settles, as its own reaction
+    // would have been, but now rather than a job later.
+    const slot = waiter[SLOT];
     if (ok) {
       waiter[RESOLVE](body);
+      if (slot !== null) slot(waiter[SLOT_AT], slotValue(body));
     } else {
       const err = body || {};
       const e = new WorkflowError(err.name || 'AgentError', toText(err.message), err.fatal === true);
@@ -289,11 +311,13 @@
         const why = e.message.replace(/^agent `[^`]*` failed: /, '');
         logIn(waiter[SCOPE], `[${callName(waiter)}] failed: ${why}`);
         waiter[RESOLVE](null);
+        if (slot !== null) slot(waiter[SLOT_AT], null);
         return;
       }
       e.stack = `${e.name}: ${e.message}\n${siteText(waiter[SITE])}`;
       noteFatal(e);
       waiter[REJECT](e);
+      if (slot !== null) slot(waiter[SLOT_AT], slotFailed(e, `parallel[${waiter[SLOT_AT]}]`));
     }
   }
 
@@ -319,12 +343,22 @@
   // reaction and job per slot (a fifth of a resumed fan-out's time in the
   // guest). The value is the same; the barrier only resolves a microtask
   // sooner, within the same completion's turn.
+  //
+  // A thunk that returns the agent() call it just made (`() => agent(…)`,
+  // most slots of a fan-out) needs no reaction at all: the call's waiter
+  // tells the slot when it is delivered. Any other value, and a call
+  // already handed to a slot, is watched through its promise.
   function parallelSlot(thunk, i, settle) {
     let value;
     try {
       value = thunk();
     } catch (e) {
       settle(i, slotFailed(e, `parallel[${i}]`));
+      return;
+    }
+    if (value === lastCall && lastWaiter !== null && lastWaiter[SLOT] === null) {
+      lastWaiter[SLOT] = settle;
+      lastWaiter[SLOT_AT] = i;
       return;
     }
     Promise.resolve(value).then(
