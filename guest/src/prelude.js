@@ -228,9 +228,22 @@
   let lastCall = null;
   let lastWaiter = null;
 
+  // The resolving functions of the promise being made: one executor for
+  // every call, not a closure per call (0.3 µs a call in the sandbox).
+  let settleCall = null;
+  let failCall = null;
+  const captureSettlers = (resolve, reject) => {
+    settleCall = resolve;
+    failCall = reject;
+  };
+
   function agentIn(scope, site, prompt, opts) {
+    const call = new Promise(captureSettlers);
+    const resolve = settleCall;
+    const reject = failCall;
     let waiter = null;
-    const call = new Promise((resolve, reject) => {
+    // What throws here rejects the call, as a throw in its executor would.
+    try {
       if (typeof prompt !== 'string') {
         throw new TypeError(`agent(prompt): prompt must be a string, got ${typeName(prompt)}`);
       }
@@ -251,7 +264,9 @@
       const lenient = clean.schema === undefined;
       waiter = [resolve, reject, site, scope, lenient, clean.label, prompt, null, 0];
       pending[id] = waiter;
-    });
+    } catch (e) {
+      reject(e);
+    }
     lastCall = call;
     lastWaiter = waiter;
     return call;
