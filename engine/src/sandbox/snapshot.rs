@@ -120,11 +120,28 @@ impl InstanceState for Image {
 pub struct Preset {
     /// Where the segments' bytes are.
     data: Data,
+    /// What the segments are written over.
+    base: Base,
     pages: u64,
     /// Mutable globals by index, with their initial values.
     globals: Vec<(u32, Val)>,
     /// Active data segments: where in memory, and where in `data`.
     segments: Vec<(usize, Range<usize>)>,
+}
+
+/// What a preset's segments are written over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Base {
+    /// Nothing: the segments are a module's whole initial memory, so the
+    /// guest's own data is cleared before they are written.
+    Zero,
+    /// A fresh guest's memory: the segments are only the chunks where the
+    /// state differs from it. Compiling a script changes a few dozen
+    /// kilobytes of the guest's memory; writing only those leaves the rest
+    /// of its pages as the compiled guest maps them (copy-on-write, shared),
+    /// where writing the whole state made every one of them a private copy:
+    /// about a hundred page faults in every cached run.
+    Guest,
 }
 
 /// Where a preset's segment bytes are: in memory (a module, an image), or
@@ -166,17 +183,19 @@ impl Preset {
             return Ok(None);
         }
         let (pages, globals, segments) = initial_state(&bytes, sections)?;
-        Ok(Some(Preset { data: Data::Bytes(bytes), pages, globals, segments }))
+        Ok(Some(Preset { data: Data::Bytes(bytes), base: Base::Zero, pages, globals, segments }))
     }
 
-    /// The state an image holds, as a preset: the non-zero runs of its
-    /// memory, and its globals. Applied to a fresh guest this gives exactly
-    /// the image's memory, as the module [`Image::into_module`] would (wizer
-    /// also keeps only non-zero data), without making and parsing a module.
+    /// The state an image holds, as a preset: the runs of its memory that
+    /// differ from a fresh guest's, and its globals. Applied to a fresh
+    /// guest this gives exactly the image's memory, as the module
+    /// [`Image::into_module`] would, without making and parsing a module.
     pub fn of_image(image: &Image) -> Result<Preset, SandboxError> {
-        // Runs are found a chunk at a time; a zero gap shorter than a chunk
-        // is kept, which costs a few bytes and saves many tiny segments.
+        // Runs are found a chunk at a time; an equal gap shorter than a
+        // chunk is kept, which costs a few bytes and saves many tiny segments.
         const CHUNK: usize = 64;
+        let guest =
+            guest_data().map_err(|e| SandboxError::Setup(format!("cannot read the guest's data: {e}")))?;
         let memory = &image.memory;
         let (mut data, mut segments) = (Vec::new(), Vec::new());
         let mut keep = |start: usize, end: usize| {
@@ -184,8 +203,11 @@ impl Preset {
             data.extend_from_slice(&memory[start..end]);
         };
         let mut run = None;
+        let mut fresh = [0; CHUNK];
         for (i, chunk) in memory.chunks(CHUNK).enumerate() {
-            match (chunk.iter().any(|&b| b != 0), run) {
+            let fresh = &mut fresh[..chunk.len()];
+            fresh_guest(guest, i * CHUNK, fresh);
+            match (chunk != fresh, run) {
                 (true, None) => run = Some(i * CHUNK),
                 (false, Some(start)) => {
                     keep(start, i * CHUNK);
@@ -213,18 +235,23 @@ impl Preset {
             globals.push((index, value));
         }
         let pages = (memory.len() / WASM_PAGE) as u64;
-        Ok(Preset { data: Data::Bytes(Arc::new(data)), pages, globals, segments })
+        Ok(Preset { data: Data::Bytes(Arc::new(data)), base: Base::Guest, pages, globals, segments })
     }
 
     /// Appends the preset in the compact form the compile cache keeps
     /// (`workflow/cache.rs`), all integers little-endian:
     ///
     /// ```text
-    /// pages u64 · globals u32 · per global: index u32, kind u8, value 16 bytes
+    /// pages u64 · base u8 (0 zero, 1 a fresh guest)
+    /// globals u32 · per global: index u32, kind u8, value 16 bytes
     /// segments u32 · per segment: at u64, length u64 · then every segment's bytes, in order
     /// ```
     pub fn encode(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
         out.extend_from_slice(&self.pages.to_le_bytes());
+        out.push(match self.base {
+            Base::Zero => 0,
+            Base::Guest => 1,
+        });
         out.extend_from_slice(&(self.globals.len() as u32).to_le_bytes());
         for (index, value) in &self.globals {
             let (kind, bits): (u8, u128) = match value {
@@ -299,10 +326,12 @@ impl Preset {
         let data = memory.data_mut(&mut *store);
         // A fresh instance is zero but for the guest's own data segments;
         // clearing those (not the whole memory, most of which is untouched
-        // copy-on-write pages) leaves exactly what the module's state lies on.
-        for &(at, len) in GUEST_SEGMENTS {
-            if let Some(target) = data.get_mut(at..at + len) {
-                target.fill(0);
+        // copy-on-write pages) leaves exactly what a module's state lies on.
+        if self.base == Base::Zero {
+            for &(at, len) in GUEST_SEGMENTS {
+                if let Some(target) = data.get_mut(at..at + len) {
+                    target.fill(0);
+                }
             }
         }
         for (at, range) in &self.segments {
@@ -326,6 +355,7 @@ impl Preset {
 /// A compact preset's head: everything before the segments' bytes.
 struct Head {
     pages: u64,
+    base: Base,
     globals: Vec<(u32, Val)>,
     /// Where each segment goes in memory, and its length.
     lengths: Vec<(usize, u64)>,
@@ -334,6 +364,11 @@ struct Head {
 impl Head {
     fn read(input: &mut impl std::io::Read) -> Result<Head, String> {
         let pages = u64::from_le_bytes(take(input)?);
+        let base = match take(input)? {
+            [0] => Base::Zero,
+            [1] => Base::Guest,
+            [other] => return Err(format!("a preset over an unknown base {other}")),
+        };
         let mut globals = Vec::new();
         for _ in 0..u32::from_le_bytes(take(input)?) {
             let index = u32::from_le_bytes(take(input)?);
@@ -356,7 +391,7 @@ impl Head {
             let at = usize::try_from(u64::from_le_bytes(take(input)?)).map_err(|_| "a segment's address")?;
             lengths.push((at, u64::from_le_bytes(take(input)?)));
         }
-        Ok(Head { pages, globals, lengths })
+        Ok(Head { pages, base, globals, lengths })
     }
 
     /// The preset whose segments lie one after another from `start` to
@@ -374,7 +409,7 @@ impl Head {
         if at != end {
             return Err(format!("{} bytes after the preset", end - at));
         }
-        Ok(Preset { data, pages: self.pages, globals: self.globals, segments })
+        Ok(Preset { data, base: self.base, pages: self.pages, globals: self.globals, segments })
     }
 }
 
@@ -444,6 +479,33 @@ const REWRITTEN: [u8; 6] = [0, MEMORY_SECTION, GLOBAL_SECTION, 7, DATA_SECTION, 
 /// so that a run from a preset parses none of the embedded guest.
 const GUEST_SEGMENTS: &[(usize, usize)] = include!(concat!(env!("OUT_DIR"), "/guest_segments.rs"));
 
+/// Data segments: where in memory, and their bytes.
+type Segments = Vec<(usize, &'static [u8])>;
+
+/// The guest's own active data segments. Read when a preset is made, never
+/// on a run's way.
+fn guest_data() -> Result<&'static [(usize, &'static [u8])], &'static str> {
+    static DATA: OnceLock<Result<Segments, String>> = OnceLock::new();
+    let data = DATA.get_or_init(|| {
+        let (_, _, segments) = initial_state(GUEST_WASM, guest_sections().to_vec())?;
+        Ok(segments.into_iter().map(|(at, range)| (at, &GUEST_WASM[range])).collect())
+    });
+    data.as_deref().map_err(String::as_str)
+}
+
+/// Fills `out` with a fresh guest's memory from `at`: its data segments
+/// (`guest`, from [`guest_data`]), zero elsewhere.
+fn fresh_guest(guest: &[(usize, &[u8])], at: usize, out: &mut [u8]) {
+    out.fill(0);
+    let end = at + out.len();
+    for &(start, bytes) in guest {
+        let (from, to) = (at.max(start), end.min(start + bytes.len()));
+        if from < to {
+            out[from - at..to - at].copy_from_slice(&bytes[from - start..to - start]);
+        }
+    }
+}
+
 /// The guest's sections, read once per process.
 fn guest_sections() -> &'static [(u8, Range<usize>)] {
     static SECTIONS: OnceLock<Vec<(u8, Range<usize>)>> = OnceLock::new();
@@ -495,22 +557,40 @@ mod tests {
         assert!(Preset::of(Arc::new(other)).unwrap().is_none(), "changed code must be compiled on its own");
     }
 
-    /// What applying `preset` to zeroed memory of its size leaves.
+    /// What applying `preset` to a fresh guest leaves (as `apply` does).
     fn memory_of(preset: &Preset) -> Vec<u8> {
-        let mut memory = vec![0; preset.pages as usize * WASM_PAGE];
+        let guest = guest_data().unwrap();
+        let (guest_pages, _, _) = initial_state(GUEST_WASM, guest_sections().to_vec()).unwrap();
+        let mut memory = vec![0; preset.pages.max(guest_pages) as usize * WASM_PAGE];
+        if preset.base == Base::Guest {
+            fresh_guest(guest, 0, &mut memory);
+        }
         for (at, range) in &preset.segments {
             preset.data.read(range, &mut memory[*at..*at + range.len()]).unwrap();
         }
         memory
     }
 
+    /// A fresh guest's memory, `extra` pages larger.
+    fn fresh_memory(extra: u64) -> Vec<u8> {
+        let (pages, _, _) = initial_state(GUEST_WASM, guest_sections().to_vec()).unwrap();
+        let mut memory = vec![0; (pages + extra) as usize * WASM_PAGE];
+        fresh_guest(guest_data().unwrap(), 0, &mut memory);
+        memory
+    }
+
     #[test]
-    fn an_image_becomes_a_preset_that_rebuilds_its_memory_exactly() {
-        let mut memory = vec![0u8; 2 * WASM_PAGE];
+    fn an_image_becomes_a_preset_of_only_what_differs_from_a_fresh_guest() {
+        let mut memory = fresh_memory(2);
+        let (data_at, data_len) = GUEST_SEGMENTS[0];
+        assert!(memory[data_at..data_at + data_len].iter().any(|&b| b != 0), "the guest has data");
         memory[0] = 1; // the very first byte
         memory[100..110].fill(7); // a short run
         memory[130] = 9; // a gap shorter than a chunk, then a byte
-        memory[70_000..71_000].fill(0xff); // in the second page
+        memory[data_at + 64..data_at + 128].fill(0); // guest data cleared
+        memory[data_at + 4096] ^= 0xff; // guest data changed
+        let grown = memory.len() - 2 * WASM_PAGE;
+        memory[grown + 70_000..grown + 71_000].fill(0xff); // in a page the guest did not have
         *memory.last_mut().unwrap() = 3; // the very last byte
         let image = Image {
             memory: memory.clone(),
@@ -520,13 +600,17 @@ mod tests {
             ],
         };
         let preset = Preset::of_image(&image).unwrap();
-        assert_eq!(preset.pages, 2);
+        assert_eq!(preset.pages as usize, memory.len() / WASM_PAGE);
         assert_eq!(memory_of(&preset), memory);
         let kept: usize = preset.segments.iter().map(|(_, r)| r.len()).sum();
-        // Whole chunks: 0..192 (three, joined over the short gaps), the 17
-        // the second page's run touches, and the last one; nothing else.
-        assert_eq!(kept, 192 + 17 * 64 + 64, "zero chunks are left out");
+        // Whole chunks: 0..192 (three, joined over the short gaps), the two
+        // of guest data, the 17 the new page's run touches, and the last
+        // one; none of the guest's unchanged data.
+        assert_eq!(kept, 192 + 2 * 64 + 17 * 64 + 64, "equal chunks are left out");
         assert!(matches!(preset.globals[..], [(3, Val::I32(-5)), (0, Val::F64(7))]), "{:?}", preset.globals);
+
+        let unchanged = Image { memory: fresh_memory(0), globals: vec![] };
+        assert!(Preset::of_image(&unchanged).unwrap().segments.is_empty(), "a fresh guest is no change");
 
         let bad = Image { memory: vec![], globals: vec![("x".into(), SnapshotVal::I32(0))] };
         assert!(Preset::of_image(&bad).is_err());
@@ -541,6 +625,18 @@ mod tests {
         assert_eq!((back.pages, back.segments.len()), (preset.pages, preset.segments.len()));
         assert_eq!(format!("{:?}", back.globals), format!("{:?}", preset.globals));
         assert_eq!(memory_of(&back), memory_of(&preset));
+
+        let mut memory = fresh_memory(1);
+        memory[5] = 1;
+        *memory.last_mut().unwrap() = 2;
+        let delta = Preset::of_image(&Image { memory: memory.clone(), globals: vec![] }).unwrap();
+        let mut encoded = Vec::new();
+        delta.encode(&mut encoded).unwrap();
+        let back = Preset::decode(Arc::new(encoded.clone()), 0).unwrap();
+        assert_eq!(back.base, Base::Guest);
+        assert_eq!(memory_of(&back), memory);
+        encoded[8] = 7;
+        assert!(Preset::decode(Arc::new(encoded), 0).unwrap_err().contains("unknown base 7"));
 
         for cut in [5, 12, 20, bytes.len() / 2, bytes.len() - 1] {
             let err = Preset::decode(Arc::new(bytes[..cut].to_vec()), 4).unwrap_err();

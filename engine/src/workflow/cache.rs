@@ -6,8 +6,9 @@
 //! what a run of this odw needs: the [`Manifest`] and the [`Preset`] in its
 //! compact form. A module would repeat the guest's megabyte of code, which
 //! a run must then read and compare with its own before trusting the state;
-//! the cache key already names the guest, so an entry is a third of the size
-//! (about 350 KB) and is read without parsing any WebAssembly.
+//! the cache key already names the guest, so an entry holds only where the
+//! compiled state differs from a fresh guest's memory (tens of KB) and is
+//! read without parsing any WebAssembly.
 //!
 //! It also keeps where the script's `meta` lies (its [`MetaSpan`]): with
 //! it, a hit is put together without parsing the script again (the loader
@@ -26,12 +27,12 @@ use crate::fsio::{atomic_write, private_dir};
 use crate::loader::{LINE_ONE_SHIFT, MetaSpan, display_name};
 use crate::sandbox::{Preset, guest_hash};
 
-/// How many compiled scripts the cache keeps (about 350 KB each); the
+/// How many compiled scripts the cache keeps (tens of KB each); the
 /// least recently written go first.
 pub(super) const KEEP: usize = 64;
 
 /// The first bytes of an entry; an entry of another format is a miss.
-const MAGIC: &[u8; 8] = b"odw-cc\0\x02";
+const MAGIC: &[u8; 8] = b"odw-cc\0\x03";
 
 /// What an entry's file name ends with. Entries of the previous format
 /// (whole modules, `.wasm`) are removed when the cache is next written.
@@ -173,7 +174,7 @@ mod tests {
             assert!(read(&path).is_none(), "cut at {cut}");
         }
         let mut old = bytes.clone();
-        old[7] = 1;
+        old[7] = 2;
         std::fs::write(&path, &old).unwrap();
         assert!(read(&path).is_none(), "the previous format");
     }
