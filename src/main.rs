@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Err(e) => return report::fatal(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     let outcome = runtime.block_on(commands::execute(cli, early));
+    commands::settle_sandbox();
     // The command is over and the process ends now. Dropping the runtime
     // would join its threads, and wait for blocking tasks still running
     // (a run's journal being closed, after its end was flushed), only to

@@ -120,6 +120,14 @@ pub fn preload_sandbox() {
     sandbox();
 }
 
+/// Waits for what the sandbox, if this command started it, is still
+/// writing ([`Sandbox::settle`]); the process ends once this returns.
+pub fn settle_sandbox() {
+    if let Some(sandbox) = SANDBOX.get() {
+        sandbox.settle();
+    }
+}
+
 /// Where the precompiled guest is cached.
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("ODW_CACHE_DIR") {

@@ -8,7 +8,8 @@
 //! precompiled module only loads into an identical engine.
 
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use wasmtime::{Engine, Module};
 use wasmtime_wizer::{ModuleContext, Wizer};
@@ -60,17 +61,44 @@ static PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwas
 /// The cache comes first although the binary holds the same bytes: a cached
 /// file is mapped, and only the pages a run touches are read, where
 /// deserialising the shipped bytes copies all 3 MB on every start.
-pub(super) fn load_guest(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module, SandboxError> {
-    load_module(engine, cache_dir, "guest", guest_hash(), |cached| {
+///
+/// The copy of the shipped artifact into the cache is made on a thread of
+/// its own, returned with the module, for the caller to wait for before
+/// the process ends ([`super::Sandbox::settle`]).
+pub(super) fn load_guest(
+    engine: &Engine,
+    cache_dir: Option<&Path>,
+) -> Result<(Module, Option<JoinHandle<()>>), SandboxError> {
+    let mut copying = None;
+    let module = load_module(engine, cache_dir, "guest", guest_hash(), |cached| {
         if let Some(module) = shipped(engine) {
             if let Some(path) = cached {
-                // A cache that cannot be written only costs the next start a copy.
-                let _ = store_bytes(path, PRECOMPILED);
+                copying = copy_shipped(path.to_owned());
             }
             return Ok(ModuleSource::Ready(module));
         }
         Ok(ModuleSource::Wasm(instrumented()?.1))
-    })
+    })?;
+    Ok((module, copying))
+}
+
+/// Copies the shipped artifact to `path` in the cache, on a thread of its
+/// own when one starts. The run that makes the copy needs only the module
+/// it already deserialised, and writing 3 MB of new file was on its path:
+/// 4 ms of a first run on a quiet machine, 40 ms on this VM right after
+/// much was deleted (memory the kernel frees is handed back to the host,
+/// and fresh page cache is then slow to come by).
+fn copy_shipped(path: PathBuf) -> Option<JoinHandle<()>> {
+    // A cache that cannot be written only costs the next start a copy.
+    let target = path.clone();
+    let thread = std::thread::Builder::new().name("odw-cache".into());
+    match thread.spawn(move || drop(store_bytes(&target, PRECOMPILED))) {
+        Ok(copying) => Some(copying),
+        Err(_) => {
+            let _ = store_bytes(&path, PRECOMPILED);
+            None
+        }
+    }
 }
 
 /// The shipped artifact, if it loads into `engine`.

@@ -140,6 +140,8 @@ struct Loaded {
     linker: Linker<GuestState>,
     guest: Compiled,
     ticker: Arc<AtomicBool>,
+    /// The shipped guest being copied into the cache, if the load started that.
+    copying: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// How an evaluation's instance starts.
@@ -274,7 +276,7 @@ impl Loaded {
     fn load(cache_dir: Option<&Path>) -> Result<Loaded, SandboxError> {
         let engine = Engine::new(&wasmtime_config::wasmtime_config())
             .map_err(|e| SandboxError::Setup(e.to_string()))?;
-        let module = guest::load_guest(&engine, cache_dir)?;
+        let (module, copying) = guest::load_guest(&engine, cache_dir)?;
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
         wasi::add_to_linker(&mut linker).map_err(|e| SandboxError::Setup(e.to_string()))?;
@@ -292,7 +294,7 @@ impl Loaded {
                 }
             })
             .map_err(|e| SandboxError::Setup(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Loaded { engine, linker, guest: Compiled { pre }, ticker })
+        Ok(Loaded { engine, linker, guest: Compiled { pre }, ticker, copying: Mutex::new(copying) })
     }
 }
 
@@ -316,6 +318,20 @@ impl Sandbox {
             .spawn(move || Loaded::load(dir.as_deref()))
             .ok();
         Sandbox { cache_dir, loaded: OnceLock::new(), loading: Mutex::new(loading) }
+    }
+
+    /// Waits for the files this sandbox's load is still writing (the
+    /// shipped guest copied into the cache, on a fresh install), so that the
+    /// process does not end in the middle of one: for the end of a command
+    /// that used the sandbox. A command that never used it does not wait,
+    /// as it did not wait for the load.
+    pub fn settle(&self) {
+        if let Some(Ok(loaded)) = self.loaded.get() {
+            let copying = loaded.copying.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(copying) = copying {
+                let _ = copying.join();
+            }
+        }
     }
 
     /// The engine and the guest, once loaded.
@@ -592,6 +608,7 @@ mod tests {
         assert_eq!(sandbox.cache_dir(), Some(cache.path()));
         let (one, two) = tokio::join!(value_of(&sandbox, "return 1;"), value_of(&sandbox, "return 'two';"));
         assert_eq!((one, two), (serde_json::json!(1), serde_json::json!("two")));
+        sandbox.settle();
         let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1, "one precompiled artifact: {files:?}");
     }
@@ -599,7 +616,8 @@ mod tests {
     #[test]
     fn a_second_sandbox_loads_the_cached_module() {
         let cache = tempfile::tempdir().unwrap();
-        Sandbox::new(Some(cache.path())).unwrap();
+        // The copy into the cache is written beside the load; `settle` waits for it.
+        Sandbox::new(Some(cache.path())).unwrap().settle();
         let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1, "one precompiled artifact: {files:?}");
         let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
