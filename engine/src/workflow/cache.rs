@@ -7,7 +7,7 @@
 //! compact form. A module would repeat the guest's megabyte of code, which
 //! a run must then read and compare with its own before trusting the state;
 //! the cache key already names the guest, so an entry holds only where the
-//! compiled state differs from a fresh guest's memory (tens of KB) and is
+//! compiled state differs from a fresh guest's memory (about 225 KB) and is
 //! read without parsing any WebAssembly.
 //!
 //! It also keeps where the script's `meta` lies (its [`MetaSpan`]): with
@@ -27,7 +27,7 @@ use crate::fsio::{atomic_write, private_dir};
 use crate::loader::{LINE_ONE_SHIFT, MetaSpan, display_name};
 use crate::sandbox::{Preset, guest_hash};
 
-/// How many compiled scripts the cache keeps (tens of KB each); the
+/// How many compiled scripts the cache keeps (about 225 KB each); the
 /// least recently written go first.
 pub(super) const KEEP: usize = 64;
 
