@@ -62,6 +62,27 @@ fn resume_reuses_everything_when_nothing_changed_and_replay_check_passes() {
         check.stderr
     );
     assert_eq!(env.mock_invocations(), live_calls);
+
+    // The resumed run's journal holds the calls it copied, issued and
+    // completed: it lists them, replays, and resumes in turn.
+    let r2 = again.run_id();
+    let runs = env.runs().to_str().unwrap().to_string();
+    let rows = |id: &str| -> Vec<Value> {
+        let out = env.odw(&["journal", id, "--json", "--runs-root", &runs]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let strip = |rows: Vec<Value>| -> Vec<Value> {
+        rows.into_iter().map(|r| json!([r["index"], r["key"], r["label"], r["status"]])).collect()
+    };
+    assert_eq!(strip(rows(&r2)), strip(rows(&r1)), "the same calls, in the same state");
+    let check = env.odw(&["replay", &r2, "--check", "--runs-root", &runs]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(check.stderr.contains("reproduced: 15 calls served from the journal"), "{}", check.stderr);
+    let third = env.run_wait(&wf, &["--resume-from", &r2]);
+    assert_eq!(third.json(), original);
+    assert!(third.stderr.contains("reused 15 of 15 calls, no live calls"), "{}", third.stderr);
+    assert_eq!(env.mock_invocations(), live_calls);
 }
 
 #[test]

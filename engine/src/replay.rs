@@ -171,10 +171,11 @@ impl Plan {
 
     /// Reads the recorded calls of `journal`.
     pub fn load(journal: &Journal, mode: Mode) -> Result<Plan, JournalError> {
-        let issued: HashMap<u32, Issued> = journal.issued()?.into_iter().map(|i| (i.index, i)).collect();
+        let calls = journal.calls()?;
+        let issued: HashMap<u32, Issued> = calls.issued.into_iter().map(|i| (i.index, i)).collect();
         let mut completed = HashMap::new();
         let mut order = Vec::new();
-        for (_seq, c) in journal.completions()? {
+        for (_seq, c) in calls.completions {
             // A failed call is re-run on resume (its cause may be fixed); a
             // check must reproduce it.
             let usable = mode == Mode::Check || matches!(c.outcome, CallOutcome::Ok { .. });

@@ -1,8 +1,9 @@
 //! What a journal costs per call, in process: writing a thousand calls (an
-//! issued record and a completion each, as a resume copies them) and reading
-//! them back (opening a recorded journal and listing both, as a resume's or
-//! a replay's plan does). These are the journal's share of the resume and
-//! replay rows of `benches/bench.sh`.
+//! issued record and a completion each, as a live run records them),
+//! copying a thousand calls (as a resume copies those it serves, in batches
+//! of a hundred) and reading them back (opening a recorded journal and
+//! listing both, as a resume's or a replay's plan does). These are the
+//! journal's share of the resume and replay rows of `benches/bench.sh`.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use odw_journal::{CallOutcome, Completed, FORMAT_VERSION, Issued, Journal, Started, Usage};
@@ -70,6 +71,20 @@ fn benches(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    group.bench_function("copy (100 calls a batch)", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("temp dir"),
+            |dir| {
+                let journal = Journal::begin(&dir.path().join("journal"), started()).expect("begin");
+                for batch in calls.chunks(100) {
+                    journal.copy(batch).expect("copy");
+                }
+                journal.flush().expect("flush");
+                (dir, journal)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     let recorded = tempfile::tempdir().expect("temp dir");
     let journal = write(recorded.path(), &calls);
     journal.finish(&odw_journal::Finished { ok: true, result: json!(CALLS) }).expect("finish");
@@ -77,9 +92,8 @@ fn benches(c: &mut Criterion) {
     group.bench_function("open and read back", |b| {
         b.iter(|| {
             let journal = Journal::open(&recorded.path().join("journal")).expect("open");
-            let issued = journal.issued().expect("issued");
-            let completions = journal.completions().expect("completions");
-            assert_eq!((issued.len(), completions.len()), (CALLS as usize, CALLS as usize));
+            let calls = journal.calls().expect("calls");
+            assert_eq!((calls.issued.len(), calls.completions.len()), (CALLS as usize, CALLS as usize));
         })
     });
     group.finish();

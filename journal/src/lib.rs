@@ -93,9 +93,11 @@ pub use error::JournalError;
 pub use export::EXPORT_FORMAT;
 pub use key::{call_key, canonical_json, content_key};
 pub use records::{CallOutcome, Completed, Finished, Issued, PROMPT_HEAD_CHARS, Started, Usage, prompt_head};
-pub use store::{Ending, Journal};
+pub use store::{Calls, Ending, Journal};
 
-/// The version of the journal's format — the records' shape and the storage
-/// layout — stored in every journal and every export. A journal of another
-/// version is refused rather than misread; bump it when either changes.
+/// The version of the records' shape, stored in every journal's started
+/// record and every export. A journal or export of another version is
+/// refused rather than misread; bump it when the records change. (How a
+/// journal lays its records out in the database has a version of its own,
+/// which exports do not depend on.)
 pub const FORMAT_VERSION: u32 = 1;

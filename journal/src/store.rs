@@ -14,9 +14,12 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
-use crate::layout::{self, FINISHED_KEY, ISSUED, META, ORDER, STARTED_KEY, VERSION_KEY};
+use crate::layout::{
+    self, COPIED_CHUNK_BYTES, COPIED_PREFIX, FINISHED_KEY, ISSUED, META, ORDER, READABLE_VERSIONS,
+    STARTED_KEY, STORAGE_VERSION, VERSION_KEY,
+};
 use crate::{Completed, FORMAT_VERSION, Finished, Issued, JournalError, Started};
 
 type Result<T> = std::result::Result<T, JournalError>;
@@ -94,7 +97,7 @@ impl Journal {
         // I/O pool and started the pool's two threads in every run.
         let started_bytes = encode(path, "started", &started)?;
         meta.insert(STARTED_KEY, started_bytes).map_err(|e| storage(path, e))?;
-        meta.insert(VERSION_KEY, encode(path, "version", &FORMAT_VERSION)?).map_err(|e| storage(path, e))?;
+        meta.insert(VERSION_KEY, encode(path, "version", &STORAGE_VERSION)?).map_err(|e| storage(path, e))?;
         Journal::assemble(path, db, meta, started, 0, Some(HashSet::new()))
     }
 
@@ -114,17 +117,17 @@ impl Journal {
         let meta = open_tree(path, &db, META)?;
         let version_bytes = meta.get(VERSION_KEY).map_err(|e| storage(path, e))?.ok_or_else(not_a_journal)?;
         let found: u32 = decode(path, "the format version", &version_bytes)?;
-        if found != FORMAT_VERSION {
-            return Err(JournalError::Version { path: path.to_owned(), found, supported: FORMAT_VERSION });
+        if !READABLE_VERSIONS.contains(&found) {
+            return Err(JournalError::Version { path: path.to_owned(), found, supported: STORAGE_VERSION });
         }
         let started_bytes = meta.get(STARTED_KEY).map_err(|e| storage(path, e))?.ok_or_else(not_a_journal)?;
         let started: Started = decode(path, "the started record", &started_bytes)?;
         let order = open_tree(path, &db, ORDER)?;
         let next_seq = match order.last().map_err(|e| storage(path, e))? {
             None => 0,
-            Some((key, _)) => {
+            Some((key, value)) => {
                 let last = layout::decode_seq(&key).ok_or_else(|| corrupt(path, "a completion seq key"))?;
-                last + 1
+                last + calls_in(path, last, &value)?
             }
         };
         // Gaps in the order are found where the completions are read
@@ -204,6 +207,83 @@ impl Journal {
         self.record_completion(completed, false)
     }
 
+    /// Records calls served from another run's journal, in this order: each
+    /// call's issued record and its completion, written together as few
+    /// records as they fit in (see the layout), unflushed, as
+    /// [`Journal::complete_unflushed`] records a completion (their source
+    /// has them on disk already). Read back, each call is issued and
+    /// completed like any other, its seq the next in turn. A call already
+    /// completed here (or twice in `calls`) is refused before anything is
+    /// written; should a write fail, the calls before the record it was
+    /// writing are recorded and the rest are not.
+    pub fn copy(&self, calls: &[(Issued, Completed)]) -> Result<()> {
+        for (issued, completed) in calls {
+            if issued.index != completed.index {
+                return Err(JournalError::InvalidRecord {
+                    path: self.path.clone(),
+                    what: format!(
+                        "a copy of call #{} with the completion of #{}",
+                        issued.index, completed.index
+                    ),
+                });
+            }
+            check_clock(&self.path, "the completed record", completed.clock)?;
+        }
+        let mut writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        if writes.completed.is_none() {
+            writes.completed = Some(self.completed_indices()?);
+        }
+        let done = writes.completed.get_or_insert_with(HashSet::new);
+        for (n, (issued, _)) in calls.iter().enumerate() {
+            if !done.insert(issued.index) {
+                for (earlier, _) in &calls[..n] {
+                    done.remove(&earlier.index);
+                }
+                return Err(JournalError::Duplicate {
+                    path: self.path.clone(),
+                    index: issued.index,
+                    what: "completed",
+                });
+            }
+        }
+        let mut record = Vec::with_capacity(2 * COPIED_CHUNK_BYTES);
+        let mut first = 0;
+        for (n, (issued, completed)) in calls.iter().enumerate() {
+            record.extend_from_slice(if n == first { COPIED_PREFIX } else { b"," });
+            let call = CopiedCall { issued, completed };
+            let encoded = serde_json::to_writer(&mut record, &call).map_err(|source| JournalError::Encode {
+                path: self.path.clone(),
+                what: "copied",
+                source,
+            });
+            let last = n + 1 == calls.len();
+            let written = encoded.and_then(|()| {
+                if record.len() < COPIED_CHUNK_BYTES && !last {
+                    return Ok(());
+                }
+                record.extend_from_slice(b"]}");
+                let seq = writes.next_seq;
+                self.unsynced.store(true, Ordering::Relaxed);
+                self.order
+                    .insert(layout::seq_key(seq), std::mem::take(&mut record))
+                    .map_err(|e| storage(&self.path, e))?;
+                writes.next_seq = seq + (n + 1 - first) as u64;
+                first = n + 1;
+                Ok(())
+            });
+            if let Err(e) = written {
+                // What was not written is not completed here.
+                if let Some(done) = &mut writes.completed {
+                    for (unwritten, _) in &calls[first..] {
+                        done.remove(&unwritten.index);
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// [`Journal::complete`], with the flush optional so that `import` can
     /// write many completions and flush once.
     pub(crate) fn record_completion(&self, completed: &Completed, flush: bool) -> Result<u64> {
@@ -278,8 +358,33 @@ impl Journal {
         Ok(Ending::Flushed)
     }
 
-    /// Every issued call, by index.
+    /// Every issued call, by index: the `issued` tree's records and the
+    /// copied calls' (see [`Journal::copy`]).
     pub fn issued(&self) -> Result<Vec<Issued>> {
+        let mut copied = Vec::new();
+        self.each_call(|_, issued: Option<Issued>, IgnoredAny| {
+            copied.extend(issued);
+            Ok(())
+        })?;
+        self.merge_issued(copied)
+    }
+
+    /// [`Journal::issued`] and [`Journal::completions`] together, each
+    /// record read once: what a resume or a replay plans from.
+    pub fn calls(&self) -> Result<Calls> {
+        let (mut copied, mut completions) = (Vec::new(), Vec::new());
+        self.each_call(|seq, issued, completed| {
+            self.check_seq(seq, completions.len())?;
+            copied.extend(issued);
+            completions.push((seq, completed));
+            Ok(())
+        })?;
+        Ok(Calls { issued: self.merge_issued(copied)?, completions })
+    }
+
+    /// The `issued` tree's records and the copied calls' `copied`, by index;
+    /// a call issued twice is a damaged journal.
+    fn merge_issued(&self, copied: Vec<Issued>) -> Result<Vec<Issued>> {
         let mut out = Vec::new();
         for item in self.issued.iter() {
             let (key, value) = item.map_err(|e| storage(&self.path, e))?;
@@ -290,6 +395,14 @@ impl Journal {
             }
             out.push(issued);
         }
+        if copied.is_empty() {
+            return Ok(out);
+        }
+        out.extend(copied);
+        out.sort_by_key(|issued| issued.index);
+        if let Some(twice) = out.windows(2).find(|pair| pair[0].index == pair[1].index) {
+            return Err(corrupt(&self.path, format!("call #{} is issued twice", twice[0].index)));
+        }
         Ok(out)
     }
 
@@ -297,33 +410,69 @@ impl Journal {
     /// replay must deliver them in.
     pub fn completions(&self) -> Result<Vec<(u64, Completed)>> {
         let mut out = Vec::new();
-        for item in self.records() {
-            let (seq, value) = item?;
-            if seq != out.len() as u64 {
-                return Err(corrupt(&self.path, "the completion order has gaps"));
-            }
-            out.push((seq, self.decode_completed(seq, &value)?));
-        }
+        self.each_call(|seq, _: Option<IgnoredAny>, completed| {
+            self.check_seq(seq, out.len())?;
+            out.push((seq, completed));
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// The completion of call `index`, if it completed. The journal keeps
     /// no index by call (see `Writes::completed`): this reads the
-    /// completions' call numbers in order until it meets `index`. Resume and
-    /// replay read all completions at once ([`Journal::completions`]).
+    /// completions in order until it meets `index`. Resume and replay read
+    /// all of them at once ([`Journal::calls`]).
     pub fn completed(&self, index: u32) -> Result<Option<Completed>> {
-        for item in self.records() {
-            let (seq, value) = item?;
-            if self.index_of(seq, &value)? == index {
-                return self.decode_completed(seq, &value).map(Some);
-            }
-        }
-        Ok(None)
+        Ok(self.completions()?.into_iter().map(|(_, c)| c).find(|c| c.index == index))
     }
 
     /// The call numbers of every completion, for the duplicate check.
     fn completed_indices(&self) -> Result<HashSet<u32>> {
-        self.records().map(|item| item.and_then(|(seq, value)| self.index_of(seq, &value))).collect()
+        #[derive(serde::Deserialize)]
+        struct Indexed {
+            index: u32,
+        }
+        let mut out = HashSet::new();
+        self.each_call(|_, _: Option<IgnoredAny>, Indexed { index }| {
+            out.insert(index);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with every call of `order`, in seq order: its seq, its
+    /// issued record if it is a copied call (one of a record of them, see
+    /// [`Journal::copy`]; the others' are in `issued`), and its completion,
+    /// each decoded as the caller asks (`IgnoredAny` skips one).
+    fn each_call<I, C>(&self, mut visit: impl FnMut(u64, Option<I>, C) -> Result<()>) -> Result<()>
+    where
+        I: DeserializeOwned,
+        C: DeserializeOwned,
+    {
+        for item in self.records() {
+            let (seq, value) = item?;
+            let what = || format!("the completed record of seq {seq}");
+            if !value.starts_with(COPIED_PREFIX) {
+                visit(seq, None, decode(&self.path, what(), &value)?)?;
+                continue;
+            }
+            let Copied { copied } = decode::<Copied<I, C>>(&self.path, what(), &value)?;
+            if copied.is_empty() {
+                return Err(corrupt(&self.path, format!("{} holds no call", what())));
+            }
+            for (n, CopiedCall { issued, completed }) in (0..).zip(copied) {
+                visit(seq + n, Some(issued), completed)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_seq(&self, seq: u64, expected: usize) -> Result<()> {
+        if seq == expected as u64 {
+            Ok(())
+        } else {
+            Err(corrupt(&self.path, "the completion order has gaps"))
+        }
     }
 
     /// The completion records in seq order, each with its seq, undecoded.
@@ -333,20 +482,6 @@ impl Journal {
             let seq = layout::decode_seq(&key).ok_or_else(|| corrupt(&self.path, "a completion seq key"))?;
             Ok((seq, value))
         })
-    }
-
-    /// The call a completion record is of, read without decoding the rest.
-    fn index_of(&self, seq: u64, value: &[u8]) -> Result<u32> {
-        #[derive(serde::Deserialize)]
-        struct Indexed {
-            index: u32,
-        }
-        let Indexed { index } = decode(&self.path, format_args!("the completed record of seq {seq}"), value)?;
-        Ok(index)
-    }
-
-    fn decode_completed(&self, seq: u64, value: &[u8]) -> Result<Completed> {
-        decode(&self.path, format_args!("the completed record of seq {seq}"), value)
     }
 
     /// How the run ended, or `None` if it has not (or was killed).
@@ -402,6 +537,46 @@ impl Journal {
         }
         synced
     }
+}
+
+/// Every record of a journal's calls ([`Journal::calls`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Calls {
+    /// Every issued call, by index.
+    pub issued: Vec<Issued>,
+    /// Every completion with its seq, in seq order.
+    pub completions: Vec<(u64, Completed)>,
+}
+
+/// A record of copied calls in `order` ([`Journal::copy`]); its first field
+/// is what [`COPIED_PREFIX`] recognises.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Copied<I, C> {
+    copied: Vec<CopiedCall<I, C>>,
+}
+
+/// One call of a [`Copied`] record, read with either part ignored where
+/// only the other is wanted.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CopiedCall<I, C> {
+    issued: I,
+    completed: C,
+}
+
+/// How many calls the record `value` under `seq` holds: a completion one, a
+/// record of copied calls as many as it lists.
+fn calls_in(path: &Path, seq: u64, value: &[u8]) -> Result<u64> {
+    if !value.starts_with(COPIED_PREFIX) {
+        return Ok(1);
+    }
+    let Copied { copied } = decode::<Copied<IgnoredAny, IgnoredAny>>(
+        path,
+        format_args!("the completed record of seq {seq}"),
+        value,
+    )?;
+    Ok(copied.len() as u64)
 }
 
 /// What a journal whose end is recorded ([`Journal::end`]) still needs.

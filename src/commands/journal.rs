@@ -97,10 +97,10 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
 /// One row per issued call: index, key, label, phase, status, attempts, ms —
 /// `odw journal --json` and `odw serve`'s `GET /api/runs/:id/journal`.
 pub fn rows(journal: &Journal) -> Result<Vec<Value>, JournalError> {
+    let odw_journal::Calls { issued, completions } = journal.calls()?;
     let completed: std::collections::HashMap<u32, _> =
-        journal.completions()?.into_iter().map(|(_, c)| (c.index, c)).collect();
-    Ok(journal
-        .issued()?
+        completions.into_iter().map(|(_, c)| (c.index, c)).collect();
+    Ok(issued
         .into_iter()
         .map(|i| {
             let c = completed.get(&i.index);

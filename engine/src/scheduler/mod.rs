@@ -98,8 +98,9 @@ enum Durability {
 enum Record {
     /// From an agent that ran in this run.
     Live(Completed),
-    /// Served from an earlier run's journal.
-    Copied(Completed),
+    /// Served from an earlier run's journal, with the call's issued record:
+    /// both are written once the guest has the call ([`Journal::copy`]).
+    Copied(Issued, Completed),
 }
 
 impl Scheduler {
@@ -309,21 +310,23 @@ impl Scheduler {
         }
     }
 
-    /// Journals the call and decides whether a recorded completion serves it.
+    /// Decides whether a recorded completion serves the call, and journals
+    /// the call unless one does: a served call's issued record is written
+    /// with its completion, once the guest has it ([`Record::Copied`]). After
+    /// a crash the journal has both or neither, and a call issued but never
+    /// completed is run again in any case.
     fn decide(&self, job: &Job) -> Decision {
-        if let Some(journal) = &self.run.journal {
-            let issued = Issued {
-                index: job.index,
-                key: job.key.clone(),
-                content_key: job.content_key.clone(),
-                label: job.label.clone(),
-                phase: job.phase.clone(),
-                prompt_head: odw_journal::prompt_head(&job.prompt),
-            };
+        let decision = match &self.plan {
+            Some(plan) => lock(plan).decide(job.index, &job.key, &job.content_key, &job.label, &job.prompt),
+            None => Decision::Live,
+        };
+        if !matches!(decision, Decision::Reuse { .. })
+            && let Some(journal) = &self.run.journal
+        {
             match &self.scribe {
-                Some(scribe) => scribe.issue(issued),
+                Some(scribe) => scribe.issue(issued(job)),
                 None => {
-                    if let Err(e) = journal.issue(&issued) {
+                    if let Err(e) = journal.issue(&issued(job)) {
                         self.run
                             .progress
                             .event(Event::JournalError { index: job.index, error: e.to_string() });
@@ -331,8 +334,7 @@ impl Scheduler {
                 }
             }
         }
-        let Some(plan) = &self.plan else { return Decision::Live };
-        lock(plan).decide(job.index, &job.key, &job.content_key, &job.label, &job.prompt)
+        decision
     }
 
     /// Serves a call from a recorded completion: journalled again in this
@@ -369,7 +371,7 @@ impl Scheduler {
         let record = Completed { index: job.index, key: job.key.clone(), ..completed };
         (
             Completion { id: job.index, ok, value, error, usage: Some(usage), clock },
-            Some(Record::Copied(record)),
+            Some(Record::Copied(issued(job), record)),
         )
     }
 
@@ -382,25 +384,25 @@ impl Scheduler {
     /// must never see a result the journal lacks.
     fn record(&self, record: Record) -> Result<Durability, CallError> {
         let Some(journal) = &self.run.journal else { return Ok(Durability::Already) };
-        let (c, durability) = match record {
-            Record::Live(c) => {
-                let index = c.index;
-                (c, Durability::AfterFlush(index))
-            }
-            Record::Copied(c) => match &self.scribe {
-                Some(scribe) => {
-                    scribe.copy(c);
-                    return Ok(Durability::Already);
+        let c = match record {
+            Record::Live(c) => c,
+            Record::Copied(issued, c) => {
+                match &self.scribe {
+                    Some(scribe) => scribe.copy(issued, c),
+                    None => {
+                        let index = c.index;
+                        journal.copy(&[(issued, c)]).map_err(|e| self.unjournalled(index, &e))?;
+                    }
                 }
-                None => (c, Durability::Already),
-            },
+                return Ok(Durability::Already);
+            }
         };
         let written = match &self.scribe {
             Some(scribe) => scribe.now(|journal| journal.complete_unflushed(&c)),
             None => journal.complete_unflushed(&c),
         };
         written.map_err(|e| self.unjournalled(c.index, &e))?;
-        Ok(durability)
+        Ok(Durability::AfterFlush(c.index))
     }
 
     /// The error of call `index`, whose completion the journal could not
@@ -452,6 +454,18 @@ fn capped(mut text: String, max: usize) -> String {
     text.truncate(at);
     text.push_str(&format!("… ({cut} more bytes not kept)"));
     text
+}
+
+/// The issued record of `job`.
+fn issued(job: &Job) -> Issued {
+    Issued {
+        index: job.index,
+        key: job.key.clone(),
+        content_key: job.content_key.clone(),
+        label: job.label.clone(),
+        phase: job.phase.clone(),
+        prompt_head: odw_journal::prompt_head(&job.prompt),
+    }
 }
 
 /// The error every completion from call `index` on gets once the journal

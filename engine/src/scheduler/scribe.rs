@@ -1,9 +1,10 @@
 //! [`Scribe`]: writes a resumed run's copied records on a thread of its own.
 //!
 //! A resume serves most of its calls from the recorded journal, and copies
-//! each into its own journal (an issued record and a completion) so that it
-//! can be resumed in turn. Those two writes were a third of the scheduler's
-//! work per reused call, and the scheduler is what a resume waits for. No
+//! each into its own journal (its issued record and its completion, many
+//! calls to a record: [`Journal::copy`]) so that it can be resumed in turn.
+//! Those writes were a third of the scheduler's work per reused call, and
+//! the scheduler is what a resume waits for. No
 //! copy needs to be written before the guest sees it: the recorded journal
 //! already holds it on disk. So the scheduler hands the copies to the
 //! scribe, which writes them beside the scheduler, on the core the guest
@@ -11,10 +12,10 @@
 //! the scheduler's ([`Scribe::wake`]), not per record.
 //!
 //! What stays exactly as before:
-//! - **Order.** Records reach the journal in the order they were handed
-//!   over, and a record written at once ([`Scribe::now`], a live call's
-//!   completion) is written after every record handed over before it: the
-//!   journal's completion order is the order the guest saw.
+//! - **Order.** Completions reach the journal in the order they were handed
+//!   over, and one written at once ([`Scribe::now`], a live call's) is
+//!   written after every record handed over before it: the journal's
+//!   completion order is the order the guest saw.
 //! - **Durability.** A live completion's flush persists everything written
 //!   before it, copies included, as when the scheduler wrote them itself;
 //!   [`Scribe::finish`] writes what is left before the run's end is.
@@ -32,8 +33,11 @@ use crate::rundir::{Event, Progress};
 
 /// A record handed over, to be written in turn.
 enum Copy {
+    /// A call's issued record.
     Issued(Issued),
-    Completed(Completed),
+    /// A call served from the recorded journal: its issued record and its
+    /// completion, written together with the others of its batch.
+    Served(Issued, Completed),
 }
 
 /// Writes handed-over records on its thread, in order.
@@ -84,9 +88,9 @@ impl Scribe {
         self.shared.hand_over(Copy::Issued(issued));
     }
 
-    /// Hands over a copied completion.
-    pub(super) fn copy(&self, completed: Completed) {
-        self.shared.hand_over(Copy::Completed(completed));
+    /// Hands over a served call's records, once the guest has it.
+    pub(super) fn copy(&self, issued: Issued, completed: Completed) {
+        self.shared.hand_over(Copy::Served(issued, completed));
     }
 
     /// Wakes the thread to write what was handed over. The scheduler calls
@@ -173,22 +177,31 @@ impl Shared {
         }
     }
 
-    /// Writes `records` in order; the caller holds the pen.
+    /// Writes `records` in order, the served calls together in one
+    /// [`Journal::copy`] (an issued record goes to a tree of its own, so its
+    /// place among them does not matter); the caller holds the pen.
     fn write(&self, records: VecDeque<Copy>) {
+        let mut served = Vec::with_capacity(records.len());
         for record in records {
-            let (index, written) = match &record {
-                Copy::Issued(issued) => (issued.index, self.journal.issue(issued)),
-                Copy::Completed(completed) => {
-                    let written = self.journal.complete_unflushed(completed).map(drop);
-                    if let Err(e) = &written {
-                        lock(&self.queue).failure.get_or_insert_with(|| (completed.index, e.to_string()));
+            match record {
+                Copy::Issued(issued) => {
+                    if let Err(e) = self.journal.issue(&issued) {
+                        self.report(issued.index, &e);
                     }
-                    (completed.index, written)
                 }
-            };
-            if let Err(e) = written {
-                self.report(index, &e);
+                Copy::Served(issued, completed) => served.push((issued, completed)),
             }
+        }
+        let Some((first, _)) = served.first() else { return };
+        let index = first.index;
+        if let Err(e) = self.journal.copy(&served) {
+            // A duplicate names its call; any other failure, the batch's first.
+            let index = match &e {
+                JournalError::Duplicate { index, .. } => *index,
+                _ => index,
+            };
+            lock(&self.queue).failure.get_or_insert_with(|| (index, e.to_string()));
+            self.report(index, &e);
         }
     }
 
@@ -250,11 +263,11 @@ mod tests {
         let mut expected = Vec::new();
         for index in 0..3000 {
             let (issued, completed) = call(index);
-            scribe.issue(issued);
             if index % 97 == 0 {
+                scribe.issue(issued);
                 scribe.now(|j| j.complete_unflushed(&completed)).unwrap();
             } else {
-                scribe.copy(completed);
+                scribe.copy(issued, completed);
             }
             expected.push(index);
         }
@@ -272,9 +285,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, progress, run) = journal(dir.path());
         let scribe = Scribe::start(journal, progress.clone()).unwrap();
-        let (_, completed) = call(7);
-        scribe.copy(completed.clone());
-        scribe.copy(completed);
+        let (issued, completed) = call(7);
+        scribe.copy(issued.clone(), completed.clone());
+        scribe.copy(issued, completed);
         scribe.finish();
         let (index, error) = scribe.failure().expect("a failure");
         assert_eq!(index, 7);
@@ -293,7 +306,8 @@ mod tests {
         let (journal, progress, _) = journal(dir.path());
         let scribe = Scribe::start(journal.clone(), progress).unwrap();
         for index in 0..100 {
-            scribe.copy(call(index).1);
+            let (issued, completed) = call(index);
+            scribe.copy(issued, completed);
         }
         drop(scribe);
         assert_eq!(journal.completions().unwrap().len(), 100);

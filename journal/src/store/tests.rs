@@ -283,12 +283,12 @@ fn open_refuses_another_format_version_before_reading_anything_else() {
         // A journal from a future odw: another version and a started record this one cannot read.
         let db = raw_sled(&path);
         let meta = db.open_tree(META).unwrap();
-        meta.insert(VERSION_KEY, b"2".as_slice()).unwrap();
+        meta.insert(VERSION_KEY, b"3".as_slice()).unwrap();
         meta.insert(STARTED_KEY, br#"{"aNewShape":true}"#.as_slice()).unwrap();
         db.flush().unwrap();
     }
     match Journal::open(&path).unwrap_err() {
-        JournalError::Version { path: p, found: 2, supported: FORMAT_VERSION } => assert_eq!(p, path),
+        JournalError::Version { path: p, found: 3, supported: STORAGE_VERSION } => assert_eq!(p, path),
         other => panic!("expected a version error, got {other}"),
     }
 }
@@ -557,4 +557,96 @@ fn a_journal_with_the_conf_file_an_older_odw_wrote_reads_the_same() {
     let journal = Journal::open(&path).unwrap();
     assert_eq!(journal.completions().unwrap(), vec![(0, completed(1))]);
     assert_eq!(journal.finished().unwrap(), Some(finished()));
+}
+
+/// Calls copied from another journal read back as issued and completed
+/// like any other, in seq order among the live completions around them,
+/// each record of them no larger than a chunk and one call; and seqs go on
+/// after them once the journal is opened again.
+#[test]
+fn copied_calls_read_back_like_any_other_call() {
+    let (_tmp, path) = journal_dir();
+    let copies = |range: std::ops::Range<u32>| range.map(|i| (issued(i), completed(i))).collect::<Vec<_>>();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        journal.copy(&copies(0..3)).unwrap();
+        journal.issue(&issued(500)).unwrap();
+        assert_eq!(journal.complete(&completed(500)).unwrap(), 3);
+        journal.copy(&copies(3..300)).unwrap();
+        journal.copy(&[]).unwrap();
+        assert_eq!(journal.complete_unflushed(&completed(501)).unwrap(), 301, "an issued record is optional");
+        journal.finish(&finished()).unwrap();
+        let mut sizes = Vec::new();
+        for item in journal.order.iter() {
+            let (_, value) = item.unwrap();
+            if value.starts_with(COPIED_PREFIX) {
+                sizes.push(value.len());
+            }
+        }
+        let call =
+            serde_json::to_vec(&CopiedCall { issued: issued(299), completed: completed(299) }).unwrap();
+        assert!(sizes.len() > 10, "297 calls in one record: {sizes:?}");
+        assert!(sizes.iter().all(|&n| n < COPIED_CHUNK_BYTES + 2 * call.len()), "{sizes:?}");
+        assert_eq!(names(&path), ["db"], "no record went to a file of its own");
+    }
+    let journal = Journal::open(&path).unwrap();
+    let order: Vec<u32> = (0..3).chain([500]).chain(3..300).chain([501]).collect();
+    let completions = journal.completions().unwrap();
+    assert_eq!(
+        completions,
+        order.iter().enumerate().map(|(seq, &i)| (seq as u64, completed(i))).collect::<Vec<_>>()
+    );
+    let issued_back: Vec<Issued> = (0..300).chain([500]).map(issued).collect();
+    assert_eq!(journal.issued().unwrap(), issued_back);
+    assert_eq!(journal.calls().unwrap(), Calls { issued: issued_back, completions });
+    assert_eq!(journal.completed(299).unwrap(), Some(completed(299)));
+    assert_eq!(journal.complete(&completed(502)).unwrap(), 302, "seqs go on after the copies");
+    assert!(matches!(journal.copy(&copies(7..8)), Err(JournalError::Duplicate { index: 7, .. })));
+}
+
+/// A copy that would complete a call twice, or pairs one call's issued
+/// record with another's completion, is refused before anything is written.
+#[test]
+fn a_copy_is_checked_before_anything_is_written() {
+    let (_tmp, path) = journal_dir();
+    let journal = Journal::create(&path, started()).unwrap();
+    journal.complete(&completed(1)).unwrap();
+    let twice_here = [(issued(2), completed(2)), (issued(3), completed(3)), (issued(2), completed(2))];
+    assert!(matches!(journal.copy(&twice_here), Err(JournalError::Duplicate { index: 2, .. })));
+    let already = [(issued(4), completed(4)), (issued(1), completed(1))];
+    assert!(matches!(journal.copy(&already), Err(JournalError::Duplicate { index: 1, .. })));
+    let mismatched = [(issued(5), completed(6))];
+    let err = journal.copy(&mismatched).unwrap_err();
+    assert!(matches!(err, JournalError::InvalidRecord { .. }) && err.to_string().contains("#5"), "{err}");
+    assert_eq!(journal.completions().unwrap(), vec![(0, completed(1))]);
+    // The refused calls were not taken: they can still be copied.
+    journal.copy(&[(issued(2), completed(2)), (issued(4), completed(4))]).unwrap();
+    let order: Vec<u32> = journal.completions().unwrap().iter().map(|(_, c)| c.index).collect();
+    assert_eq!(order, [1, 2, 4]);
+}
+
+/// A journal of layout version 1 (before copied calls had records of their
+/// own) opens and reads as before; a damaged record of copied calls, or
+/// one that lists none, is reported as damage.
+#[test]
+fn a_version_1_journal_reads_and_a_damaged_copy_is_corrupt() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        journal.issue(&issued(0)).unwrap();
+        journal.complete(&completed(0)).unwrap();
+        journal.meta.insert(VERSION_KEY, b"1".as_slice()).unwrap();
+        journal.finish(&finished()).unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(
+        journal.calls().unwrap(),
+        Calls { issued: vec![issued(0)], completions: vec![(0, completed(0))] }
+    );
+    journal.order.insert(layout::seq_key(1), br#"{"copied":[]}"#.as_slice()).unwrap();
+    let err = journal.completions().unwrap_err();
+    assert!(err.to_string().contains("seq 1 holds no call"), "{err}");
+    journal.order.insert(layout::seq_key(1), br#"{"copied":[{"issued":1}]}"#.as_slice()).unwrap();
+    let err = journal.issued().unwrap_err();
+    assert!(matches!(err, JournalError::Corrupt { .. }) && err.to_string().contains("seq 1"), "{err}");
 }
