@@ -24,8 +24,13 @@ pub(crate) const META_PID: PageId = 0;
 pub(crate) const COUNTER_PID: PageId = 1;
 pub(crate) const BATCH_MANIFEST_PID: PageId = PageId::max_value() - 666;
 
-pub(crate) const PAGE_CONSOLIDATION_THRESHOLD: usize = 10;
+// odw: 20, not 10 (ODW-PATCH.md): a journal's growing leaf splits (and so
+// is written whole) at 17 entries, before it is consolidated.
+pub(crate) const PAGE_CONSOLIDATION_THRESHOLD: usize = 20;
 pub(crate) const SEGMENT_CLEANUP_THRESHOLD: usize = 50;
+// odw: an inactive segment is drained (its live pages rewritten elsewhere)
+// once at most this percentage of it is live, not 50 (ODW-PATCH.md).
+pub(crate) const SEGMENT_DRAIN_LIVE_PCT: usize = 10;
 
 // Allows for around 1 trillion items to be stored
 // 2^37 * (assuming 50% node fill, 8 items per leaf)
