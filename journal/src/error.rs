@@ -53,6 +53,10 @@ pub enum JournalError {
     )]
     Duplicate { path: PathBuf, index: u32, what: &'static str },
 
+    /// A write to a journal opened to read only ([`crate::Journal::open_read_only`]).
+    #[error("{}: the journal was opened to read only (this is a bug in the caller, please report it)", path.display())]
+    ReadOnly { path: PathBuf },
+
     /// `finish` was called twice.
     #[error(
         "{}: the run already has a Finished record; finish is recorded once, at the end of the run \

@@ -46,6 +46,8 @@ pub struct Journal {
     /// Whether something was written since the last [`Journal::sync`]: a
     /// journal dropped with unsynced writes is synced then (see `Drop`).
     unsynced: AtomicBool,
+    /// Opened with [`Journal::open_read_only`]: every write is refused.
+    read_only: bool,
 }
 
 /// The state [`Journal::record_completion`] keeps between completions.
@@ -87,7 +89,7 @@ impl Journal {
         check_clock(path, "the started record", started.clock)?;
         ensure_fresh(path)?;
         // create_new: if a database appeared since the check, fail rather than adopt it.
-        let db = open_db(path, true)?;
+        let db = open_db(path, true, false)?;
         let meta = open_tree(path, &db, META)?;
         // Two inserts, the version last, not a batch: a journal is one once
         // both are there (`open` wants the version, then the start), so
@@ -104,12 +106,31 @@ impl Journal {
     /// Opens an existing journal, checking its format version before
     /// decoding anything else.
     pub fn open(path: &Path) -> Result<Journal> {
+        Journal::opened(path, false)
+    }
+
+    /// [`Journal::open`] for reading only, which is how odw reads every
+    /// journal but the one its run writes (a resume's recorded run, a
+    /// replay, `odw journal`, the dashboards): the database file is opened
+    /// read-only, nothing in it is changed, and every write is refused
+    /// ([`JournalError::ReadOnly`]). Opened to write, sled's recovery
+    /// rewrites the end of the log's last segment and every unused segment
+    /// with zeros (640 KB for a run of 1000 calls, at every open), may
+    /// write a snapshot file beside it and delete blob files, so that later
+    /// writes cannot be mistaken for older ones; a reader writes nothing, so
+    /// it needs none of that. It also reads a journal it cannot write (a
+    /// runs directory on a read-only mount, or someone else's).
+    pub fn open_read_only(path: &Path) -> Result<Journal> {
+        Journal::opened(path, true)
+    }
+
+    fn opened(path: &Path, read_only: bool) -> Result<Journal> {
         let not_a_journal = || JournalError::NotAJournal { path: path.to_owned() };
         // Check before opening: sled would create a database in any directory.
         if !path.join(layout::DATA_FILE).is_file() {
             return Err(not_a_journal());
         }
-        let db = open_db(path, false)?;
+        let db = open_db(path, false, read_only)?;
         // Opening a tree creates it; do not write into someone else's database.
         if !db.tree_names().iter().any(|name| name == META.as_bytes()) {
             return Err(not_a_journal());
@@ -132,7 +153,9 @@ impl Journal {
         };
         // Gaps in the order are found where the completions are read
         // ([`Journal::completions`]): counting them here read every record.
-        Journal::assemble(path, db, meta, started, next_seq, None)
+        let mut journal = Journal::assemble(path, db, meta, started, next_seq, None)?;
+        journal.read_only = read_only;
+        Ok(journal)
     }
 
     fn assemble(
@@ -157,7 +180,12 @@ impl Journal {
             started,
             writes: Mutex::new(Writes { next_seq, completed }),
             unsynced: AtomicBool::new(began),
+            read_only: false,
         })
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.read_only { Err(JournalError::ReadOnly { path: self.path.clone() }) } else { Ok(()) }
     }
 
     /// The directory the journal lives in.
@@ -173,6 +201,7 @@ impl Journal {
     /// next completion's flush persists it (sled's log is ordered), and an
     /// issued-but-not-completed call is re-run on resume anyway.
     pub fn issue(&self, issued: &Issued) -> Result<()> {
+        self.writable()?;
         let value = encode(&self.path, "issued", issued)?;
         let key = layout::index_key(issued.index);
         self.unsynced.store(true, Ordering::Relaxed);
@@ -217,6 +246,7 @@ impl Journal {
     /// written; should a write fail, the calls before the record it was
     /// writing are recorded and the rest are not.
     pub fn copy(&self, calls: &[(Issued, Completed)]) -> Result<()> {
+        self.writable()?;
         for (issued, completed) in calls {
             if issued.index != completed.index {
                 return Err(JournalError::InvalidRecord {
@@ -287,6 +317,7 @@ impl Journal {
     /// [`Journal::complete`], with the flush optional so that `import` can
     /// write many completions and flush once.
     pub(crate) fn record_completion(&self, completed: &Completed, flush: bool) -> Result<u64> {
+        self.writable()?;
         check_clock(&self.path, "the completed record", completed.clock)?;
         let value = encode(&self.path, "completed", completed)?;
         let mut writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
@@ -343,6 +374,7 @@ impl Journal {
     /// as interrupted and its resume redoes nothing. (The sync was a tenth
     /// of such a run's time.)
     pub fn end(&self, finished: &Finished) -> Result<Ending> {
+        self.writable()?;
         let value = encode(&self.path, "finished", finished)?;
         self.unsynced.store(true, Ordering::Relaxed);
         self.meta
@@ -641,12 +673,12 @@ fn check_clock(path: &Path, record: &str, clock: f64) -> Result<()> {
 /// read at prepare time, then opened again to run — must still open.
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(1);
 
-fn open_db(path: &Path, create_new: bool) -> Result<sled::Db> {
+fn open_db(path: &Path, create_new: bool, read_only: bool) -> Result<sled::Db> {
     let deadline = Instant::now() + LOCK_WAIT;
     let mut pause = Duration::from_millis(2);
     loop {
         // A fresh Config per attempt: sled marks a config as used once opened.
-        match layout::config(path).create_new(create_new).open() {
+        match layout::config(path).create_new(create_new).read_only(read_only).open() {
             Ok(db) => return Ok(db),
             Err(e) => match open_error(path, e) {
                 JournalError::Locked { .. } if Instant::now() < deadline => {

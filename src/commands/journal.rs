@@ -53,7 +53,7 @@ pub fn journal(global: &Global, args: &JournalArgs) -> anyhow::Result<ExitCode> 
         return Ok(report::usage("odw journal needs a run id (or `odw journal import FILE`)"));
     };
     let run = find_run(global, id)?;
-    let journal = Journal::open(&run.journal_path())?;
+    let journal = Journal::open_read_only(&run.journal_path())?;
     if args.export {
         let mut out = std::io::stdout().lock();
         journal.export(&mut out)?;

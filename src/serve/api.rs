@@ -158,7 +158,7 @@ pub async fn report(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
 pub async fn journal(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     blocking(move || {
         let run = find(&state, &id)?;
-        let rows = Journal::open(&run.journal_path()).and_then(|j| journal::rows(&j));
+        let rows = Journal::open_read_only(&run.journal_path()).and_then(|j| journal::rows(&j));
         match rows {
             Ok(rows) => Ok(Json(json!(rows))),
             Err(JournalError::Locked { .. }) => Err(ApiError(

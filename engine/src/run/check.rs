@@ -57,7 +57,7 @@ pub async fn check(
     let (ended_tx, ended) = tokio::sync::oneshot::channel();
     let (read_tx, read) = tokio::sync::oneshot::channel();
     let reading = tokio::task::spawn_blocking(move || {
-        let opened = Journal::open(&journal_path).map_err(RunError::from);
+        let opened = Journal::open_read_only(&journal_path).map_err(RunError::from);
         let plan = opened.and_then(|journal| {
             let plan = Plan::load(&journal, Mode::Check)?;
             let _ = ended_tx.send(journal.finished()?);

@@ -26,7 +26,7 @@ pub fn import(root: &Path, input: impl std::io::BufRead) -> Result<RunDir, RunEr
     std::fs::rename(&staged, run.journal_path()).map_err(io("cannot move the imported journal"))?;
     let meta = RunMeta { run_id: run.id.clone(), imported: true, ..meta };
     run.write_meta(&meta)?;
-    let journal = Journal::open(&run.journal_path())?;
+    let journal = Journal::open_read_only(&run.journal_path())?;
     let finished = journal.finished()?;
     let state = match &finished {
         Some(f) if f.ok => RunState::Done,

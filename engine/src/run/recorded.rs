@@ -39,6 +39,6 @@ impl Recorded {
 
 /// Opens the journal of run `id` under `root` and plans a resume from it.
 pub(super) fn read(root: &std::path::Path, id: &str, reuse: ReuseRule) -> Result<(Plan, Journal), RunError> {
-    let old = Journal::open(&find(root, id)?.journal_path())?;
+    let old = Journal::open_read_only(&find(root, id)?.journal_path())?;
     Ok((Plan::load(&old, Mode::Resume(reuse))?, old))
 }

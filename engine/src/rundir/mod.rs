@@ -196,7 +196,7 @@ impl RunDir {
         if !path.is_dir() {
             return None;
         }
-        let journal = odw_journal::Journal::open(&path).ok()?;
+        let journal = odw_journal::Journal::open_read_only(&path).ok()?;
         match journal.finished().ok()?? {
             odw_journal::Finished { ok: true, result } => Some(result),
             _ => None,

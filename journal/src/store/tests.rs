@@ -166,13 +166,93 @@ fn a_killed_run_keeps_every_completion_it_was_told_about() {
     let status = run_child("a_killed_run_keeps_every_completion_it_was_told_about", CHILD, path.as_os_str());
     assert!(!status.success(), "the child should have aborted");
 
+    // Read only first (as a resume reads it): the same records, and the
+    // killed run's log is left as it was, torn end and all.
+    let before = std::fs::read(path.join(layout::DATA_FILE)).unwrap();
+    for read_only in [true, false] {
+        let journal = if read_only { Journal::open_read_only(&path) } else { Journal::open(&path) }.unwrap();
+        assert_eq!(journal.started(), &started());
+        let completions = journal.completions().unwrap();
+        assert_eq!(completions, vec![(0, completed(4)), (1, completed(1)), (2, completed(3))]);
+        // Issued before a flushed completion, so flushed with it.
+        assert_eq!(journal.issued().unwrap().len(), 5);
+        assert_eq!(journal.finished().unwrap(), None, "a killed run has no Finished record");
+        if read_only {
+            assert!(matches!(journal.complete(&completed(0)), Err(JournalError::ReadOnly { .. })));
+            drop(journal);
+            assert!(std::fs::read(path.join(layout::DATA_FILE)).unwrap() == before, "read only, yet changed");
+        } else {
+            assert_eq!(journal.complete(&completed(0)).unwrap(), 3);
+        }
+    }
+}
+
+/// A journal opened to read only reads as when opened to write, changes
+/// nothing on disk (no byte of its log, no file made or removed, even where
+/// a writer's recovery rewrites unused stretches of the log with zeros) and
+/// refuses every write.
+#[test]
+fn a_journal_opened_read_only_reads_everything_and_changes_nothing() {
+    let (_tmp, path) = journal_dir();
+    {
+        let journal = Journal::create(&path, started()).unwrap();
+        // Enough to fill and retire log segments, so that a writer's
+        // recovery finds some to rewrite.
+        for index in 0..2000 {
+            journal.issue(&issued(index)).unwrap();
+            journal.complete_unflushed(&completed(index)).unwrap();
+        }
+        journal.finish(&finished()).unwrap();
+    }
+    let data = path.join(layout::DATA_FILE);
+    let before = (std::fs::read(&data).unwrap(), names(&path));
+    let expected = {
+        let journal = Journal::open_read_only(&path).unwrap();
+        let calls = journal.calls().unwrap();
+        assert_eq!(calls.issued.len(), 2000);
+        assert_eq!(calls.completions.len(), 2000);
+        assert_eq!(calls.completions[1999], (1999, completed(1999)));
+        assert_eq!(journal.finished().unwrap(), Some(finished()));
+        let refused = [
+            journal.issue(&issued(5000)).map(drop),
+            journal.complete(&completed(5000)).map(drop),
+            journal.complete_unflushed(&completed(5000)).map(drop),
+            journal.copy(&[(issued(5000), completed(5000))]),
+            journal.end(&finished()).map(drop),
+        ];
+        for result in refused {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, JournalError::ReadOnly { .. }) && err.to_string().contains("read only"),
+                "{err}"
+            );
+        }
+        journal.flush().unwrap();
+        journal.sync().unwrap();
+        calls
+    };
+    assert!((std::fs::read(&data).unwrap(), names(&path)) == before, "opened read only, yet changed");
     let journal = Journal::open(&path).unwrap();
-    assert_eq!(journal.started(), &started());
-    assert_eq!(journal.completions().unwrap(), vec![(0, completed(4)), (1, completed(1)), (2, completed(3))]);
-    // Issued before a flushed completion, so flushed with it.
-    assert_eq!(journal.issued().unwrap().len(), 5);
-    assert_eq!(journal.finished().unwrap(), None, "a killed run has no Finished record");
-    assert_eq!(journal.complete(&completed(0)).unwrap(), 3);
+    assert_eq!(journal.calls().unwrap(), expected, "read to write, the same records");
+    drop(journal);
+    assert!(std::fs::read(&data).unwrap() != before.0, "a writer's recovery rewrites its log");
+}
+
+/// Read only, a directory that holds no journal, or an empty database file
+/// (a run killed as its journal was being made), is not a journal, and
+/// nothing is made there.
+#[test]
+fn read_only_a_missing_or_empty_journal_is_not_a_journal() {
+    let (tmp, path) = journal_dir();
+    assert!(matches!(Journal::open_read_only(&path).unwrap_err(), JournalError::NotAJournal { .. }));
+    assert!(!path.exists());
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join(layout::DATA_FILE), b"").unwrap();
+    let err = Journal::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, JournalError::NotAJournal { .. }), "{err}");
+    assert_eq!(names(&path), ["db"]);
+    assert_eq!(std::fs::metadata(path.join(layout::DATA_FILE)).unwrap().len(), 0);
+    drop(tmp);
 }
 
 /// The end of a run that completed no call is flushed, not synced (see

@@ -207,6 +207,9 @@ pub struct Inner {
     /// odw: whether the `conf` file is written and checked (see ODW-PATCH.md).
     #[doc(hidden)]
     pub persist_config: bool,
+    /// odw: opened to read only: nothing is written (see ODW-PATCH.md).
+    #[doc(hidden)]
+    pub read_only: bool,
     #[doc(hidden)]
     pub use_compression: bool,
     #[doc(hidden)]
@@ -238,6 +241,7 @@ impl Default for Inner {
             temporary: false,
             sync_writes: true,
             persist_config: true,
+            read_only: false,
             version: crate_version(),
 
             // useful in testing
@@ -530,6 +534,11 @@ impl Config {
             "odw: whether the storage parameters are written to `conf` at creation and checked against it at every open; off, the caller vouches that it always opens with the same ones"
         ),
         (
+            read_only,
+            bool,
+            "odw: opens an existing database to read it only: its file read-only, recovery's shredding, snapshot and freeing of unused segments skipped, no periodic flusher; any write fails"
+        ),
+        (
             print_profile_on_drop,
             bool,
             "print a performance profile when the Config is dropped"
@@ -572,6 +581,11 @@ impl Config {
     }
 
     fn open_file(&self) -> Result<File> {
+        // odw: a database opened to read only is not made, nor written.
+        if self.read_only {
+            let file = fs::OpenOptions::new().read(true).open(self.db_path())?;
+            return self.try_lock(file);
+        }
         // odw: the `blobs` directory is made by the first blob written
         // (`write_blob`), not here: most databases never hold a blob, and
         // every directory made is an inode allocated (see ODW-PATCH.md).

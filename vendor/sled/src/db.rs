@@ -83,7 +83,9 @@ impl Db {
         ))]
         {
             let flusher_pagecache = context.pagecache.clone();
-            let flusher = context.flush_every_ms.map(move |fem| {
+            // odw: a database opened to read only has nothing to flush.
+            let every = context.flush_every_ms.filter(|_| !context.read_only);
+            let flusher = every.map(move |fem| {
                 flusher::Flusher::new(
                     "log flusher".to_owned(),
                     flusher_pagecache,

@@ -39,7 +39,7 @@ impl RunView {
     /// Adds prompts and replies from where the run keeps them. The journal
     /// is a single-process database: it is read only once the run has ended.
     fn add_details(&mut self, run: &RunDir) {
-        match odw_journal::Journal::open(&run.journal_path()) {
+        match odw_journal::Journal::open_read_only(&run.journal_path()) {
             Ok(journal) => {
                 let issued = journal.issued().unwrap_or_default();
                 let completions = journal.completions().unwrap_or_default();

@@ -632,6 +632,12 @@ impl SegmentAccountant {
             }
         }
 
+        // odw: a database opened to read only allocates no segment, so it
+        // neither frees, zeroes nor truncates any (ODW-PATCH.md).
+        if self.config.read_only {
+            to_free.clear();
+            maybe_clean.clear();
+        }
         for segment_base in to_free {
             self.free_segment(segment_base)?;
             io_fail!(self.config, "zero garbage segment SA");

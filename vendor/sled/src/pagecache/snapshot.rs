@@ -311,7 +311,11 @@ fn advance_snapshot(
             trace!("bumping snapshot.stable_lsn to {}", bumped);
             (bumped, None)
         } else {
-            if let Some(BasedBuf { offset, .. }) = iter.segment_base {
+            // odw: a database opened to read only writes nothing after
+            // its tip, so what lies there is left as it is (ODW-PATCH.md).
+            if let Some(BasedBuf { offset, .. }) =
+                iter.segment_base.as_ref().filter(|_| !config.read_only)
+            {
                 // either situation 3 or situation 4. we need to zero the
                 // tail of the segment after the recovered tip
                 let shred_len = config.segment_size
@@ -363,7 +367,7 @@ fn advance_snapshot(
         return Err(Error::corruption(None));
     }
 
-    if snapshot.stable_lsn > old_stable_lsn {
+    if snapshot.stable_lsn > old_stable_lsn && !config.read_only {
         write_snapshot(config, &snapshot)?;
     }
 
@@ -396,7 +400,9 @@ fn advance_snapshot(
         reverse_segments
     };
 
-    for (lsn, to_zero) in &iter.segments {
+    // odw: nor are the segments recovery found torn (ODW-PATCH.md).
+    let torn = if config.read_only { Default::default() } else { iter.segments };
+    for (lsn, to_zero) in &torn {
         debug!("zeroing torn segment at lsn {} lid {}", lsn, to_zero);
 
         #[cfg(feature = "testing")]
@@ -426,7 +432,8 @@ fn advance_snapshot(
     }
 
     // remove all blob files larger than our stable offset
-    if let Some(stable_lsn) = snapshot.stable_lsn {
+    // odw: not from a database opened to read only (ODW-PATCH.md).
+    if let Some(stable_lsn) = snapshot.stable_lsn.filter(|_| !config.read_only) {
         gc_blobs(config, stable_lsn)?;
     }
 
