@@ -260,10 +260,10 @@ impl Journal {
             check_clock(&self.path, "the completed record", completed.clock)?;
         }
         let mut writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
-        if writes.completed.is_none() {
-            writes.completed = Some(self.completed_indices()?);
-        }
-        let done = writes.completed.get_or_insert_with(HashSet::new);
+        let done = match &mut writes.completed {
+            Some(done) => done,
+            unknown @ None => unknown.insert(self.completed_indices()?),
+        };
         for (n, (issued, _)) in calls.iter().enumerate() {
             if !done.insert(issued.index) {
                 for (earlier, _) in &calls[..n] {
