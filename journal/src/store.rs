@@ -451,9 +451,10 @@ impl Journal {
     }
 
     /// The completion of call `index`, if it completed. The journal keeps
-    /// no index by call (see `Writes::completed`): this reads the
-    /// completions in order until it meets `index`. Resume and replay read
-    /// all of them at once ([`Journal::calls`]).
+    /// no index by call (see `Writes::completed`): this reads every
+    /// completion and picks out `index`'s, so it is for a look at one call
+    /// (tests, tools); resume and replay read them all at once
+    /// ([`Journal::calls`]).
     pub fn completed(&self, index: u32) -> Result<Option<Completed>> {
         Ok(self.completions()?.into_iter().map(|(_, c)| c).find(|c| c.index == index))
     }
