@@ -583,3 +583,54 @@ fn the_guardian_syncs_the_journal_once_odw_is_gone_however_it_ends() {
     let killed = ended_at(&logs, &pid).unwrap_or_else(|| panic!("the worker's end is not logged: {logs:#?}"));
     assert!(killed < synced, "synced at {synced}, before the worker was killed at {killed}");
 }
+
+/// `odw replay --check` reads a run and writes nothing anywhere: no
+/// scratch directory, no file, nothing renamed or removed (the compile
+/// cache aside, which a first sight of a script may fill). So a check runs
+/// where it cannot write, and one that is killed leaves nothing behind.
+#[test]
+fn replay_check_writes_nothing() {
+    let env = Env::with_config(json!({ "concurrency": 4 }));
+    let runs = env.runs();
+    let runs = runs.to_str().unwrap();
+    let wf = env.script(
+        "wf.js",
+        "const xs = await parallel([1, 2, 3].map((n) => () => agent(`n${n}`)));\nreturn xs;",
+    );
+    let first = env.run_wait(&wf, &[]);
+    let id = first.run_id();
+
+    let (child, prefix) = traced(&env, "%file,%desc", &["replay", &id, "--check", "--runs-root", runs]);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("reproduced: 3 calls served from the journal, 0 live"), "{stderr}");
+    let cache = common::cache_dir();
+    let cache = cache.to_str().unwrap();
+    let logs = trace_logs(&prefix);
+    let mut opened_the_journal = false;
+    for (_, lines) in &logs {
+        for line in lines.iter().filter(|l| !l.contains(cache) && !l.contains("ENOENT")) {
+            let call = line.split_whitespace().nth(1).unwrap_or_default();
+            let writes = [
+                "mkdir",
+                "rmdir",
+                "unlink",
+                "rename",
+                "link",
+                "symlink",
+                "creat",
+                "truncate",
+                "ftruncate",
+                "fallocate",
+            ]
+            .iter()
+            .any(|w| call.starts_with(w) || call.starts_with(&format!("{w}at")))
+                || (call.starts_with("open")
+                    && ["O_WRONLY", "O_RDWR", "O_CREAT"].iter().any(|f| line.contains(f)));
+            assert!(!writes, "the check wrote: {line}");
+            opened_the_journal |= call.starts_with("openat") && line.contains("/journal/db\", O_RDONLY");
+        }
+    }
+    assert!(opened_the_journal, "the trace shows no read of the journal: {logs:#?}");
+}

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use odw_journal::Journal;
 use serde_json::Value;
 
-use super::{Books, Controls, RunError, Session, find, io};
+use super::{Books, Controls, RunError, Session, find};
 use crate::config::Config;
 use crate::replay::{Divergence, Mode, Plan};
 use crate::rundir::{RunDir, RunMeta, RunState};
@@ -96,10 +96,9 @@ pub async fn check(
     };
     let workflow = Workflow::load(sandbox, &script)?;
     let config = &with_recorded_adapter(config, &meta.adapter);
-    let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
-    let run = RunDir::create(scratch.path(), &meta.workflow)?;
+    let run = RunDir::unmade(&meta.workflow);
     let meta = RunMeta { args: args.unwrap_or(meta.args), run_id: run.id.clone(), ..meta };
-    // The scratch run is deleted unread: its progress stays in memory.
+    // Nobody watches the replayed run: its progress stays in memory.
     let session = Session { sandbox, config, run, meta, workflow, books, watched: false };
     let report = session.drive(Controls::default()).await?;
     let divergence = report.divergence.clone();

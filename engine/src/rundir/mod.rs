@@ -89,6 +89,23 @@ impl RunDir {
         Ok(RunDir { id, path })
     }
 
+    /// A run directory that is never made, for the run of `odw replay
+    /// --check`: it serves every call from a journal (none runs live, so
+    /// no prompt file, patch or worktree is written) and nobody watches it
+    /// ([`Progress::unwatched`]: no events, status, result or error), so
+    /// nothing is ever written under it. A check thus needs no writable
+    /// directory, leaves nothing behind when it is killed, and skips the
+    /// scratch folder it made and removed each time (three `mkdir`s and
+    /// three `rmdir`s in the system's temporary directory). The path names
+    /// a place in that directory anyway, so that a write that should not
+    /// have happened could only leave a stray folder there, never touch a
+    /// real run.
+    pub fn unmade(name: &str) -> RunDir {
+        let id = new_run_id();
+        let path = std::env::temp_dir().join("odw-check").join(slug(name)).join(&id);
+        RunDir { id, path }
+    }
+
     /// The run directory at `path` (a worker is handed its path).
     pub fn at(path: &Path) -> RunDir {
         let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
