@@ -94,7 +94,8 @@ pub async fn run(
     // where it would otherwise `posix_spawn` (a vfork that copies no page
     // tables): with a 30 MB odw, `fork` made a 200-agent fan-out 1.8 times
     // and a 1000-call run 2.8 times slower, growing with odw's memory.
-    if !guardian::running() {
+    let guarded = guardian::running();
+    if !guarded {
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
             cmd.pre_exec(|| {
@@ -111,7 +112,7 @@ pub async fn run(
             None => cmd.env_remove(key),
         };
     }
-    let mut child = cmd.spawn().map_err(|e| {
+    let mut child = spawn(cmd, guarded).await.map_err(|e| {
         // Moved or removed since it was found: the next call looks again.
         forget_found(program);
         Interrupted::Spawn { program: program.clone(), reason: e.to_string() }
@@ -156,6 +157,26 @@ pub async fn run(
         stderr: err.unwrap_or_default(),
         failure: (!status.success()).then(|| describe_status(status)),
     })
+}
+
+/// Starts `cmd`. The standard library starts a process with a `vfork`,
+/// which holds the calling thread until the child has `exec`'d (0.1-0.2 ms
+/// for a small program): on the blocking pool, so that a fan-out's spawns
+/// run side by side while the runtime's worker goes on serving (odw runs
+/// one worker on a 2-core machine; see `main`). Not when the child gets a
+/// parent-death signal (not `guarded`, see [`run`]): that signal follows
+/// the *thread* that spawned it, and a pool thread ends after ten idle
+/// seconds, which would kill an agent still at work; a runtime worker lives
+/// as long as odw.
+async fn spawn(mut cmd: Command, guarded: bool) -> std::io::Result<tokio::process::Child> {
+    if !guarded {
+        return cmd.spawn();
+    }
+    match tokio::task::spawn_blocking(move || cmd.spawn()).await {
+        Ok(spawned) => spawned,
+        // The spawn panicked, or the runtime is shutting down.
+        Err(e) => Err(std::io::Error::other(e)),
+    }
 }
 
 /// Where the programs this process has run were found on `$PATH`, by name
