@@ -318,7 +318,7 @@ mod tests {
         }
     }
 
-    /// A run nobody watches (`odw replay --check`'s scratch run) returns
+    /// A run nobody watches (`odw replay --check`'s run) returns
     /// its outcome and writes none of it: no result, no error, no events.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_unwatched_run_returns_its_outcome_and_writes_none_of_it() {

@@ -38,9 +38,10 @@ impl Progress {
     }
 
     /// The progress of a run nobody can watch, kept in memory only: no
-    /// `events.jsonl`, no `status.json`. `odw replay --check` runs in a
-    /// scratch directory it deletes unread, and writing two event lines
-    /// for each call it served from the journal was a tenth of its time.
+    /// `events.jsonl`, no `status.json`. The run of `odw replay --check`
+    /// is one ([`RunDir::unmade`]: its directory is never made), and
+    /// writing two event lines for each call it served from the journal
+    /// was a tenth of its time.
     pub fn unwatched(run: RunDir, workflow: &str) -> Progress {
         Progress::assemble(run, workflow, None)
     }
