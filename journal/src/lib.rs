@@ -17,7 +17,9 @@
 //! contend for a lock, deleting a run deletes its journal, and a damaged
 //! journal damages one run. The storage is [sled], which is single-process:
 //! while a run has its journal open, another process (or a second handle in
-//! the same one) cannot open it and gets [`JournalError::Locked`].
+//! the same one) cannot open it and gets [`JournalError::Locked`]. Handles
+//! opened read-only ([`Journal::open_read_only`]) share the journal with
+//! each other, and keep a writer out while they are open.
 //!
 //! A completion is flushed before [`Journal::complete`] returns: handed to
 //! the operating system, so it survives the process however it ends. An

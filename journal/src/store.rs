@@ -3,7 +3,9 @@
 //! sled is single-process: the database directory is locked by the process
 //! that opened it, and a second open — from another process or from this one
 //! — fails with [`JournalError::Locked`] (after [`LOCK_WAIT`], because sled
-//! releases the lock of a dropped database a moment late). A `Journal` is
+//! releases the lock of a dropped database a moment late). Read-only handles
+//! take a shared lock: any number of them can be open at once, and none
+//! while the journal is open to write. A `Journal` is
 //! `Send + Sync`; share one handle (e.g. in an `Arc`) between the tasks of a
 //! run.
 

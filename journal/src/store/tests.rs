@@ -467,6 +467,33 @@ fn a_second_open_handle_is_refused_as_locked() {
 }
 
 #[test]
+fn read_only_handles_share_a_journal_and_keep_a_writer_out() {
+    let (_tmp, path) = journal_dir();
+    let mut journal = Journal::create(&path, started()).unwrap();
+    journal.complete(&completed(0)).unwrap();
+    // While it is written, no reader gets in.
+    let err = Journal::open_read_only(&path).unwrap_err();
+    assert!(matches!(&err, JournalError::Locked { path: p } if *p == path), "{err}");
+    drop(journal);
+
+    let first = Journal::open_read_only(&path).unwrap();
+    let begun = std::time::Instant::now();
+    let second = Journal::open_read_only(&path).unwrap();
+    assert!(begun.elapsed() < LOCK_WAIT, "the second reader waited for the first");
+    for reader in [&first, &second] {
+        assert_eq!(reader.completions().unwrap().len(), 1);
+    }
+    let err = Journal::open(&path).unwrap_err();
+    assert!(matches!(&err, JournalError::Locked { .. }), "a writer got in beside readers: {err}");
+    drop(first);
+    let err = Journal::open(&path).unwrap_err();
+    assert!(matches!(&err, JournalError::Locked { .. }), "a writer got in beside a reader: {err}");
+    drop(second);
+    journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.completions().unwrap().len(), 1);
+}
+
+#[test]
 fn a_journal_reopens_right_after_it_is_dropped_even_under_load() {
     // sled lets go of its lock a moment after drop; open must not report that as Locked.
     std::thread::scope(|scope| {

@@ -617,7 +617,13 @@ impl Config {
         {
             use fs2::FileExt;
 
-            let try_lock = if cfg!(feature = "testing") {
+            // odw: a database opened to read only takes a shared lock, so
+            // readers do not shut each other out (a resume reading the run
+            // it resumes, a replay and a dashboard all at once), while a
+            // writer's exclusive lock still keeps every other handle out.
+            let try_lock = if self.read_only {
+                FileExt::try_lock_shared(&file)
+            } else if cfg!(feature = "testing") {
                 // we block here because during testing
                 // there are many filesystem race condition
                 // that happen, causing locks to be held
