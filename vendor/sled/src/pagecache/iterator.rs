@@ -248,7 +248,15 @@ impl LogIter {
 
         trace!("read segment header {:?}", segment_header);
 
-        let mut buf = vec![0; self.config.segment_size];
+        // odw: the buffer is as long as what the file holds from `offset`
+        // on, up to a segment: the last segment of a log is mostly
+        // unwritten, and a zeroed buffer of a whole segment (512 KB) cost
+        // every reader of a small database 128 fresh pages for bytes the
+        // read below could never fill (see ODW-PATCH.md).
+        let in_file = f.metadata()?.len().saturating_sub(offset);
+        let len = usize::try_from(in_file)
+            .map_or(self.config.segment_size, |n| n.min(self.config.segment_size));
+        let mut buf = vec![0; len];
         let size = pread_exact_or_eof(f, &mut buf, offset)?;
 
         trace!("setting stored segment buffer length to {} after read", size);
