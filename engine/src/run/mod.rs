@@ -213,7 +213,9 @@ pub struct Controls {
     /// run's worker, not `odw serve`): the `fsync` of its journal's end is
     /// left to the guardian, which does it once the process is gone, so
     /// that the process's report and exit do not wait for the disk. The
-    /// journal is flushed either way (it survives the process).
+    /// journal is flushed either way (it survives the process). The
+    /// guest's instance is left to the exit too, not freed (see
+    /// `GuestIo::ends_process`).
     pub exits_with_run: bool,
 }
 

@@ -138,7 +138,8 @@ impl Session<'_> {
             workspace: meta.workspace.clone(),
             base: meta.script.parent().map(Path::to_path_buf).unwrap_or_default(),
         });
-        let guest_io = GuestIo { to_host, completions, workflows: Some(workflows) };
+        let guest_io =
+            GuestIo { to_host, completions, workflows: Some(workflows), ends_process: exits_with_run };
         let guest = workflow.evaluate(sandbox, &meta.meta, &activation, config.sandbox_limits(), guest_io);
         // A scheduler that ends first is one whose books could not open.
         let mut served = None;
