@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     let early = commands::start_early(&cli);
-    if cli.command.runs_agents() {
+    if cli.command.starts_guardian() {
         // Before any agent can start; it also holds the address space, so
         // the exit does not wait for its teardown (see the guardian).
         odw_engine::start_guardian();
