@@ -584,6 +584,39 @@ fn the_guardian_syncs_the_journal_once_odw_is_gone_however_it_ends() {
     assert!(killed < synced, "synced at {synced}, before the worker was killed at {killed}");
 }
 
+/// A run that completed no call holds nothing a power cut could cost, so
+/// nothing of it is synced: not by odw, and not by the guardian, which
+/// was told at the run's start to sync its journal once odw is gone and is
+/// told at its end that there is no need (the journal is still flushed:
+/// the run reads back as it ended).
+#[test]
+fn a_run_that_completed_no_call_syncs_nothing() {
+    let env = Env::new();
+    let runs = env.runs();
+    let runs = runs.to_str().unwrap();
+    let wf = env.script("none.js", "log('no agent'); return 7;");
+    let (child, prefix) =
+        traced(&env, "openat,fsync,fdatasync", &["run", &wf, "--wait", "--runs-root", runs]);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
+    let logs = trace_logs(&prefix);
+    let synced: Vec<&String> = logs
+        .iter()
+        .flat_map(|(_, lines)| lines)
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .collect();
+    assert!(synced.is_empty(), "synced: {synced:#?}");
+    let check = env.odw(&[
+        "replay",
+        env.run_dir().file_name().unwrap().to_str().unwrap(),
+        "--check",
+        "--runs-root",
+        runs,
+    ]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+}
+
 /// `odw replay --check` reads a run and writes nothing anywhere: no
 /// scratch directory, no file, nothing renamed or removed (the compile
 /// cache aside, which a first sight of a script may fill). So a check runs

@@ -104,6 +104,21 @@ pub fn sync_at_exit(file: &std::path::Path) -> bool {
     send_bytes(&message)
 }
 
+/// Withdraws a [`sync_at_exit`]: the guardian syncs nothing at the end.
+/// For a run that ended having completed no call: its journal holds
+/// nothing a power cut could cost (`Ending::Flushed`), and the `fsync`,
+/// which the guardian made once odw was gone, was a write to the disk and a
+/// cache flush after every such run, on a core the next command wanted.
+/// `false` when the message could not be sent (the guardian then syncs the
+/// file anyway, which costs time, not safety).
+pub fn no_sync_at_exit() -> bool {
+    // A sync message with an empty path: the guardian keeps the last one.
+    let mut message = Vec::with_capacity(SYNC_HEADER);
+    message.extend_from_slice(&SYNC.to_ne_bytes());
+    message.extend_from_slice(&0u32.to_ne_bytes());
+    GUARDIAN.get().is_some_and(Option::is_some) && send_bytes(&message)
+}
+
 /// The tag of a [`sync_at_exit`] message; a group's is its (nonzero) pid.
 const SYNC: i32 = 0;
 /// A sync message's tag and length, before its path.
@@ -509,6 +524,15 @@ mod tests {
         let mut books = books();
         assert_eq!(books.apply(&stream), stream.len());
         assert_eq!(&books.sync_path[..books.sync_len + 1], b"/second/db\0");
+    }
+
+    #[test]
+    fn an_empty_path_withdraws_the_sync() {
+        let mut stream = sync_message(b"/runs/a/journal/db");
+        stream.extend(sync_message(b""));
+        let mut books = books();
+        assert_eq!(books.apply(&stream), stream.len());
+        assert_eq!(books.sync_len, 0, "nothing left to sync");
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub use command::CommandAdapter;
 pub(crate) use echo::reply as echo_reply;
 pub use executor::{CallTag, ExecutorKind};
 pub use guardian::start_early as start_guardian;
-pub(crate) use guardian::sync_at_exit;
+pub(crate) use guardian::{no_sync_at_exit, sync_at_exit};
 pub use http::HttpAdapter;
 pub use select::{AdapterInfo, ChoiceError, catalogue, select_default};
 

@@ -271,7 +271,13 @@ fn end_journal(
     synced_at_exit: bool,
 ) -> Result<(), odw_journal::JournalError> {
     match journal.end(finished)? {
-        Ending::Flushed => Ok(()),
+        // No call completed: nothing for the guardian to sync either.
+        Ending::Flushed => {
+            if synced_at_exit {
+                crate::adapters::no_sync_at_exit();
+            }
+            Ok(())
+        }
         Ending::Sync if synced_at_exit => journal.hand_off_sync(),
         Ending::Sync => journal.sync(),
     }
