@@ -97,11 +97,7 @@ pub fn sync_at_exit(file: &std::path::Path) -> bool {
     if path.len() > MAX_PATH || path.contains(&0) || !running() {
         return false;
     }
-    let mut message = Vec::with_capacity(SYNC_HEADER + path.len());
-    message.extend_from_slice(&SYNC.to_ne_bytes());
-    message.extend_from_slice(&(path.len() as u32).to_ne_bytes());
-    message.extend_from_slice(path);
-    send_bytes(&message)
+    send_bytes(&sync_message(path))
 }
 
 /// Withdraws a [`sync_at_exit`]: the guardian syncs nothing at the end.
@@ -113,10 +109,16 @@ pub fn sync_at_exit(file: &std::path::Path) -> bool {
 /// file anyway, which costs time, not safety).
 pub fn no_sync_at_exit() -> bool {
     // A sync message with an empty path: the guardian keeps the last one.
-    let mut message = Vec::with_capacity(SYNC_HEADER);
+    GUARDIAN.get().is_some_and(Option::is_some) && send_bytes(&sync_message(b""))
+}
+
+/// A [`sync_at_exit`] message: [`SYNC`], the path's length, the path.
+fn sync_message(path: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SYNC_HEADER + path.len());
     message.extend_from_slice(&SYNC.to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes());
-    GUARDIAN.get().is_some_and(Option::is_some) && send_bytes(&message)
+    message.extend_from_slice(&(path.len() as u32).to_ne_bytes());
+    message.extend_from_slice(path);
+    message
 }
 
 /// The tag of a [`sync_at_exit`] message; a group's is its (nonzero) pid.
@@ -477,13 +479,6 @@ mod tests {
 
     fn books() -> Box<Books> {
         Box::new(Books { groups: [0; CAPACITY], sync_path: [0; MAX_PATH + 1], sync_len: 0 })
-    }
-
-    fn sync_message(path: &[u8]) -> Vec<u8> {
-        let mut message = SYNC.to_ne_bytes().to_vec();
-        message.extend_from_slice(&(path.len() as u32).to_ne_bytes());
-        message.extend_from_slice(path);
-        message
     }
 
     #[test]
