@@ -6,6 +6,8 @@ mod builtin;
 mod cli;
 mod commands;
 mod generate;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod math_symbols;
 mod mcp;
 mod progress;
 mod report;
@@ -59,5 +61,23 @@ fn main() -> ExitCode {
         // that exits without reading must not kill odw.
         Err(e) if report::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => report::fatal(&e),
+    }
+}
+
+#[cfg(all(test, odw_static_unwinder))]
+mod tests {
+    /// The binary's unwinder is linked in (build.rs): `libgcc_s` is never
+    /// loaded, and panics and backtraces still work through the one linked.
+    #[test]
+    fn panics_unwind_through_the_linked_unwinder_and_libgcc_s_is_not_loaded() {
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+        assert!(maps.contains("libc.so"), "the maps list shared libraries");
+        assert!(!maps.contains("libgcc_s"), "libgcc_s is loaded:\n{maps}");
+
+        let caught = std::panic::catch_unwind(|| -> u32 { std::panic::panic_any(7u32) });
+        assert_eq!(caught.map_err(|p| p.downcast_ref::<u32>().copied()), Err(Some(7)));
+
+        let trace = std::backtrace::Backtrace::force_capture().to_string();
+        assert!(trace.contains("panics_unwind_through_the_linked_unwinder"), "{trace}");
     }
 }
