@@ -426,3 +426,21 @@ fn agents_do_not_outlive_a_worker_ended_by(how: &str) {
         status(&env, &id)["state"] == "interrupted"
     });
 }
+
+/// The binary loads no shared library but libc (build.rs links the unwinder
+/// in, `src/math_symbols.rs` defines the two math functions it calls): each
+/// library loaded cost every command ~0.1 ms of its start. Asked of the
+/// dynamic loader itself, which lists what it would load and exits.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_binary_loads_libc_and_nothing_else() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_odw"))
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .output()
+        .expect("odw runs");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("libc.so"), "the loader lists libc:\n{listed}");
+    assert!(!listed.contains("libm.so"), "libm is loaded:\n{listed}");
+    #[cfg(odw_static_unwinder)]
+    assert!(!listed.contains("libgcc_s"), "libgcc_s is loaded:\n{listed}");
+}
