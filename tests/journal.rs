@@ -667,3 +667,31 @@ fn replay_check_writes_nothing() {
     }
     assert!(opened_the_journal, "the trace shows no read of the journal: {logs:#?}");
 }
+
+/// Reading a recorded run (a resume's, a check's) starts no thread of
+/// sled's I/O pool: the open reads its log's segment headers itself (a
+/// vendored change, vendor/sled/ODW-PATCH.md), where it once started the
+/// pool's two threads for a few 64-byte reads at every open.
+#[test]
+fn reading_a_recorded_journal_starts_no_io_thread() {
+    let env = Env::new();
+    let runs = env.runs();
+    let runs = runs.to_str().unwrap();
+    let wf = env.script("wf.js", "return await parallel([1, 2].map((n) => () => agent(`n${n}`)));");
+    let id = env.run_wait(&wf, &[]).run_id();
+    for args in [
+        &["replay", &id, "--check", "--runs-root", runs][..],
+        &["run", &wf, "--wait", "--resume-from", &id, "--runs-root", runs],
+    ] {
+        let (child, prefix) = traced(&env, "prctl", args);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let named: Vec<String> = trace_logs(&prefix)
+            .into_iter()
+            .flat_map(|(_, lines)| lines)
+            .filter_map(|l| Some(l.split_once("PR_SET_NAME, \"")?.1.split('"').next()?.to_string()))
+            .collect();
+        assert!(named.iter().any(|n| n == "odw-load"), "{args:?}: the trace names threads: {named:?}");
+        assert!(!named.iter().any(|n| n.starts_with("sled-io")), "{args:?}: {named:?}");
+    }
+}

@@ -341,28 +341,13 @@ fn scan_segment_headers_and_tail(
         segments
     );
 
-    // scatter
-    let header_promises_res: Result<Vec<_>> = (0..segments)
-        .map({
-            // let config = config.clone();
-            move |idx| {
-                threadpool::spawn({
-                    let config = config.clone();
-                    move || fetch(idx, min, &config)
-                })
-            }
-        })
-        .collect();
-
-    let header_promises = header_promises_res?;
-
-    // gather
+    // ODW-PATCH: each header is read here, one after the other, not
+    // scattered over the I/O pool and gathered: a header is a 64-byte read
+    // of a file the open just touched, and the scatter started the pool's
+    // threads at every open of an existing database.
     let mut headers: Vec<(LogOffset, SegmentHeader)> = vec![];
-    for promise in header_promises {
-        let read_attempt =
-            promise.wait().expect("thread pool should not crash");
-
-        if let Some(completed_result) = read_attempt {
+    for idx in 0..segments {
+        if let Some(completed_result) = fetch(idx, min, config) {
             headers.push(completed_result);
         }
     }
