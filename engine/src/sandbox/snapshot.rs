@@ -334,6 +334,7 @@ impl Preset {
                 }
             }
         }
+        prefault(data, &self.segments);
         for (at, range) in &self.segments {
             let target = data
                 .get_mut(*at..*at + range.len())
@@ -351,6 +352,49 @@ impl Preset {
         Ok(())
     }
 }
+
+/// Makes the pages the segments are written to present and writable in
+/// one call per run of pages, instead of one page fault for each page as
+/// the segments are copied in (about 55 for a compiled script's 220 KB):
+/// in a virtual machine every fault is an exit to the kernel and back.
+/// Only a hint: where the kernel cannot (before Linux 5.14), the copy
+/// faults the pages in as before.
+#[cfg(target_os = "linux")]
+fn prefault(memory: &mut [u8], segments: &[(usize, Range<usize>)]) {
+    const PAGE: usize = 4096;
+    let base = memory.as_mut_ptr() as usize;
+    let mut run: Option<(usize, usize)> = None;
+    let populate = |(start, end): (usize, usize)| {
+        // SAFETY: the range lies within `memory`, which this call holds
+        // mutably; populating writes nothing the caller can see (it is what
+        // the caller's first write to each page would do).
+        unsafe {
+            libc::madvise((base + start) as *mut libc::c_void, end - start, libc::MADV_POPULATE_WRITE);
+        }
+    };
+    for (at, range) in segments {
+        let end = at.saturating_add(range.len()).min(memory.len());
+        if *at >= end {
+            continue;
+        }
+        // Whole pages of the memory (whose start is page-aligned).
+        let (first, last) = (at / PAGE * PAGE, end.div_ceil(PAGE).saturating_mul(PAGE).min(memory.len()));
+        run = match run {
+            Some((start, stop)) if first <= stop => Some((start, stop.max(last))),
+            Some(done) => {
+                populate(done);
+                Some((first, last))
+            }
+            None => Some((first, last)),
+        };
+    }
+    if let Some(done) = run {
+        populate(done);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn prefault(_: &mut [u8], _: &[(usize, Range<usize>)]) {}
 
 /// A compact preset's head: everything before the segments' bytes.
 struct Head {
@@ -526,6 +570,49 @@ fn constant(mut ops: wasmparser::OperatorsReader<'_>) -> Result<Val, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pages segments are written to are made present, and only those;
+    /// nothing in the memory changes, and a segment past its end is cut.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn prefaulting_makes_the_segments_pages_present_and_changes_nothing() {
+        const PAGE: usize = 4096;
+        let len = 16 * PAGE;
+        // SAFETY: a fresh private anonymous mapping, unmapped below.
+        let memory = unsafe {
+            let at = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(at, libc::MAP_FAILED);
+            std::slice::from_raw_parts_mut(at as *mut u8, len)
+        };
+        let present = |memory: &[u8]| {
+            let mut pages = vec![0u8; len / PAGE];
+            // SAFETY: `pages` has a byte for every page of the mapping.
+            assert_eq!(unsafe { libc::mincore(memory.as_ptr() as *mut _, len, pages.as_mut_ptr()) }, 0);
+            pages.iter().map(|p| p & 1 == 1).collect::<Vec<_>>()
+        };
+        assert!(present(memory).iter().all(|p| !p), "a fresh mapping has no page yet");
+        // Two segments within page 1, one across pages 3-5, one from page 14
+        // past the end of the memory.
+        let segments = [
+            (PAGE + 8, 0..16),
+            (PAGE + 100, 16..40),
+            (3 * PAGE + 5, 40..40 + 2 * PAGE),
+            (14 * PAGE, 0..9 * PAGE),
+        ];
+        prefault(memory, &segments);
+        let expected: Vec<bool> = (0..16).map(|p| [1, 3, 4, 5, 14, 15].contains(&p)).collect();
+        assert_eq!(present(memory), expected);
+        assert!(memory.iter().all(|&b| b == 0), "populating wrote nothing");
+        // SAFETY: mapped above, not used after.
+        unsafe { libc::munmap(memory.as_mut_ptr() as *mut _, len) };
+    }
 
     #[test]
     fn sections_are_read_from_their_headers() {
