@@ -11,6 +11,7 @@
 //! | `protocol` | the messages that cross the guest/host boundary, and the vocabulary both sides share: [`Isolation`], [`ErrorName`] |
 //! | `wasm` | reading WebAssembly binaries: sections, custom sections, imports |
 //! | `fsio` | [`atomic_write`]: how every file another process reads is written |
+//! | `helpers` | threads that work beside the guest's, kept off its CPU |
 //! | `schema` | structured output: compiling a schema, the prompt suffix, checking a reply |
 //! | `replay` | what a recorded run may serve: the reuse rules and the recorded completion order |
 //! | `loader` | the host-side scan of a script: meta literal, body, refusals with positions |
@@ -49,6 +50,7 @@ mod fsio;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+mod helpers;
 mod loader;
 mod protocol;
 mod replay;

@@ -27,7 +27,11 @@ pub struct Recorded {
 impl Recorded {
     /// Starts reading run `id` under `root` for a resume with `reuse`.
     pub fn start(root: PathBuf, id: String, reuse: ReuseRule) -> Recorded {
-        Recorded { reading: std::thread::spawn(move || read(&root, &id, reuse)) }
+        // Beside the thread that will run the guest (see `helpers`); like
+        // `std::thread::spawn`, it panics if no thread can be started.
+        let reading = crate::helpers::spawn("odw-recorded", move || read(&root, &id, reuse))
+            .expect("failed to spawn thread");
+        Recorded { reading }
     }
 
     /// Waits for the plan and the journal it came from (to be closed once

@@ -77,6 +77,10 @@ pub(super) fn load_guest(
             }
             return Ok(ModuleSource::Ready(module));
         }
+        // Compiling: cranelift's threads may have every CPU, which a
+        // helper thread (the load) would keep from them; the guest's
+        // thread waits for this anyway.
+        crate::helpers::widen();
         Ok(ModuleSource::Wasm(instrumented()?.1))
     })?;
     Ok((module, copying))

@@ -327,10 +327,8 @@ impl Sandbox {
     /// started, that first use loads it.)
     pub fn start(cache_dir: Option<PathBuf>) -> Sandbox {
         let dir = cache_dir.clone();
-        let loading = std::thread::Builder::new()
-            .name("odw-load".into())
-            .spawn(move || Loaded::load(dir.as_deref()))
-            .ok();
+        // Beside the thread that will run the guest (see `helpers`).
+        let loading = crate::helpers::spawn("odw-load", move || Loaded::load(dir.as_deref())).ok();
         Sandbox { cache_dir, loaded: OnceLock::new(), loading: Mutex::new(loading) }
     }
 
