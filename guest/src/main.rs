@@ -14,9 +14,11 @@
 //!
 //! Pre-initialisation (`odw build`, and the host's compile cache): the host
 //! calls [`initialize`] once with the script, then snapshots this module's
-//! memory. The snapshot holds a QuickJS runtime with the prelude and the
-//! script already compiled, so `_start` in the snapshot skips straight to
-//! running them; nothing run-specific (args, seed, clock) is in it.
+//! memory. The snapshot holds a QuickJS runtime with the prelude set up
+//! (its primitives installed, for this script's file name) and the script
+//! compiled, so `_start` in the snapshot only gives the prelude the run's
+//! values (`activate`) and runs the script; nothing run-specific (args,
+//! seed, clock, budget) is in it.
 
 mod host;
 
@@ -35,24 +37,25 @@ thread_local! {
     static PREPARED: RefCell<Option<Prepared>> = const { RefCell::new(None) };
 }
 
-/// A runtime with the prelude and one script compiled but not yet run.
+/// A runtime with the prelude set up and one script compiled but not yet run.
 struct Prepared {
     runtime: javy::Runtime,
-    /// The prelude's factory, `function (host, init) -> control`.
-    prelude: Persistent<Function<'static>>,
+    /// The prelude's control object, not yet activated.
+    control: Persistent<Object<'static>>,
     /// The script's body as an uncalled async function.
     script: Persistent<Function<'static>>,
 }
 
-/// What a run starts from: compiled ahead of time, or source to evaluate.
+/// What a run starts from: prepared ahead of time, or source to evaluate.
 enum Start<'js> {
-    Compiled { prelude: Function<'js>, script: Function<'js> },
+    Compiled { control: Object<'js>, script: Function<'js> },
     Source,
 }
 
-/// Compiles the prelude and the script named by the activation (`source` is
-/// the body wrapped as an uncalled function) and keeps them for `_start`.
-/// Called by the host only while building a snapshot; a failure is reported
+/// Sets the prelude up for the script named by the activation and compiles
+/// the script (`source` is the body wrapped as an uncalled function), and
+/// keeps both for `_start`. Called by the host only while building a
+/// snapshot, with no run's values in the activation; a failure is reported
 /// through `finish` like any internal error, and leaves nothing prepared.
 #[unsafe(export_name = "wizer-initialize")]
 pub extern "C" fn initialize() {
@@ -63,15 +66,15 @@ pub extern "C" fn initialize() {
     };
     let compiled = runtime.context().with(|ctx| -> Result<_, String> {
         let init = ctx.json_parse(activation).map_err(|e| format!("activation is not JSON: {e}"))?;
-        let init = init.as_object().ok_or("activation is not a JSON object")?.clone();
-        let prelude = evaluate_prelude(&ctx)?;
-        let script: Function =
-            evaluate(&ctx, get(&init, "source")?, get(&init, "filename")?).map_err(|e| describe(&ctx, e))?;
-        Ok((Persistent::save(&ctx, prelude), Persistent::save(&ctx, script)))
+        let fields = init.as_object().ok_or("activation is not a JSON object")?.clone();
+        let control = boot_prelude(&ctx, evaluate_prelude(&ctx)?, init)?;
+        let script: Function = evaluate(&ctx, get(&fields, "source")?, get(&fields, "filename")?)
+            .map_err(|e| describe(&ctx, e))?;
+        Ok((Persistent::save(&ctx, control), Persistent::save(&ctx, script)))
     });
     match compiled {
-        Ok((prelude, script)) => {
-            PREPARED.with(|p| *p.borrow_mut() = Some(Prepared { runtime, prelude, script }))
+        Ok((control, script)) => {
+            PREPARED.with(|p| *p.borrow_mut() = Some(Prepared { runtime, control, script }))
         }
         Err(message) => host::finish_internal(&message),
     }
@@ -79,11 +82,11 @@ pub extern "C" fn initialize() {
 
 fn main() {
     let activation = host::read_activation();
-    if let Some(Prepared { runtime, prelude, script }) = PREPARED.with(|p| p.borrow_mut().take()) {
+    if let Some(Prepared { runtime, control, script }) = PREPARED.with(|p| p.borrow_mut().take()) {
         runtime.context().with(|ctx| {
-            let start = prelude
+            let start = control
                 .restore(&ctx)
-                .and_then(|prelude| Ok(Start::Compiled { prelude, script: script.restore(&ctx)? }));
+                .and_then(|control| Ok(Start::Compiled { control, script: script.restore(&ctx)? }));
             let result = start.map_err(js_err).and_then(|start| run(&ctx, &activation, start));
             if let Err(message) = result {
                 host::finish_internal(&message);
@@ -121,11 +124,11 @@ fn new_runtime() -> Result<javy::Runtime, String> {
 fn run<'js>(ctx: &Ctx<'js>, activation: &str, start: Start<'js>) -> Result<(), String> {
     let init = ctx.json_parse(activation).map_err(|e| format!("activation is not JSON: {e}"))?;
     let init_obj = init.as_object().ok_or("activation is not a JSON object")?.clone();
-    let (prelude, script) = match start {
-        Start::Compiled { prelude, script } => (prelude, Some(script)),
-        Start::Source => (evaluate_prelude(ctx)?, None),
+    let (control, script) = match start {
+        Start::Compiled { control, script } => (control, Some(script)),
+        Start::Source => (boot_prelude(ctx, evaluate_prelude(ctx)?, init.clone())?, None),
     };
-    let control = boot_prelude(ctx, prelude, init)?;
+    call(&control, "activate", (init,))?;
     let value = match script {
         Some(script) => script.call::<_, Value>(()),
         None => evaluate(ctx, get(&init_obj, "source")?, get(&init_obj, "filename")?),
