@@ -83,13 +83,13 @@ pub async fn run(global: &Global, args: RunArgs, recorded: Option<Recorded>) -> 
     loop {
         if let Some(state) = run.status().ok().map(|s| s.state).filter(|s| s.is_final()) {
             if let Some(follow) = follow {
-                follow.finish().await;
+                follow.finish();
             }
             return print_outcome(&run, state);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             if let Some(follow) = follow {
-                follow.finish().await;
+                follow.finish();
             }
             eprintln!("odw: still running after --timeout; follow it with `odw logs {} --follow`", run.id);
             outln!("{}", run.id);
@@ -189,7 +189,7 @@ async fn in_process(
     let run = prepared.run.clone();
     let report = execute(sandbox, config, prepared, controls).await;
     if let Some(follow) = follow {
-        follow.finish().await;
+        follow.finish();
     }
     // The run directory exists: name it, so the run can be found and
     // resumed (`--resume-from`) once the cause is fixed.

@@ -158,7 +158,7 @@ async fn write_script(
     let controls = Controls::follow(&run);
     let outcome = execute(sandbox, config, prepared, controls).await;
     if let Some(follow) = follow {
-        follow.finish().await;
+        follow.finish();
     }
     let outcome = outcome.inspect_err(|_| report::run_failed(&run))?;
     match outcome.result {
