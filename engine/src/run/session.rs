@@ -100,6 +100,7 @@ impl Session<'_> {
             }
         });
         let (to_host, from_guest) = mpsc::unbounded_channel();
+        let host_busy = Arc::<std::sync::atomic::AtomicBool>::default();
         let (to_guest, completions) = mpsc::unbounded_channel();
         let mut serving = tokio::spawn({
             let context = RunContext {
@@ -112,11 +113,12 @@ impl Session<'_> {
                 budget: meta.budget,
             };
             let config = config.clone();
+            let busy = host_busy.clone();
             async move {
                 let Books { journal, plan } = books.await?;
                 let run = RunContext { journal: journal.clone(), ..context };
                 let scheduler = Arc::new(Scheduler::new(config, Setup { run, plan, control }));
-                scheduler.clone().serve(from_guest, to_guest).await;
+                scheduler.clone().serve(from_guest, to_guest, busy).await;
                 Ok::<_, RunError>((scheduler, journal))
             }
         });
@@ -138,8 +140,13 @@ impl Session<'_> {
             workspace: meta.workspace.clone(),
             base: meta.script.parent().map(Path::to_path_buf).unwrap_or_default(),
         });
-        let guest_io =
-            GuestIo { to_host, completions, workflows: Some(workflows), ends_process: exits_with_run };
+        let guest_io = GuestIo {
+            to_host,
+            completions,
+            workflows: Some(workflows),
+            ends_process: exits_with_run,
+            host_busy,
+        };
         let guest = workflow.evaluate(sandbox, &meta.meta, &activation, config.sandbox_limits(), guest_io);
         // A scheduler that ends first is one whose books could not open.
         let mut served = None;

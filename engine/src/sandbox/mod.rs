@@ -78,6 +78,10 @@ pub struct GuestIo {
     /// its instance is then left to the exit instead of freed (see
     /// `retire`).
     pub ends_process: bool,
+    /// Set by whoever serves `to_host` while it handles a burst of the
+    /// guest's messages: what the guest posts then is sent at once (see
+    /// `GuestState::post`).
+    pub host_busy: Arc<AtomicBool>,
 }
 
 impl GuestIo {
@@ -104,7 +108,9 @@ impl GuestIo {
                 }
             }
         });
-        (GuestIo { to_host, completions, workflows: None, ends_process: false }, refuse)
+        let io =
+            GuestIo { to_host, completions, workflows: None, ends_process: false, host_busy: Arc::default() };
+        (io, refuse)
     }
 }
 
@@ -197,6 +203,8 @@ pub(crate) struct GuestState {
     limits: SandboxLimits,
     /// Epoch ticks spent since the guest last waited for an agent.
     cpu_ticks: u64,
+    /// See [`GuestIo::host_busy`].
+    host_busy: Arc<AtomicBool>,
 }
 
 /// The most messages the guest's outbox holds before it is sent.
@@ -208,10 +216,14 @@ impl GuestState {
     /// queued, at every epoch tick (so a busy script holds none back for more
     /// than [`EPOCH_TICK`]) and when the evaluation ends. Sent one by one,
     /// each `agent()` of a fan-out woke the scheduler's thread on its own:
-    /// about a thousand wake-ups for a thousand calls.
+    /// about a thousand wake-ups for a thousand calls. But while the host is
+    /// handling a burst (`host_busy`) a message is sent at once: sending
+    /// wakes nobody then, and the host takes it in the same burst, where
+    /// held back it waited for the next flush (a resume of 100 calls had its
+    /// last 36 handled only once the guest waited).
     fn post(&mut self, msg: GuestMsg) {
         self.outbox.push(msg);
-        if self.outbox.len() >= OUTBOX {
+        if self.outbox.len() >= OUTBOX || self.host_busy.load(Ordering::Relaxed) {
             self.flush();
         }
     }
@@ -474,7 +486,7 @@ impl Sandbox {
         limits: SandboxLimits,
         io: GuestIo,
     ) -> Result<Store<GuestState>, SandboxError> {
-        let GuestIo { to_host, completions, workflows, ends_process: _ } = io;
+        let GuestIo { to_host, completions, workflows, ends_process: _, host_busy } = io;
         let activation_json =
             serde_json::to_vec(activation).map_err(|e| SandboxError::Protocol(e.to_string()))?;
         let state = GuestState {
@@ -492,6 +504,7 @@ impl Sandbox {
             random: u64::from(activation.seed[0]) << 32 | u64::from(activation.seed[1]),
             limits,
             cpu_ticks: 0,
+            host_busy,
         };
         let mut store = Store::new(&self.loaded()?.engine, state);
         store.limiter(|s| s);
@@ -580,7 +593,8 @@ mod tests {
             seen
         });
         let sandbox = Sandbox::new(None).unwrap();
-        let io = GuestIo { to_host, completions, workflows: None, ends_process: false };
+        let io =
+            GuestIo { to_host, completions, workflows: None, ends_process: false, host_busy: Arc::default() };
         let outcome = sandbox.run(&activation, SandboxLimits::default(), io).await.unwrap();
         assert!(outcome.ok, "{outcome:?}");
         let mut expected: Vec<String> = vec!["first".into(), "agent one".into(), "second".into()];

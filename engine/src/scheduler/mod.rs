@@ -142,11 +142,14 @@ impl Scheduler {
     }
 
     /// Serves the guest until it ends (its sender is dropped), then cancels
-    /// the calls that are still running and removes their worktrees.
+    /// the calls that are still running and removes their worktrees. `busy`
+    /// is set while a burst of the guest's messages is handled (see
+    /// `GuestIo::host_busy`).
     pub async fn serve(
         self: Arc<Self>,
         mut from_guest: mpsc::UnboundedReceiver<GuestMsg>,
         to_guest: mpsc::UnboundedSender<Completion>,
+        busy: Arc<std::sync::atomic::AtomicBool>,
     ) {
         let mut calls: JoinSet<(Completion, Completed)> = JoinSet::new();
         // Completions are journalled and sent here, in order, so the
@@ -275,6 +278,7 @@ impl Scheduler {
             // fan-out's requests arrive together, and a resume serves them
             // all from the journal at once.
             let _held = self.run.progress.hold();
+            busy.store(true, Relaxed);
             handle(msg, &mut calls);
             for _ in 1..BURST {
                 match from_guest.try_recv() {
@@ -282,6 +286,9 @@ impl Scheduler {
                     Err(_) => break,
                 }
             }
+            // A message sent after the last look waits in the channel,
+            // where the next `recv` finds it without sleeping.
+            busy.store(false, Relaxed);
             if let Some(scribe) = &self.scribe {
                 scribe.wake();
             }
@@ -554,7 +561,7 @@ mod tests {
         let (scheduler, run, progress, journal) = scheduler(config, root.path());
         let (to_host, from_guest) = mpsc::unbounded_channel();
         let (to_guest, mut completions) = mpsc::unbounded_channel();
-        let serving = tokio::spawn(scheduler.serve(from_guest, to_guest));
+        let serving = tokio::spawn(scheduler.serve(from_guest, to_guest, Arc::default()));
         let expected = calls.iter().filter(|m| matches!(m, GuestMsg::Agent { .. })).count();
         let mut next_id = 0;
         for msg in calls {
@@ -659,7 +666,7 @@ mod tests {
             Arc::new(Scheduler::new(Config::default(), Setup { run: context, plan: None, control }));
         let (to_host, from_guest) = mpsc::unbounded_channel();
         let (to_guest, mut completions) = mpsc::unbounded_channel();
-        tokio::spawn(scheduler.serve(from_guest, to_guest));
+        tokio::spawn(scheduler.serve(from_guest, to_guest, Arc::default()));
         let big = "p".repeat(8 << 20);
         for id in 0..40 {
             let request = AgentRequest { prompt: big.clone(), opts: AgentOpts::default(), phase: None };
