@@ -27,9 +27,10 @@ pub struct Recorded {
 impl Recorded {
     /// Starts reading run `id` under `root` for a resume with `reuse`.
     pub fn start(root: PathBuf, id: String, reuse: ReuseRule) -> Recorded {
-        // Beside the thread that will run the guest (see `helpers`); like
+        // Beside the thread that will run the guest, and behind the load,
+        // which the guest's thread wants first (see `helpers`); like
         // `std::thread::spawn`, it panics if no thread can be started.
-        let reading = crate::helpers::spawn("odw-recorded", move || read(&root, &id, reuse))
+        let reading = crate::helpers::spawn_behind("odw-recorded", move || read(&root, &id, reuse))
             .expect("failed to spawn thread");
         Recorded { reading }
     }
